@@ -1,0 +1,89 @@
+"""The errors the stores raise, one class per thing a caller may want to handle.
+
+The REST API maps them to status codes (``NotFound`` -> 404, ``Conflict`` -> 409,
+``InvalidInput`` -> 422, ``AuthenticationError`` -> 401), so each says which kind it is.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base class of every error raised by the stores."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(RegistryError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(RegistryError):
+    """The request contradicts what is stored (a duplicate, or a refused change)."""
+
+
+class InvalidInput(RegistryError):
+    """An argument is malformed (a name, a schema, a field)."""
+
+
+class ConfigurationError(RegistryError):
+    """A setting needed by this operation is missing or unsafe."""
+
+
+class InvalidImportName(InvalidInput):
+    """An import name does not match ``^[A-Za-z0-9_.-]{1,128}$``."""
+
+
+class InvalidSchema(InvalidInput):
+    """A schema failed the core's meta-validation; ``pointer`` locates the fault in it."""
+
+    def __init__(self, message: str, pointer: str = "") -> None:
+        super().__init__(message)
+        self.pointer = pointer
+
+
+class SchemaNotFound(NotFound):
+    """No schema (or no such version) is stored under an import name."""
+
+
+class ConcurrentUpdate(Conflict):
+    """An optimistic update lost its race too many times in a row; retrying later is safe."""
+
+
+class UserNotFound(NotFound):
+    """No user has that id or username."""
+
+
+class UserExists(Conflict):
+    """A user with that username already exists."""
+
+
+class LastAdminError(Conflict):
+    """The change would leave no active admin."""
+
+
+class AuthenticationError(RegistryError):
+    """Wrong username or password, or an inactive account: deliberately one error for all."""
+
+
+class InvalidToken(AuthenticationError):
+    """A JWT is malformed, expired, or not signed with our secret."""
+
+
+class TaskNotFound(NotFound):
+    """No task status under that id (never created, or expired)."""
+
+
+class TaskExists(Conflict):
+    """A task status with that id already exists."""
+
+
+class IllegalTransition(Conflict):
+    """A task cannot move from its current state to the one asked for."""
+
+    def __init__(self, task_id: str, current: str, target: str) -> None:
+        super().__init__(f"task {task_id!r} cannot go from {current!r} to {target!r}")
+        self.task_id = task_id
+        self.current = current
+        self.target = target

@@ -1,0 +1,219 @@
+"""The records the stores return and accept.
+
+Pydantic models, so the REST API can use them as response models as they are.
+User models come in three: ``UserCreate`` and ``UserUpdate`` carry a plain password
+in, ``UserPublic`` carries nothing secret out; only the store itself ever sees the
+hash (``UserInDB``, not for responses).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+IMPORT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$"
+_IMPORT_NAME = re.compile(IMPORT_NAME_PATTERN)
+
+Role = Literal["admin", "user"]
+
+
+def is_valid_import_name(name: object) -> bool:
+    """Tell whether ``name`` is a legal import name (letters, digits, ``_ . -``; 1 to 128)."""
+    return isinstance(name, str) and _IMPORT_NAME.fullmatch(name) is not None
+
+
+# --- Schema registry ------------------------------------------------------------------
+
+
+class PutOutcome(str, Enum):
+    """What :meth:`SchemaStore.put` did."""
+
+    CREATED = "created"  # first version of a new import name
+    NEW_VERSION = "new_version"  # a further version, now active
+    REPLACED = "replaced"  # the active version's schema replaced in place (new_version=False)
+    UNCHANGED = "unchanged"  # identical to the active schema: nothing written
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PutResult(_Frozen):
+    import_name: str
+    version: int
+    outcome: PutOutcome
+    draft: str
+
+
+class SchemaVersion(_Frozen):
+    """One stored version of a schema, with the schema itself."""
+
+    import_name: str
+    version: int
+    schema_: dict[str, Any] = Field(alias="schema")
+    draft: str
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    updated_by: str | None
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    @property
+    def schema(self) -> dict[str, Any]:  # type: ignore[override]
+        return self.schema_
+
+
+class VersionInfo(_Frozen):
+    """A version's metadata, without the schema."""
+
+    version: int
+    draft: str
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    updated_by: str | None
+
+
+class SchemaStatus(_Frozen):
+    import_name: str
+    active_version: int
+    versions: list[VersionInfo]  # oldest first
+
+
+class SchemaSummary(_Frozen):
+    import_name: str
+    active_version: int
+    version_count: int
+    updated_at: datetime
+
+
+class SchemaPage(_Frozen):
+    items: list[SchemaSummary]
+    total: int
+
+
+class RemoveResult(_Frozen):
+    """What :meth:`SchemaStore.remove` did: ``active_version`` is None when the entry is gone."""
+
+    import_name: str
+    removed_version: int
+    active_version: int | None
+
+
+# --- Users ----------------------------------------------------------------------------
+
+
+class UserCreate(BaseModel):
+    username: str = Field(pattern=USERNAME_PATTERN)
+    password: str = Field(min_length=8, max_length=128)
+    role: Role = "user"
+    is_active: bool = True
+
+
+class UserUpdate(BaseModel):
+    """Only the fields given are changed; the username never changes."""
+
+    password: str | None = Field(default=None, min_length=8, max_length=128)
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class UserPublic(_Frozen):
+    id: UUID
+    username: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UsersPublic(_Frozen):
+    data: list[UserPublic]
+    count: int
+
+
+class UserInDB(UserPublic):
+    """The stored user, hash included: internal to the stores, never a response model."""
+
+    hashed_password: str
+
+    def public(self) -> UserPublic:
+        return UserPublic.model_validate(self.model_dump(exclude={"hashed_password"}))
+
+
+class TokenPayload(_Frozen):
+    sub: str
+    role: Role
+    exp: int
+    iat: int | None = None
+
+
+# --- Task status ----------------------------------------------------------------------
+
+
+class TaskState(str, Enum):
+    QUEUED = "queued"
+    READING = "reading"
+    VALIDATING = "validating"
+    VALID = "valid"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset({TaskState.VALID, TaskState.INVALID, TaskState.FAILED})
+
+# Each state and the states it may move to. ``failed`` is reachable from every
+# in-flight state (a crash can happen anywhere); nothing leaves a finished state.
+ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.QUEUED: frozenset({TaskState.READING, TaskState.FAILED}),
+    TaskState.READING: frozenset({TaskState.VALIDATING, TaskState.FAILED}),
+    TaskState.VALIDATING: frozenset({TaskState.VALID, TaskState.INVALID, TaskState.FAILED}),
+    TaskState.VALID: frozenset(),
+    TaskState.INVALID: frozenset(),
+    TaskState.FAILED: frozenset(),
+}
+
+
+class TaskStatus(_Frozen):
+    task_id: str
+    import_name: str
+    schema_version: int | None
+    file_name: str
+    file_size: int | None
+    state: TaskState
+    rows_done: int = 0
+    rows_total: int | None = None
+    percent: float | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+
+    @field_validator("percent")
+    @classmethod
+    def _round(cls, value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+
+# --- Cache ----------------------------------------------------------------------------
+
+
+class CacheStats(_Frozen):
+    keys: int
+    hits: int
+    misses: int
+    hit_rate: float | None  # None before the first lookup
+    memory_bytes: int

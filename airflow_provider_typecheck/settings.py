@@ -1,0 +1,101 @@
+"""The package's one settings class, read from ``TYPECHECK_*`` environment variables.
+
+Connections themselves (hosts, passwords) are not settings: they are Airflow
+connections, configured the Airflow way (``AIRFLOW_CONN_<ID>`` or the UI). These
+settings only name which connection ids to use, plus what Airflow has no place for.
+
+Settings are built on first use by :func:`get_settings`, never at import, so that
+importing an operator at DAG-parse time reads no environment and fails on nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that people leave in .env files by accident; outside development they
+# are refused, so a deployment can never run on a secret published in a template.
+PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "change-me", "secret", "password", "admin"})
+
+MIN_JWT_SECRET_BYTES = 32
+_PG_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+MiB = 1024 * 1024
+DAY = 24 * 3600
+
+
+class TypecheckSettings(BaseSettings):
+    """Everything the package reads from the environment (prefix ``TYPECHECK_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TYPECHECK_", extra="ignore", frozen=True)
+
+    # Airflow connection ids.
+    mongo_conn_id: str = "mongo_default"
+    postgres_conn_id: str = "postgres_default"
+    redis_conn_id: str = "redis_default"
+    rabbitmq_conn_id: str = "rabbitmq_default"
+
+    # Schema registry.
+    schema_store: Literal["mongo", "postgres"] = "mongo"
+    mongo_database: str = "typecheck"
+    mongo_collection: str = "schemas"
+    postgres_schema: str = "typecheck"
+
+    # Authentication. Secrets have no defaults.
+    jwt_secret: SecretStr | None = None
+    jwt_expire_minutes: int = Field(default=60, gt=0)
+    first_admin_username: str | None = None
+    first_admin_password: SecretStr | None = None
+    development: bool = False
+
+    # Redis lifetimes, in seconds.
+    task_ttl_seconds: int = Field(default=7 * DAY, gt=0)
+    task_inflight_ttl_seconds: int = Field(default=DAY, gt=0)
+    cache_ttl_seconds: int = Field(default=3600, gt=0)
+
+    # Limits.
+    max_upload_bytes: int = Field(default=100 * MiB, gt=0)
+    max_errors: int = Field(default=1000, gt=0)
+
+    @field_validator("postgres_schema")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        # The name is interpolated into DDL, so only a plain lower-case identifier is allowed.
+        if not _PG_IDENTIFIER.match(value):
+            raise ValueError("must be a lower-case PostgreSQL identifier ([a-z_][a-z0-9_]*, at most 63)")
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> TypecheckSettings:
+        if self.development:
+            return self
+        for name in ("jwt_secret", "first_admin_password"):
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and _is_placeholder(value.get_secret_value()):
+                raise ValueError(
+                    f"TYPECHECK_{name.upper()} is empty or a placeholder; "
+                    "set a real secret (or TYPECHECK_DEVELOPMENT=true on a development machine)"
+                )
+        return self
+
+
+def _is_placeholder(value: str) -> bool:
+    stripped = value.strip()
+    return not stripped or stripped.lower() in PLACEHOLDER_SECRETS
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> TypecheckSettings:
+    """Return the settings, read from the environment on first call and cached after."""
+    return TypecheckSettings()
