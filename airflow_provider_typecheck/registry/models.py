@@ -188,9 +188,9 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 class TaskStatus(_Frozen):
     task_id: str
     import_name: str
-    schema_version: int | None
+    schema_version: int | None = None
     file_name: str
-    file_size: int | None
+    file_size: int | None = None
     state: TaskState
     rows_done: int = 0
     rows_total: int | None = None

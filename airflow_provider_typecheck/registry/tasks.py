@@ -1,0 +1,378 @@
+"""Validation task status in Redis, through ``RedisHook``.
+
+Key layout (``prefix`` is ``typecheck:`` unless told otherwise)::
+
+    {prefix}task:<task_id>              hash: one task's fields (see TaskStatus)
+    {prefix}tasks:import:<import_name>  sorted set: task ids scored by creation time (µs)
+
+Every change is one Lua script, so checking the current state and writing the new
+one cannot interleave with another writer: a task that has finished can never be
+moved back to ``validating`` by a late or duplicated message. Progress never goes
+backwards either, whatever order the updates arrive in.
+
+Every write also sets the task's TTL: ``inflight_ttl_seconds`` while it runs (a
+crashed worker's task disappears eventually), ``finished_ttl_seconds`` (7 days by
+default) once finished. The per-import index lives as long as its newest task and
+drops ids whose task has expired, on write and on read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_typecheck.registry.errors import (
+    IllegalTransition,
+    InvalidInput,
+    TaskExists,
+    TaskNotFound,
+)
+from airflow_provider_typecheck.registry.models import (
+    ALLOWED_TRANSITIONS,
+    FINISHED_STATES,
+    TaskState,
+    TaskStatus,
+)
+from airflow_provider_typecheck.registry.schemas import validate_import_name
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from airflow_provider_typecheck.settings import TypecheckSettings
+
+DEFAULT_PREFIX = "typecheck:"
+MAX_SUMMARY_BYTES = 64 * 1024  # a summary is counts and a few samples, not the report
+_TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+-- Scores are creation times in microseconds, nudged past the newest so that tasks
+-- created within the same microsecond still list in creation order.
+local score = tonumber(ARGV[2])
+local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if newest[2] and score <= tonumber(newest[2]) then
+  score = tonumber(newest[2]) + 1
+end
+redis.call('ZADD', KEYS[2], score, ARGV[3])
+if redis.call('TTL', KEYS[2]) < tonumber(ARGV[4]) then
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+return 1
+"""
+
+# ARGV: target state, " allowed from " (space-padded list), ttl, fields to set (pairs).
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then
+  return {0, ''}
+end
+if not string.find(ARGV[2], ' ' .. current .. ' ', 1, true) then
+  return {-1, current}
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, redis.call('HGETALL', KEYS[1])}
+"""
+
+# ARGV: rows done, rows total or '', updated_at, ttl.
+_PROGRESS = """
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then
+  return {0, ''}
+end
+if current ~= 'reading' and current ~= 'validating' then
+  return {-1, current}
+end
+local done = tonumber(ARGV[1])
+if done >= (tonumber(redis.call('HGET', KEYS[1], 'rows_done')) or 0) then
+  redis.call('HSET', KEYS[1], 'rows_done', ARGV[1])
+else
+  done = tonumber(redis.call('HGET', KEYS[1], 'rows_done'))
+end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'rows_total', ARGV[2])
+end
+local total = tonumber(redis.call('HGET', KEYS[1], 'rows_total'))
+if total and total > 0 then
+  redis.call('HSET', KEYS[1], 'percent', string.format('%.2f', math.min(100, done * 100 / total)))
+end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return {1, redis.call('HGETALL', KEYS[1])}
+"""
+
+
+class TaskStatusStore:
+    """
+    One status record per validation task.
+
+    :param redis_conn_id: Airflow connection (``redis://host:port``; ``{"db": n}`` in extra).
+    :param finished_ttl_seconds: how long a finished task is kept.
+    :param inflight_ttl_seconds: how long an unfinished task is kept after its last update.
+    :param prefix: key prefix, so the project can share a Redis with Airflow or Celery.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis_conn_id: str = "redis_default",
+        finished_ttl_seconds: int = 7 * 24 * 3600,
+        inflight_ttl_seconds: int = 24 * 3600,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self.redis_conn_id = redis_conn_id
+        self.finished_ttl_seconds = finished_ttl_seconds
+        self.inflight_ttl_seconds = inflight_ttl_seconds
+        self.prefix = prefix
+        self._redis: Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: TypecheckSettings | None = None) -> TaskStatusStore:
+        if settings is None:
+            from airflow_provider_typecheck.settings import get_settings
+
+            settings = get_settings()
+        return cls(
+            redis_conn_id=settings.redis_conn_id,
+            finished_ttl_seconds=settings.task_ttl_seconds,
+            inflight_ttl_seconds=settings.task_inflight_ttl_seconds,
+        )
+
+    def _client(self) -> Redis:
+        if self._redis is None:
+            with self._lock:
+                if self._redis is None:
+                    from airflow.providers.redis.hooks.redis import RedisHook
+
+                    client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+                    self._scripts = {
+                        name: client.register_script(body)
+                        for name, body in (("create", _CREATE), ("transition", _TRANSITION), ("progress", _PROGRESS))
+                    }
+                    self._redis = client
+        return self._redis
+
+    def close(self) -> None:
+        with self._lock:
+            if self._redis is not None:
+                self._redis.close()
+            self._redis = None
+            self._scripts = {}
+
+    def task_key(self, task_id: str) -> str:
+        return f"{self.prefix}task:{task_id}"
+
+    def index_key(self, import_name: str) -> str:
+        return f"{self.prefix}tasks:import:{import_name}"
+
+    @property
+    def _longest_ttl(self) -> int:
+        return max(self.finished_ttl_seconds, self.inflight_ttl_seconds)
+
+    # --- writes ---------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        import_name: str,
+        file_name: str,
+        file_size: int | None = None,
+        schema_version: int | None = None,
+        task_id: str | None = None,
+    ) -> TaskStatus:
+        """
+        Record a new task in state ``queued``; ``task_id`` defaults to a random UUID.
+
+        :raises TaskExists: a task with this id is already recorded.
+        """
+        validate_import_name(import_name)
+        task_id = _check_task_id(task_id or uuid.uuid4().hex)
+        now = _now()
+        status = TaskStatus(
+            task_id=task_id,
+            import_name=import_name,
+            schema_version=schema_version,
+            file_name=file_name,
+            file_size=file_size,
+            state=TaskState.QUEUED,
+            created_at=now,
+            updated_at=now,
+        )
+        score_us = int(now.timestamp() * 1_000_000)
+        oldest_kept_us = score_us - self._longest_ttl * 1_000_000
+        self._client()
+        created = self._scripts["create"](
+            keys=[self.task_key(task_id), self.index_key(import_name)],
+            args=[self.inflight_ttl_seconds, score_us, task_id, self._longest_ttl, oldest_kept_us, *_encode(status)],
+        )
+        if not created:
+            raise TaskExists(f"task {task_id!r} already exists")
+        return status
+
+    def transition(
+        self,
+        task_id: str,
+        state: TaskState | str,
+        *,
+        schema_version: int | None = None,
+        rows_done: int | None = None,
+        rows_total: int | None = None,
+        summary: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> TaskStatus:
+        """
+        Move a task to ``state`` and set the given fields, atomically.
+
+        :raises TaskNotFound: no such task (or it expired).
+        :raises IllegalTransition: ``state`` cannot follow the current state.
+        """
+        target = TaskState(state)
+        allowed_from = [s.value for s, nexts in ALLOWED_TRANSITIONS.items() if target in nexts]
+        now = _now()
+        fields: dict[str, Any] = {"updated_at": now.isoformat()}
+        if target is TaskState.READING:
+            fields["started_at"] = now.isoformat()
+        if target in FINISHED_STATES:
+            fields["finished_at"] = now.isoformat()
+        if schema_version is not None:
+            fields["schema_version"] = schema_version
+        if rows_done is not None:
+            fields["rows_done"] = rows_done
+        if rows_total is not None:
+            fields["rows_total"] = rows_total
+            if rows_done is not None and rows_total > 0:
+                fields["percent"] = f"{min(100.0, rows_done * 100 / rows_total):.2f}"
+        if summary is not None:
+            fields["summary"] = _summary_json(summary)
+        if error is not None:
+            fields["error"] = error
+        ttl = self.finished_ttl_seconds if target in FINISHED_STATES else self.inflight_ttl_seconds
+        self._client()
+        outcome, payload = self._scripts["transition"](
+            keys=[self.task_key(task_id)],
+            args=[target.value, f" {' '.join(allowed_from)} ", ttl, *_pairs(fields)],
+        )
+        return self._result(task_id, target.value, outcome, payload)
+
+    def mark_reading(self, task_id: str, *, schema_version: int | None = None) -> TaskStatus:
+        return self.transition(task_id, TaskState.READING, schema_version=schema_version)
+
+    def mark_validating(self, task_id: str, *, rows_total: int | None = None) -> TaskStatus:
+        return self.transition(task_id, TaskState.VALIDATING, rows_total=rows_total)
+
+    def finish(
+        self, task_id: str, *, valid: bool, summary: dict[str, Any], rows_done: int | None = None
+    ) -> TaskStatus:
+        """Finish as ``valid`` or ``invalid`` with the report's summary (a small JSON dict)."""
+        state = TaskState.VALID if valid else TaskState.INVALID
+        return self.transition(task_id, state, summary=summary, rows_done=rows_done, rows_total=rows_done)
+
+    def fail(self, task_id: str, error: str) -> TaskStatus:
+        """Finish as ``failed`` (from any unfinished state) with the error's message."""
+        return self.transition(task_id, TaskState.FAILED, error=error)
+
+    def progress(self, task_id: str, rows_done: int, rows_total: int | None = None) -> TaskStatus:
+        """
+        Record rows done (and the total once known) while ``reading`` or ``validating``.
+
+        A smaller ``rows_done`` than already recorded is ignored, so late updates are harmless.
+        """
+        if rows_done < 0 or (rows_total is not None and rows_total < 0):
+            raise InvalidInput("row counts cannot be negative")
+        self._client()
+        outcome, payload = self._scripts["progress"](
+            keys=[self.task_key(task_id)],
+            args=[rows_done, "" if rows_total is None else rows_total, _now().isoformat(), self.inflight_ttl_seconds],
+        )
+        return self._result(task_id, "progress", outcome, payload)
+
+    def _result(self, task_id: str, target: str, outcome: int, payload: Any) -> TaskStatus:
+        if outcome == 0:
+            raise TaskNotFound(f"no task {task_id!r}")
+        if outcome == -1:
+            raise IllegalTransition(task_id, _text(payload), target)
+        return _decode(dict(zip(payload[::2], payload[1::2], strict=True)))
+
+    # --- reads ----------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskStatus:
+        """:raises TaskNotFound: no such task (or it expired)."""
+        raw = self._client().hgetall(self.task_key(task_id))
+        if not raw:
+            raise TaskNotFound(f"no task {task_id!r}")
+        return _decode(raw)
+
+    def for_import(self, import_name: str, *, skip: int = 0, limit: int = 50) -> list[TaskStatus]:
+        """The tasks of one import name, newest first (expired ones are skipped and unindexed)."""
+        validate_import_name(import_name)
+        if skip < 0 or limit <= 0:
+            raise InvalidInput("need skip >= 0 and limit > 0")
+        client = self._client()
+        index = self.index_key(import_name)
+        ids = [_text(i) for i in client.zrevrange(index, skip, skip + limit - 1)]
+        if not ids:
+            return []
+        pipe = client.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hgetall(self.task_key(task_id))
+        found: list[TaskStatus] = []
+        expired: list[str] = []
+        for task_id, raw in zip(ids, pipe.execute(), strict=True):
+            if raw:
+                found.append(_decode(raw))
+            else:
+                expired.append(task_id)
+        if expired:
+            client.zrem(index, *expired)
+        return found
+
+
+def _check_task_id(task_id: str) -> str:
+    if not _TASK_ID.fullmatch(task_id):
+        raise InvalidInput(f"invalid task id {task_id!r}")
+    return task_id
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _summary_json(summary: dict[str, Any]) -> str:
+    encoded = json.dumps(summary, separators=(",", ":"), allow_nan=False)
+    if len(encoded.encode()) > MAX_SUMMARY_BYTES:
+        raise InvalidInput(f"summary is larger than {MAX_SUMMARY_BYTES} bytes")
+    return encoded
+
+
+def _pairs(fields: dict[str, Any]) -> list[Any]:
+    return [item for pair in fields.items() for item in pair]
+
+
+def _encode(status: TaskStatus) -> list[Any]:
+    """Hash fields of a status; absent (None) fields are simply not stored."""
+    data = status.model_dump(mode="json", exclude_none=True)
+    if "summary" in data:
+        data["summary"] = _summary_json(data["summary"])
+    return _pairs(data)
+
+
+def _decode(raw: dict[Any, Any]) -> TaskStatus:
+    data: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
+    if "summary" in data:
+        data["summary"] = json.loads(data["summary"])
+    return TaskStatus.model_validate(data)
