@@ -1,0 +1,230 @@
+"""The active-schema cache in Redis, and a schema store wrapper that uses it.
+
+Key layout (``prefix`` is ``typecheck:`` unless told otherwise)::
+
+    {prefix}cache:schema:<import_name>   hash: field "active" or "v<N>" -> SchemaVersion JSON
+    {prefix}cache:gen:<import_name>      string: generation, bumped on every invalidation
+    {prefix}cache:stats                  hash: hits, misses
+
+A miss remembers the generation it saw; filling the cache afterwards succeeds only if
+the generation is unchanged (a Lua script), so a reader that fetched the old version
+just before a write can never put it back after the writer's invalidation. Hence a
+new version takes effect as soon as ``put``/``remove`` returns.
+
+Clearing deletes the cached schemas and the counters, nothing else under the prefix:
+task status (``{prefix}task:...``) is never touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_typecheck.registry.errors import InvalidInput
+from airflow_provider_typecheck.registry.models import CacheStats, PutOutcome, SchemaVersion
+from airflow_provider_typecheck.registry.schemas import SchemaStore, validate_import_name
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from airflow_provider_typecheck.registry.models import PutResult, RemoveResult, SchemaPage, SchemaStatus
+
+DEFAULT_PREFIX = "typecheck:"
+
+# Read one field and count the hit or miss in the same round trip; also return the
+# generation so that the caller can fill the cache conditionally after a miss.
+_GET = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value then
+  redis.call('HINCRBY', KEYS[2], 'hits', 1)
+else
+  redis.call('HINCRBY', KEYS[2], 'misses', 1)
+end
+return {value, redis.call('GET', KEYS[3])}
+"""
+
+# Fill only if nobody invalidated since the miss (see the module docstring).
+_FILL = """
+local current = redis.call('GET', KEYS[2]) or ''
+if current ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+_SCAN_BATCH = 500
+
+
+class SchemaCache:
+    """
+    Cached schema versions per import name, with hit/miss counters.
+
+    :param redis_conn_id: Airflow connection (``redis://host:port``; ``{"db": n}`` in extra).
+    :param ttl_seconds: how long a cached schema lives without being refreshed.
+    :param prefix: the key prefix shared with the task status store.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis_conn_id: str = "redis_default",
+        ttl_seconds: int = 3600,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self.redis_conn_id = redis_conn_id
+        self.ttl_seconds = ttl_seconds
+        self.prefix = prefix
+        self._redis: Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self) -> Redis:
+        if self._redis is None:
+            with self._lock:
+                if self._redis is None:
+                    from airflow.providers.redis.hooks.redis import RedisHook
+
+                    client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+                    self._scripts = {"get": client.register_script(_GET), "fill": client.register_script(_FILL)}
+                    self._redis = client
+        return self._redis
+
+    def _entry_key(self, import_name: str) -> str:
+        return f"{self.prefix}cache:schema:{import_name}"
+
+    def _gen_key(self, import_name: str) -> str:
+        return f"{self.prefix}cache:gen:{import_name}"
+
+    @property
+    def _stats_key(self) -> str:
+        return f"{self.prefix}cache:stats"
+
+    def get(self, import_name: str, field: str) -> tuple[str | None, str]:
+        """Return the cached JSON (None on a miss) and the generation to pass to :meth:`fill`."""
+        self._client()
+        value, generation = self._scripts["get"](
+            keys=[self._entry_key(import_name), self._stats_key, self._gen_key(import_name)], args=[field]
+        )
+        return (_text(value) if value is not None else None, _text(generation) if generation is not None else "")
+
+    def fill(self, import_name: str, field: str, value: str, generation: str) -> bool:
+        """Cache ``value`` unless the entry was invalidated since ``generation`` was read."""
+        self._client()
+        done = self._scripts["fill"](
+            keys=[self._entry_key(import_name), self._gen_key(import_name)],
+            args=[generation, field, value, self.ttl_seconds],
+        )
+        return bool(done)
+
+    def invalidate(self, import_name: str) -> None:
+        """Forget every cached version of ``import_name``, at once for every process."""
+        pipe = self._client().pipeline(transaction=True)
+        gen_key = self._gen_key(import_name)
+        pipe.incr(gen_key)
+        # The generation only has to outlive a reader's miss-to-fill window.
+        pipe.expire(gen_key, max(self.ttl_seconds, 60))
+        pipe.delete(self._entry_key(import_name))
+        pipe.execute()
+
+    def _schema_keys(self) -> list[str]:
+        return [_text(k) for k in self._client().scan_iter(match=f"{self.prefix}cache:schema:*", count=_SCAN_BATCH)]
+
+    def stats(self) -> CacheStats:
+        """Count the cached entries, their memory, and the hits and misses since the last clear."""
+        client = self._client()
+        keys = self._schema_keys()
+        memory = 0
+        for start in range(0, len(keys), _SCAN_BATCH):
+            pipe = client.pipeline(transaction=False)
+            for key in keys[start : start + _SCAN_BATCH]:
+                pipe.memory_usage(key)
+            memory += sum(m or 0 for m in pipe.execute())  # None: expired since the scan
+        counters = {_text(k): int(v) for k, v in client.hgetall(self._stats_key).items()}
+        hits, misses = counters.get("hits", 0), counters.get("misses", 0)
+        lookups = hits + misses
+        return CacheStats(
+            keys=len(keys),
+            hits=hits,
+            misses=misses,
+            hit_rate=hits / lookups if lookups else None,
+            memory_bytes=memory,
+        )
+
+    def clear(self) -> int:
+        """Drop every cached schema and reset the counters; return how many entries went."""
+        client = self._client()
+        keys = self._schema_keys()
+        for start in range(0, len(keys), _SCAN_BATCH):
+            client.unlink(*keys[start : start + _SCAN_BATCH])
+        # Generations stay (they expire by themselves): deleting them could let a reader
+        # that missed before a concurrent put fill the cache with the old version.
+        client.delete(self._stats_key)
+        return len(keys)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._redis is not None:
+                self._redis.close()
+            self._redis = None
+            self._scripts = {}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class CachedSchemaStore(SchemaStore):
+    """
+    Any :class:`SchemaStore` with reads of ``active()`` served from a :class:`SchemaCache`.
+
+    Writes go to the wrapped store, then invalidate the import name's cache entry, so
+    readers in every process see the new active version once the write returns.
+    ``status`` and ``list`` are not cached: they are for people, not for the hot path.
+    """
+
+    def __init__(self, store: SchemaStore, cache: SchemaCache) -> None:
+        self.store = store
+        self.cache = cache
+
+    def active(self, import_name: str, version: int | None = None) -> SchemaVersion:
+        validate_import_name(import_name)
+        field = "active" if version is None else f"v{version}"
+        cached, generation = self.cache.get(import_name, field)
+        if cached is not None:
+            return SchemaVersion.model_validate_json(cached)
+        found = self.store.active(import_name, version)
+        self.cache.fill(import_name, field, found.model_dump_json(by_alias=True), generation)
+        return found
+
+    def put(self, import_name: str, schema: dict[str, Any], *, new_version: bool, actor: str | None) -> PutResult:
+        try:
+            result = self.store.put(import_name, schema, new_version=new_version, actor=actor)
+        except InvalidInput:
+            raise  # refused before anything was written
+        except BaseException:
+            # The write may have landed before the failure (a lost reply): forget the entry.
+            self.cache.invalidate(import_name)
+            raise
+        if result.outcome is not PutOutcome.UNCHANGED:
+            self.cache.invalidate(import_name)
+        return result
+
+    def remove(self, import_name: str) -> RemoveResult:
+        validate_import_name(import_name)
+        try:
+            return self.store.remove(import_name)
+        finally:
+            # Even after a failure: the removal may have landed before a lost reply.
+            self.cache.invalidate(import_name)
+
+    def status(self, import_name: str) -> SchemaStatus:
+        return self.store.status(import_name)
+
+    def list(self, prefix: str = "", skip: int = 0, limit: int = 100) -> SchemaPage:
+        return self.store.list(prefix, skip, limit)
+
+    def close(self) -> None:
+        self.store.close()
+        self.cache.close()
