@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` and `make test`. Both set up everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+UV := $(PYTHON) -m uv
+
+.PHONY: env demo test services bench clean
+
+env:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --all-groups --quiet
+
+# The CLI exits 1 when it finds invalid rows, as it should on the sample: only 2+ is a failure here.
+demo: env
+	@$(UV) run --frozen typecheck validate examples/users.csv --schema examples/users.schema.json; \
+	  status=$$?; if [ $$status -gt 1 ]; then exit $$status; fi
+
+services:
+	@bash scripts/ensure-services.sh
+
+test: env services
+	$(UV) run --frozen pytest
+
+bench: env
+	$(UV) run --frozen python benchmarks/run.py
+
+clean:
+	rm -rf .venv .pytest_cache

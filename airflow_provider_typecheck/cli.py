@@ -1,0 +1,164 @@
+"""The ``typecheck`` command: validate a spreadsheet against a JSON Schema.
+
+Exit codes: 0 every row valid, 1 some rows invalid, 2 usage error or an
+unreadable file or schema (one line on stderr, never a traceback).
+Only the validation core is imported here: Airflow's import costs seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
+SHOWN_ERRORS = 20
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep its one-line form
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_UNUSABLE, f"typecheck: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="typecheck", description="Check every row and cell of a spreadsheet against a JSON Schema.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    validate = commands.add_parser("validate", help="validate a CSV, XLSX or XLS file")
+    validate.add_argument("file", help="path or fsspec URI of the spreadsheet")
+    validate.add_argument("--schema", required=True, help="path of the JSON Schema file")
+    validate.add_argument("--sheet", help="sheet name or 0-based index (XLSX/XLS; default: the first)")
+    validate.add_argument("--delimiter", help="CSV delimiter (default: sniffed among , ; tab |)")
+    validate.add_argument("--format", choices=["text", "json"], default="text", help="report format")
+    validate.add_argument("--max-errors", type=int, default=1000, metavar="N",
+                          help="list at most N errors (counts stay exact; default 1000)")
+    validate.add_argument("--valid-out", metavar="PATH", help="write the valid rows to PATH (.csv or .parquet)")
+    validate.add_argument("--invalid-out", metavar="PATH",
+                          help="write the invalid rows, with _row and _errors columns, to PATH (.csv or .parquet)")
+
+    infer = commands.add_parser("infer", help="print a draft JSON Schema inferred from a spreadsheet")
+    infer.add_argument("file", help="path or fsspec URI of the spreadsheet")
+    infer.add_argument("--sample", type=int, default=10_000, metavar="N", help="rows to look at (default 10000)")
+    infer.add_argument("--sheet", help="sheet name or 0-based index (XLSX/XLS)")
+    infer.add_argument("--delimiter", help="CSV delimiter (default: sniffed)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from airflow_provider_typecheck.validation.errors import TypecheckError
+
+    try:
+        if args.command == "validate":
+            return _validate(args)
+        return _infer(args)
+    except TypecheckError as err:
+        print(f"typecheck: error: {err}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        print("typecheck: interrupted", file=sys.stderr)
+        return 130
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from airflow_provider_typecheck.validation import load_schema, validate_file
+
+    if args.max_errors < 0:
+        print("typecheck: error: --max-errors must be 0 or more", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.delimiter == "\\t":
+        args.delimiter = "\t"
+    schema = load_schema(args.schema)
+    sheet: str | int | None = args.sheet
+    if isinstance(sheet, str) and sheet.isdigit():
+        sheet = int(sheet)
+    interactive = args.format == "text" and sys.stderr.isatty()
+    report = validate_file(
+        args.file,
+        schema,
+        sheet=sheet,
+        delimiter=args.delimiter,
+        max_errors=args.max_errors,
+        valid_out=args.valid_out,
+        invalid_out=args.invalid_out,
+        progress=_ProgressBar(sys.stderr) if interactive else None,
+    )
+    if args.format == "json":
+        json.dump(report.to_dict(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_text(report, sys.stdout)
+    return EXIT_VALID if report.is_valid else EXIT_INVALID
+
+
+class _ProgressBar:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if total:
+            filled = int(30 * done / total)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} rows")
+        else:
+            self.stream.write(f"\r{done:,} rows")
+        self.stream.flush()
+        if total is not None and done >= total:
+            self.stream.write("\r" + " " * 60 + "\r")
+
+
+def _style(text: str, code: str, enabled: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if enabled else text
+
+
+def _print_text(report: Any, out: TextIO) -> None:
+    colour = out.isatty() and "NO_COLOR" not in os.environ
+    verdict = (
+        _style("VALID", "32;1", colour) if report.is_valid else _style("INVALID", "31;1", colour)
+    )
+    out.write(
+        f"{verdict}  {report.file}: {report.total_rows:,} rows, {report.valid_rows:,} valid, "
+        f"{report.invalid_rows:,} invalid  (JSON Schema draft {report.schema_draft}, "
+        f"{report.elapsed_seconds:.3f} s)\n"
+    )
+    for warning in report.warnings:
+        out.write(_style(f"warning: {warning}\n", "33", colour))
+    if report.errors_by_column:
+        rows = [(column or "(row)", keyword, count)
+                for column, by_keyword in report.errors_by_column.items()
+                for keyword, count in sorted(by_keyword.items())]
+        width_c = max(len("column"), *(len(r[0]) for r in rows))
+        width_k = max(len("keyword"), *(len(r[1]) for r in rows))
+        out.write(f"\n{'column':<{width_c}}  {'keyword':<{width_k}}  errors\n")
+        out.write(f"{'-' * width_c}  {'-' * width_k}  ------\n")
+        for column, keyword, count in rows:
+            out.write(f"{column:<{width_c}}  {keyword:<{width_k}}  {count:>6,}\n")
+    if report.errors:
+        shown = report.errors[:SHOWN_ERRORS]
+        out.write(f"\nfirst {len(shown)} error(s):\n")
+        for error in shown:
+            where = f"row {error.row}" + (f", {error.column}" if error.column is not None else "")
+            out.write(f"  {_style(where, '1', colour)}: {error.message} [{error.keyword}]\n")
+        remaining = report.error_count - len(shown)
+        if remaining > 0:
+            out.write(f"  ... and {remaining:,} more (use --format json or --invalid-out for all of them)\n")
+    if report.fallback_keywords:
+        out.write(f"\nchecked per value by python-jsonschema: {', '.join(report.fallback_keywords)}\n")
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from airflow_provider_typecheck.validation.infer import infer_schema
+
+    sheet: str | int | None = args.sheet
+    if isinstance(sheet, str) and sheet.isdigit():
+        sheet = int(sheet)
+    schema = infer_schema(args.file, sample=args.sample, sheet=sheet, delimiter=args.delimiter)
+    json.dump(schema, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return EXIT_VALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The typing contract: how a cell's text becomes a JSON value.
+
+Every cell is text. Which JSON value it stands for depends on the types the
+column's schema allows (see :func:`schema.allowed_types`):
+
+* empty -> ``null`` where null is allowed, otherwise the property is absent;
+* ``true``/``false`` in any case -> a boolean where boolean is allowed;
+* a plain decimal numeral -> a number where integer or number is allowed
+  (an ``int`` when it is only sign and digits, else a ``float``);
+* anything else stays a string.
+
+This module holds both faces of the contract: the vectorised one (a kind code
+per cell, computed by Polars) and the per-value one used by fallbacks and for
+building the rows handed to python-jsonschema when writing error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import product
+from typing import Any
+
+import polars as pl
+
+NUMERAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+INTEGER = re.compile(r"[+-]?[0-9]+")
+
+ABSENT, NULL, BOOLEAN, INT, BIGINT, FLOAT, STRING = range(7)
+NUMBER_KINDS = (INT, BIGINT, FLOAT)
+
+TRUE_SPELLINGS = ["".join(chars) for chars in product(*({c, c.upper()} for c in "true"))]
+FALSE_SPELLINGS = ["".join(chars) for chars in product(*({c, c.upper()} for c in "false"))]
+
+_TRUE_SET = frozenset(TRUE_SPELLINGS)
+_FALSE_SET = frozenset(FALSE_SPELLINGS)
+_ABSENT = object()
+
+
+def allows(allowed: frozenset[str] | None, *types: str) -> bool:
+    return allowed is None or any(t in allowed for t in types)
+
+
+def coerce_text(text: str | None, allowed: frozenset[str] | None) -> Any:
+    """The JSON value a cell's text stands for, or ``ABSENT_VALUE`` for an absent property."""
+    if text is None or text == "":
+        return None if allows(allowed, "null") else ABSENT_VALUE
+    if allows(allowed, "boolean"):
+        if text in _TRUE_SET:
+            return True
+        if text in _FALSE_SET:
+            return False
+    if allows(allowed, "integer", "number") and NUMERAL.fullmatch(text):
+        return int(text) if INTEGER.fullmatch(text) else float(text)
+    return text
+
+
+ABSENT_VALUE = _ABSENT
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One column of the spreadsheet as the compiler sees it.
+
+    Expressions are built against helper columns that :meth:`prelude`
+    computes once per batch, so the many checks on a column share one parse.
+    """
+
+    name: str
+    index: int
+    allowed: frozenset[str] | None
+
+    @property
+    def raw(self) -> pl.Expr:
+        return pl.col(self.name)
+
+    @property
+    def kind(self) -> pl.Expr:
+        return pl.col(f"__kind{self.index}")
+
+    @property
+    def int64(self) -> pl.Expr:
+        return pl.col(f"__int{self.index}")
+
+    @property
+    def float64(self) -> pl.Expr:
+        return pl.col(f"__float{self.index}")
+
+    @cached_property
+    def numeric(self) -> bool:
+        return allows(self.allowed, "integer", "number")
+
+    @property
+    def present(self) -> pl.Expr:
+        return self.kind != ABSENT
+
+    def is_kind(self, *kinds: int) -> pl.Expr:
+        if len(kinds) == 1:
+            return self.kind == kinds[0]
+        return self.kind.is_in(list(kinds))
+
+    def prelude(self) -> list[pl.Expr]:
+        """Helper columns: the kind code, and the parsed numbers where numbers are allowed."""
+        raw = self.raw
+        empty = raw.is_null() | (raw.str.len_bytes() == 0)
+        kind = pl.when(empty).then(pl.lit(NULL if allows(self.allowed, "null") else ABSENT, pl.UInt8))
+        if allows(self.allowed, "boolean"):
+            kind = kind.when(raw.is_in(TRUE_SPELLINGS + FALSE_SPELLINGS)).then(pl.lit(BOOLEAN, pl.UInt8))
+        exprs: list[pl.Expr] = []
+        if self.numeric:
+            as_int = raw.cast(pl.Int64, strict=False)
+            as_float = raw.cast(pl.Float64, strict=False)
+            # Polars also parses "inf" and "nan", which are not numerals: both spell an n.
+            numeral = as_float.is_not_null() & ~raw.str.contains("[nN]")
+            kind = (
+                kind.when(as_int.is_not_null()).then(pl.lit(INT, pl.UInt8))
+                .when(numeral & ~raw.str.contains("[.eE]")).then(pl.lit(BIGINT, pl.UInt8))
+                .when(numeral).then(pl.lit(FLOAT, pl.UInt8))
+            )
+            exprs += [as_int.alias(f"__int{self.index}"), as_float.alias(f"__float{self.index}")]
+        kind = kind.otherwise(pl.lit(STRING, pl.UInt8))
+        return [kind.alias(f"__kind{self.index}"), *exprs]
+
+    def coerce(self, text: str | None) -> Any:
+        return coerce_text(text, self.allowed)
+
+    def where_python(self, where: pl.Expr, fails: Any) -> pl.Expr:
+        """True where ``where`` holds and ``fails(value)`` says the cell's value fails.
+
+        Runs Python once per distinct text, not once per row: the escape hatch
+        for checks Polars cannot do exactly (big integers, ECMA-only regex
+        features, format checkers without a vectorised form).
+        """
+        allowed = self.allowed
+
+        def evaluate(batch: pl.Series) -> pl.Series:
+            texts = batch.struct.field("text")
+            needed = batch.struct.field("needed").fill_null(False)
+            failing = []
+            for text in texts.filter(needed).unique().to_list():
+                try:
+                    failed = bool(fails(coerce_text(text, allowed)))
+                except Exception:  # noqa: BLE001 - a checker crashing on a value is a failed value
+                    failed = True
+                if failed:
+                    failing.append(text)
+            if not failing:
+                return pl.repeat(False, len(batch), dtype=pl.Boolean, eager=True).alias(batch.name)
+            return needed & texts.is_in(failing).fill_null(False)
+
+        return pl.struct(text=self.raw, needed=where).map_batches(evaluate, return_dtype=pl.Boolean)

@@ -1,0 +1,320 @@
+"""Run a compiled schema over a spreadsheet, batch by batch.
+
+Data flows one way: reader -> plan -> checks -> report. Each batch is checked
+by one Polars query; counts add up exactly across batches, the error list
+stops at ``max_errors``, and invalid/valid rows stream to their files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from airflow_provider_typecheck.validation.cells import ABSENT_VALUE
+from airflow_provider_typecheck.validation.compiler import Plan, build_plan
+from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.readers import Table, open_table
+from airflow_provider_typecheck.validation.report import CellError, ValidationReport
+from airflow_provider_typecheck.validation.schema import check_schema, json_pointer, validator_class
+
+ProgressCallback = Callable[[int, "int | None"], None]
+ROW_LEVEL = ""  # errors_by_column key for errors on the row itself
+RAGGED_KEYWORD = "ragged"
+
+
+class CompiledSchema:
+    """A checked schema, its python-jsonschema validator, and its plans per header."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.draft = check_schema(schema)
+        self.schema = schema
+        cls = validator_class(schema)
+        self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self._plans: dict[tuple[str, ...], Plan] = {}
+
+    def plan(self, header: Sequence[str]) -> Plan:
+        key = tuple(header)
+        if key not in self._plans:
+            self._plans[key] = build_plan(self.schema, self.validator, key)
+        return self._plans[key]
+
+
+def schema_hash(schema: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@lru_cache(maxsize=128)
+def _compile_cached(digest: str, canonical: str) -> CompiledSchema:
+    return CompiledSchema(json.loads(canonical))
+
+
+def compile_schema(schema: Mapping[str, Any] | CompiledSchema) -> CompiledSchema:
+    """Check and compile ``schema``; the same content compiles once per process."""
+    if isinstance(schema, CompiledSchema):
+        return schema
+    if not isinstance(schema, Mapping):
+        check_schema(schema)  # raises the clear "must be an object" error
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical)
+
+
+class _RowSink:
+    """Writes rows to CSV or Parquet as batches arrive, never holding them all."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.format = "parquet" if self.path.suffix.lower() in (".parquet", ".pq") else "csv"
+        self._handle: Any = None
+        self._parts: list[Path] = []
+        self._tmp: str | None = None
+        self._wrote_header = False
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if self.format == "csv":
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path.open("wb")
+            frame.write_csv(self._handle, include_header=not self._wrote_header)
+            self._wrote_header = True
+        else:
+            if self._tmp is None:
+                self._tmp = tempfile.mkdtemp(prefix="typecheck-")
+            part = Path(self._tmp) / f"part-{len(self._parts):06d}.parquet"
+            frame.write_parquet(part)
+            self._parts.append(part)
+
+    def close(self, empty: pl.DataFrame) -> None:
+        if self.format == "csv":
+            if self._handle is None:
+                self.write(empty)
+            self._handle.close()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._parts:
+            empty.write_parquet(self.path)
+        else:
+            pl.scan_parquet(self._parts).sink_parquet(self.path)
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class Validation:
+    """Accumulates the verdicts of one spreadsheet's batches into a report."""
+
+    def __init__(
+        self,
+        compiled: CompiledSchema,
+        header: Sequence[str],
+        *,
+        file: str | None = None,
+        max_errors: int = 1000,
+        invalid_out: str | os.PathLike[str] | None = None,
+        valid_out: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.compiled = compiled
+        self.header = list(header)
+        self.plan = compiled.plan(self.header)
+        self.max_errors = max_errors
+        self.report = ValidationReport(file=file, schema_draft=compiled.draft,
+                                       fallback_keywords=list(self.plan.fallback_keywords))
+        self._counts = [0] * len(self.plan.checks)
+        self._ragged: dict[int, str] = {}
+        self._next_row = 2
+        self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
+        self._valid_sink = _RowSink(valid_out) if valid_out else None
+        self._errors_seen = 0
+
+    def note_ragged(self, rows: Mapping[int, str]) -> None:
+        self._ragged.update(rows)
+
+    def add(self, batch: pl.DataFrame) -> None:
+        first_row = self._next_row
+        self._next_row += batch.height
+        self.report.total_rows += batch.height
+        if batch.height == 0:
+            return
+        checks = self.plan.checks
+        names = [f"__check{i}" for i in range(len(checks))]
+        query = batch.lazy().with_columns(self.plan.prelude()).select(
+            [check.fails.fill_null(False).alias(name) for check, name in zip(checks, names, strict=True)]
+        )
+        verdicts = query.collect() if checks else pl.DataFrame()
+        if checks:
+            sums = verdicts.sum().row(0)
+            self._counts = [c + (s or 0) for c, s in zip(self._counts, sums, strict=True)]
+            invalid = verdicts.select(pl.any_horizontal(pl.all()).alias("invalid")).to_series()
+        else:
+            invalid = pl.repeat(False, batch.height, dtype=pl.Boolean, eager=True)
+        ragged_here = [r - first_row for r in self._ragged if first_row <= r < first_row + batch.height]
+        if ragged_here:
+            invalid = invalid.scatter(ragged_here, True)
+        invalid_at = invalid.arg_true().to_list()
+        self.report.invalid_rows += len(invalid_at)
+        self._collect_errors(batch, invalid_at, first_row)
+        if self._invalid_sink or self._valid_sink:
+            self._write_rows(batch, verdicts, invalid, first_row)
+
+    def _collect_errors(self, batch: pl.DataFrame, invalid_at: list[int], first_row: int) -> None:
+        cells = self.plan.cells
+        for index in invalid_at:
+            if len(self.report.errors) >= self.max_errors:
+                return
+            row_number = first_row + index
+            if row_number in self._ragged:
+                self.report.errors.append(
+                    CellError(row_number, None, "", RAGGED_KEYWORD, None, self._ragged[row_number])
+                )
+            texts = batch.row(index)
+            row = {}
+            for cell, text in zip(cells, texts, strict=True):
+                value = cell.coerce(text)
+                if value is not ABSENT_VALUE:
+                    row[cell.name] = value
+            for error in self.compiled.validator.iter_errors(row):
+                if len(self.report.errors) >= self.max_errors:
+                    return
+                column = str(error.path[0]) if error.path else None
+                self.report.errors.append(
+                    CellError(
+                        row=row_number,
+                        column=column,
+                        path=json_pointer(error.path),
+                        keyword=error.validator,
+                        value=texts[self.header.index(column)] if column in self.header else None,
+                        message=error.message,
+                    )
+                )
+
+    def _write_rows(self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int) -> None:
+        numbered = batch.with_columns(pl.int_range(first_row, first_row + batch.height, dtype=pl.Int64).alias("_row"))
+        if self._valid_sink:
+            self._valid_sink.write(batch.filter(~invalid))
+        if self._invalid_sink:
+            labels = [
+                pl.when(pl.col(f"__check{i}")).then(pl.lit(f"{check.column or ''}:{check.keyword}"))
+                for i, check in enumerate(self.plan.checks)
+            ]
+            described = verdicts.select(
+                pl.concat_str(labels, separator="; ", ignore_nulls=True).alias("_errors")
+            ) if labels else pl.DataFrame({"_errors": [None] * batch.height}, schema={"_errors": pl.String})
+            out = pl.concat([numbered, described], how="horizontal").filter(invalid)
+            ragged = {r - first_row: m for r, m in self._ragged.items() if first_row <= r < first_row + batch.height}
+            if ragged:
+                out = out.with_columns(
+                    pl.when(pl.col("_row").is_in([first_row + i for i in ragged]))
+                    .then(pl.concat_str([pl.lit("ragged"), pl.col("_errors")], separator="; ", ignore_nulls=True))
+                    .otherwise(pl.col("_errors")).alias("_errors")
+                )
+            self._invalid_sink.write(out.select(["_row", *self.header, "_errors"]))
+
+    def finish(self) -> ValidationReport:
+        counts: dict[str, dict[str, int]] = {}
+        for check, count in zip(self.plan.checks, self._counts, strict=True):
+            if count:
+                by_keyword = counts.setdefault(check.column or ROW_LEVEL, {})
+                keyword = check.keyword if check.keyword is not None else "false"
+                by_keyword[keyword] = by_keyword.get(keyword, 0) + count
+        if self._ragged:
+            counts.setdefault(ROW_LEVEL, {})[RAGGED_KEYWORD] = len(self._ragged)
+        self.report.errors_by_column = counts
+        self.report.errors_truncated = self.report.error_count > len(self.report.errors)
+        empty = pl.DataFrame(schema={c: pl.String for c in self.header})
+        if self._valid_sink:
+            self._valid_sink.close(empty)
+        if self._invalid_sink:
+            self._invalid_sink.close(
+                pl.DataFrame(schema={"_row": pl.Int64, **{c: pl.String for c in self.header}, "_errors": pl.String})
+            )
+        return self.report
+
+
+def validate_frame(
+    frame: pl.DataFrame,
+    schema: Mapping[str, Any] | CompiledSchema,
+    *,
+    max_errors: int = 1000,
+    invalid_out: str | os.PathLike[str] | None = None,
+    valid_out: str | os.PathLike[str] | None = None,
+) -> ValidationReport:
+    """Validate a frame of text columns (null or ``""`` is an empty cell).
+
+    Row numbers follow the spreadsheet: frame row 0 is row 2.
+    """
+    started = time.perf_counter()
+    compiled = compile_schema(schema)
+    frame = frame.with_columns(pl.all().cast(pl.String)) if any(d != pl.String for d in frame.dtypes) else frame
+    validation = Validation(compiled, frame.columns, max_errors=max_errors,
+                            invalid_out=invalid_out, valid_out=valid_out)
+    validation.add(frame)
+    report = validation.finish()
+    report.elapsed_seconds = time.perf_counter() - started
+    return report
+
+
+def validate_table(
+    table: Table,
+    schema: Mapping[str, Any] | CompiledSchema,
+    *,
+    max_errors: int = 1000,
+    invalid_out: str | os.PathLike[str] | None = None,
+    valid_out: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> ValidationReport:
+    started = time.perf_counter()
+    compiled = compile_schema(schema)
+    validation = Validation(compiled, table.header, file=table.name, max_errors=max_errors,
+                            invalid_out=invalid_out, valid_out=valid_out)
+    validation.note_ragged(
+        {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged}
+    )
+    done = 0
+    for batch in table.batches():
+        validation.add(batch)
+        done += batch.height
+        if progress is not None:
+            progress(done, table.total_rows)
+    report = validation.finish()
+    report.warnings = [*table.warnings, *report.warnings]
+    report.elapsed_seconds = time.perf_counter() - started
+    return report
+
+
+def validate_file(
+    source: str | os.PathLike[str],
+    schema: Mapping[str, Any] | CompiledSchema,
+    *,
+    sheet: str | int | None = None,
+    delimiter: str | None = None,
+    max_errors: int = 1000,
+    invalid_out: str | os.PathLike[str] | None = None,
+    valid_out: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    batch_rows: int = 1_000_000,
+) -> ValidationReport:
+    """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
+
+    ``progress(rows_done, rows_total_or_None)`` is called after each batch.
+    Raises :class:`SchemaError` or :class:`ReadError` for unusable input.
+    """
+    started = time.perf_counter()
+    compiled = compile_schema(schema)
+    table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows)
+    if table.total_rows == 0 and not table.ragged:
+        pass  # a header-only file is valid and empty: reported as 0 rows
+    report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
+                            valid_out=valid_out, progress=progress)
+    report.elapsed_seconds = time.perf_counter() - started
+    return report
+
+
+__all__ = ["CompiledSchema", "ReadError", "compile_schema", "validate_file", "validate_frame", "validate_table"]

@@ -1,0 +1,351 @@
+"""Read spreadsheets as text: every cell a string, in batches of bounded size.
+
+CSV goes through Polars' reader; XLSX and XLS through fastexcel, asking for
+every column as text (fastexcel's own type inference turns text in a column
+it takes for numeric into null, silently) and then writing each cell the way
+the typing contract says a person sees it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import polars as pl
+
+from airflow_provider_typecheck.validation.errors import ReadError
+
+CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
+EXCEL_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+DELIMITERS = [",", ";", "\t", "|"]
+SNIFF_BYTES = 64 * 1024
+# Files up to this size are read in one piece (fastest); larger ones stream in batches.
+WHOLE_FILE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RaggedRow:
+    row: int  # spreadsheet row number (header = 1)
+    fields: int
+    expected: int
+
+
+@dataclass
+class Table:
+    """A spreadsheet opened for validation: header, batches of text, and what was noticed."""
+
+    name: str
+    header: list[str]
+    total_rows: int | None
+    warnings: list[str] = field(default_factory=list)
+    ragged: list[RaggedRow] = field(default_factory=list)
+    _batches: Any = None
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        yield from self._batches()
+
+
+def open_table(
+    source: str | os.PathLike[str],
+    *,
+    sheet: str | int | None = None,
+    delimiter: str | None = None,
+    batch_rows: int = 1_000_000,
+) -> Table:
+    """Open a CSV, XLSX or XLS file from a path or any fsspec URI."""
+    name = str(source)
+    suffix = Path(name.split("?")[0]).suffix.lower()
+    if suffix in EXCEL_EXTENSIONS:
+        return _open_excel(name, sheet)
+    if suffix in CSV_EXTENSIONS:
+        return _open_csv(name, delimiter, batch_rows)
+    raise ReadError(f"{name}: unknown file type {suffix or '(no extension)'!r}; expected .csv, .tsv, .xlsx or .xls")
+
+
+def _local_path(name: str) -> str | None:
+    if "://" not in name:
+        return name
+    if name.startswith("file://"):
+        return name[len("file://"):]
+    return None
+
+
+def _read_bytes(name: str) -> bytes:
+    try:
+        with fsspec.open(name, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ReadError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise ReadError(f"{name}: is a directory, not a file") from None
+    except (OSError, ValueError) as err:
+        raise ReadError(f"{name}: cannot open: {err}") from None
+
+
+def _head(name: str) -> bytes:
+    try:
+        with fsspec.open(name, "rb") as handle:
+            return handle.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        raise ReadError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise ReadError(f"{name}: is a directory, not a file") from None
+    except (OSError, ValueError) as err:
+        raise ReadError(f"{name}: cannot open: {err}") from None
+
+
+def check_header(name: str, header: list[str]) -> None:
+    seen: set[str] = set()
+    for position, column in enumerate(header, start=1):
+        if column.strip() == "":
+            raise ReadError(f"{name}: header column {position} is empty; every column needs a name")
+        if column in seen:
+            raise ReadError(f"{name}: header names column {column!r} more than once")
+        seen.add(column)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _decode_head(name: str, head: bytes) -> tuple[str, str]:
+    """The text of the file's head and the encoding Polars should be told about."""
+    if b"\x00" in head:
+        raise ReadError(f"{name}: looks like a binary file (NUL bytes), not CSV text")
+    try:
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False), "utf8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return head.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return head.decode("latin-1"), "latin-1"
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter among , ; tab | that splits the first lines most consistently."""
+    lines = [line for line in text.splitlines()[:20] if line]
+    if not lines:
+        return ","
+    best, best_score = ",", (0, 0)
+    for candidate in DELIMITERS:
+        counts = [len(row) - 1 for row in csv.reader(lines[:1] + lines[1:-1] if len(lines) > 2 else lines,
+                                                      delimiter=candidate)]
+        if not counts or counts[0] == 0:
+            continue
+        consistent = sum(1 for c in counts if c == counts[0])
+        score = (consistent, counts[0])
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
+    head = _head(name)
+    if not head.strip():
+        raise ReadError(f"{name}: the file is empty; expected a header row")
+    text, encoding = _decode_head(name, head)
+    warnings: list[str] = []
+    if delimiter is None:
+        delimiter = sniff_delimiter(text)
+    elif len(delimiter) != 1:
+        raise ReadError(f"delimiter must be one character, got {delimiter!r}")
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except (StopIteration, csv.Error) as err:
+        raise ReadError(f"{name}: cannot parse the header row: {err}") from None
+    check_header(name, header)
+
+    local = _local_path(name)
+    data: bytes | str | None = None
+    if encoding != "utf8" or local is None:
+        raw = _read_bytes(name)
+        if encoding == "utf8":
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                encoding = "cp1252"
+        if encoding != "utf8":
+            try:
+                decoded = raw.decode("cp1252")
+            except UnicodeDecodeError:
+                encoding, decoded = "latin-1", raw.decode("latin-1")
+            warnings.append(f"the file is not UTF-8; read it as {encoding}")
+            raw = decoded.encode("utf-8")
+        data = raw
+    else:
+        size = os.path.getsize(local)
+        if size <= WHOLE_FILE_BYTES:
+            data = local
+
+    options = dict(
+        separator=delimiter,
+        infer_schema=False,
+        has_header=True,
+        new_columns=header,
+        raise_if_empty=False,
+        quote_char='"',
+    )
+    ragged: list[RaggedRow] = []
+
+    def read_whole(source: Any) -> pl.DataFrame:
+        try:
+            return pl.read_csv(source, **options)
+        except pl.exceptions.ComputeError as err:
+            message = str(err)
+            if "more fields" in message or "ragged" in message:
+                return _read_ragged(source, delimiter, header, ragged)
+            if "invalid utf-8" in message.lower() or "utf8" in message.lower():
+                raise ReadError(f"{name}: the file is not valid UTF-8 text") from None
+            raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
+        except pl.exceptions.NoDataError:
+            return pl.DataFrame({column: [] for column in header}, schema={c: pl.String for c in header})
+
+    if data is not None:
+        frame = read_whole(io.BytesIO(data) if isinstance(data, bytes) else data)
+        if frame.width != len(header):
+            raise ReadError(f"{name}: cannot parse as CSV: rows and header disagree")
+        if not ragged:
+            _find_short_rows(data, delimiter, header, frame, ragged)
+
+        def batches() -> Iterator[pl.DataFrame]:
+            for offset in range(0, max(frame.height, 1), batch_rows):
+                yield frame.slice(offset, batch_rows)
+
+        table = Table(name, header, frame.height, warnings, ragged, batches)
+        return table
+
+    def streamed() -> Iterator[pl.DataFrame]:
+        lazy = pl.scan_csv(local, **options)
+        try:
+            yield from lazy.collect_batches(chunk_size=batch_rows)
+        except pl.exceptions.ComputeError as err:
+            raise ReadError(f"{name}: cannot parse as CSV: {str(err).splitlines()[0]}") from None
+
+    return Table(name, header, None, warnings, ragged, streamed)
+
+
+def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
+    if isinstance(data, bytes):
+        handle: Any = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    else:
+        handle = open(data, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+    try:
+        yield from csv.reader(handle, delimiter=delimiter)
+    finally:
+        handle.close()
+
+
+def _find_short_rows(
+    data: bytes | str, delimiter: str, header: list[str], frame: pl.DataFrame, ragged: list[RaggedRow]
+) -> None:
+    """Rows with too few fields: Polars pads them with nulls, so they only show in the last column."""
+    if frame.height == 0 or frame.get_column(header[-1]).null_count() == 0:
+        return
+    expected = len(header)
+    reader = _records(data, delimiter)
+    next(reader, None)
+    row_number = 1
+    for record in reader:
+        row_number += 1
+        if record and len(record) < expected:
+            ragged.append(RaggedRow(row_number, len(record), expected))
+
+
+def _read_ragged(
+    source: Any, delimiter: str, header: list[str], ragged: list[RaggedRow]
+) -> pl.DataFrame:
+    """Slow path for files with rows of the wrong length: keep every row, note the bad ones."""
+    if hasattr(source, "seek"):
+        source.seek(0)
+        data = source.read()
+    else:
+        data = source
+    expected = len(header)
+    rows: list[list[str | None]] = []
+    reader = _records(data, delimiter)
+    next(reader, None)
+    for row_number, record in enumerate(reader, start=2):
+        if not record:
+            continue
+        if len(record) != expected:
+            ragged.append(RaggedRow(row_number, len(record), expected))
+            record = (record + [None] * expected)[:expected]  # type: ignore[list-item]
+        rows.append(record)  # type: ignore[arg-type]
+    return pl.DataFrame(rows, schema={c: pl.String for c in header}, orient="row")
+
+
+# --------------------------------------------------------------------------- Excel
+
+_EXCEL_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
+_TRUNCATED_FLOAT = r"\.[0-9]{9,}$"
+
+
+def _open_excel(name: str, sheet: str | int | None) -> Table:
+    import fastexcel
+
+    data = _read_bytes(name)
+    try:
+        reader = fastexcel.read_excel(data)
+    except Exception as err:  # noqa: BLE001 - fastexcel raises its own and calamine errors
+        raise ReadError(f"{name}: not a readable Excel workbook ({type(err).__name__}: {err})") from None
+    selected: str | int = 0 if sheet is None else sheet
+    if isinstance(selected, str) and selected.isdigit() and selected not in reader.sheet_names:
+        selected = int(selected)
+    if isinstance(selected, int) and not 0 <= selected < len(reader.sheet_names):
+        raise ReadError(f"{name}: no sheet {selected}; the workbook has {len(reader.sheet_names)} sheet(s)")
+    if isinstance(selected, str) and selected not in reader.sheet_names:
+        raise ReadError(f"{name}: no sheet named {selected!r}; sheets are {reader.sheet_names}")
+    try:
+        frame = reader.load_sheet(selected, dtypes="string", header_row=None).to_polars()
+    except Exception as err:  # noqa: BLE001
+        raise ReadError(f"{name}: cannot read sheet {selected!r} ({type(err).__name__}: {err})") from None
+    if frame.height == 0:
+        raise ReadError(f"{name}: sheet {selected!r} is empty; expected a header row")
+    header = [value if value is not None else "" for value in frame.row(0)]
+    check_header(name, header)
+    frame = frame.slice(1).rename(dict(zip(frame.columns, header, strict=True)))
+    frame = _as_seen(reader, selected, frame)
+    return Table(name, header, frame.height, [], [], lambda: iter([frame]))
+
+
+def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame:
+    """Rewrite fastexcel's text for dates and floats as the typing contract spells them."""
+    fixes = []
+    for position, column in enumerate(frame.columns):
+        text = pl.col(column)
+        values = frame.get_column(column)
+        if values.str.contains(_EXCEL_DATETIME).any():
+            fixes.append(
+                pl.when(text.str.contains(_EXCEL_DATETIME))
+                .then(
+                    pl.when(text.str.slice(11, 8) == "00:00:00")
+                    .then(text.str.slice(0, 10))
+                    .otherwise(text.str.slice(0, 10) + "T" + text.str.slice(11, 8))
+                )
+                .otherwise(text)
+                .alias(column)
+            )
+        elif values.str.contains(_TRUNCATED_FLOAT).any():
+            numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, use_columns=[position])
+            exact = numbers.to_polars().to_series().slice(1)
+            shortest = pl.Series([None if v is None else _shortest(v) for v in exact.to_list()], dtype=pl.String)
+            frame = frame.with_columns(
+                pl.when(pl.lit(shortest).is_not_null() & (text.cast(pl.Float64, strict=False) != pl.lit(exact)))
+                .then(pl.lit(shortest))
+                .otherwise(text)
+                .alias(column)
+            )
+    return frame.with_columns(fixes) if fixes else frame
+
+
+def _shortest(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e300:
+        return str(int(value))
+    return repr(value)

@@ -1,0 +1,212 @@
+"""Loading and checking JSON Schemas, and the typing contract's view of them.
+
+A schema is meta-validated against its draft before anything else looks at
+it, so later stages can trust its shape. Remote references are refused here,
+once, so nothing downstream ever fetches a URL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag, urljoin
+
+import jsonschema.validators
+from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from airflow_provider_typecheck.validation.errors import SchemaError
+
+DRAFTS: dict[type, str] = {
+    Draft4Validator: "4",
+    Draft6Validator: "6",
+    Draft7Validator: "7",
+    Draft201909Validator: "2019-09",
+    Draft202012Validator: "2020-12",
+}
+
+ALL_TYPES = frozenset({"null", "boolean", "integer", "number", "string", "object", "array"})
+
+# Keywords whose values are data, not subschemas: never walk into them.
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+# Keywords whose value maps arbitrary names to subschemas.
+_NAMED_SUBSCHEMAS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
+)
+
+
+def json_pointer(parts: Iterator[Any] | list[Any]) -> str:
+    """RFC 6901 pointer for a sequence of keys and indexes."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    """Read a JSON Schema file and check it; errors name the file and the problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SchemaError(f"schema file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SchemaError(f"cannot read schema file {path}: {err}") from None
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SchemaError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+    check_schema(schema)
+    return schema
+
+
+def validator_class(schema: Mapping[str, Any]) -> type:
+    """The python-jsonschema validator class for the schema's ``$schema`` (default 2020-12)."""
+    cls = jsonschema.validators.validator_for(schema, default=None)
+    if cls is None:
+        if "$schema" in schema:
+            raise SchemaError(
+                f"unsupported $schema {schema['$schema']!r}: use draft 4, 6, 7, 2019-09 or 2020-12",
+                "/$schema",
+            )
+        cls = Draft202012Validator
+    if cls not in DRAFTS:
+        raise SchemaError(
+            f"unsupported $schema {schema['$schema']!r}: use draft 4, 6, 7, 2019-09 or 2020-12", "/$schema"
+        )
+    return cls
+
+
+def check_schema(schema: object) -> str:
+    """Meta-validate ``schema`` and return its draft name (``"2020-12"``, ``"7"``, ...).
+
+    Raises :class:`SchemaError` naming the bad keyword and its JSON pointer when
+    the schema is not an object, fails its draft's meta-schema, holds a regular
+    expression Python cannot compile, or references anything outside itself.
+    """
+    if not isinstance(schema, dict):
+        raise SchemaError(f"the schema must be a JSON object, not {type(schema).__name__}")
+    cls = validator_class(schema)
+    error = best_match(cls(cls.META_SCHEMA).iter_errors(schema))
+    if error is not None:
+        pointer = json_pointer(error.absolute_path)
+        keyword = error.absolute_path[-1] if error.absolute_path else error.validator
+        raise SchemaError(f"{keyword!r}: {error.message}", pointer)
+    for pointer, regex in _regexes(schema, []):
+        try:
+            re.compile(regex)
+        except re.error as err:
+            raise SchemaError(f"{regex!r} is not a valid regular expression: {err}", pointer) from None
+    _check_references(schema, cls)
+    return DRAFTS[cls]
+
+
+def _subschemas(schema: Any, path: list[Any]) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """Every object subschema with its path, the root first."""
+    if not isinstance(schema, dict):
+        return
+    yield path, schema
+    for key, value in schema.items():
+        if key in _DATA_KEYWORDS:
+            continue
+        if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+            for name, sub in value.items():
+                yield from _subschemas(sub, [*path, key, name])
+        elif isinstance(value, dict):
+            yield from _subschemas(value, [*path, key])
+        elif isinstance(value, list):
+            for index, sub in enumerate(value):
+                yield from _subschemas(sub, [*path, key, index])
+
+
+def _regexes(schema: dict[str, Any], root: list[Any]) -> Iterator[tuple[str, str]]:
+    for path, sub in _subschemas(schema, root):
+        if isinstance(sub.get("pattern"), str):
+            yield json_pointer([*path, "pattern"]), sub["pattern"]
+        if isinstance(sub.get("patternProperties"), dict):
+            for regex in sub["patternProperties"]:
+                yield json_pointer([*path, "patternProperties", regex]), regex
+
+
+def _check_references(schema: dict[str, Any], cls: type) -> None:
+    """Refuse references that leave the document: they would need a fetch."""
+    id_keyword = "id" if cls is Draft4Validator else "$id"
+    base = schema.get(id_keyword, "") if isinstance(schema.get(id_keyword), str) else ""
+    local_ids = {urldefrag(urljoin(base, sub[id_keyword]))[0] for _, sub in _subschemas(schema, [])
+                 if isinstance(sub.get(id_keyword), str)}
+    local_ids.add(urldefrag(base)[0])
+    validator = cls(schema)
+    for path, sub in _subschemas(schema, []):
+        for keyword in ("$ref", "$dynamicRef", "$recursiveRef"):
+            ref = sub.get(keyword)
+            if not isinstance(ref, str):
+                continue
+            target = urldefrag(urljoin(base, ref))[0]
+            pointer = json_pointer([*path, keyword])
+            if target not in local_ids:
+                raise SchemaError(
+                    f"{keyword} {ref!r} points outside this schema; remote references are refused, "
+                    "inline the referenced schema under $defs instead",
+                    pointer,
+                )
+            if keyword == "$ref":
+                try:
+                    validator._resolver.lookup(urljoin(base, ref) if ref.startswith("#") else ref)
+                except Exception:  # noqa: BLE001 - referencing raises several Unresolvable kinds
+                    raise SchemaError(f"$ref {ref!r} cannot be resolved within this schema", pointer) from None
+
+
+def allowed_types(subschema: Any, resolve: Any, _seen: set[int] | None = None) -> frozenset[str] | None:
+    """Types named by ``type`` in ``subschema`` and, recursively, its combinators and local refs.
+
+    Returns ``None`` when no type is named anywhere: the typing contract then
+    allows every type. ``resolve(ref)`` maps a ``$ref`` to ``(schema, resolve)``.
+    """
+    seen = _seen if _seen is not None else set()
+    if not isinstance(subschema, dict) or id(subschema) in seen:
+        return None
+    seen.add(id(subschema))
+    named: set[str] = set()
+    declared = subschema.get("type")
+    if isinstance(declared, str):
+        named.add(declared)
+    elif isinstance(declared, list):
+        named.update(t for t in declared if isinstance(t, str))
+    children: list[tuple[Any, Any]] = []
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        if isinstance(subschema.get(keyword), list):
+            children.extend((child, resolve) for child in subschema[keyword])
+    for keyword in ("then", "else", "not"):
+        if keyword in subschema:
+            children.append((subschema[keyword], resolve))
+    ref = subschema.get("$ref")
+    if isinstance(ref, str) and resolve is not None:
+        target = resolve(ref)
+        if target is not None:
+            children.append(target)
+    for child, child_resolve in children:
+        found = allowed_types(child, child_resolve, seen)
+        if found:
+            named.update(found)
+    return frozenset(named) if named else None
+
+
+def governing_subschemas(root: Mapping[str, Any], column: str) -> list[Any]:
+    """The root subschemas that govern how ``column``'s cells are typed.
+
+    ``properties[column]`` if present; else every ``patternProperties`` entry
+    whose regex matches the name; else ``additionalProperties`` when it is a
+    schema. An empty list means nothing governs the column.
+    """
+    properties = root.get("properties")
+    if isinstance(properties, dict) and column in properties:
+        return [properties[column]]
+    pattern_properties = root.get("patternProperties")
+    if isinstance(pattern_properties, dict):
+        matching = [sub for regex, sub in pattern_properties.items() if re.search(regex, column)]
+        if matching:
+            return matching
+    additional = root.get("additionalProperties")
+    if isinstance(additional, (dict, bool)):
+        return [additional]
+    return []
