@@ -1,0 +1,115 @@
+"""Passwords and tokens: pure functions, no database.
+
+* Passwords are hashed with Argon2 (pwdlib); :func:`verify_password` also says when a
+  stored hash should be upgraded to the current parameters.
+* Access tokens are JWTs signed with HS256 and carry ``sub`` (the username), ``role``,
+  ``iat`` and ``exp``. The secret comes from ``TYPECHECK_JWT_SECRET`` (at least 32 bytes);
+  without one, tokens can be neither issued nor checked.
+* :func:`authenticate` gives one error for every failure and, for an unknown user,
+  still verifies against a dummy hash, so response time does not reveal which
+  usernames exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from airflow_provider_typecheck.registry.errors import AuthenticationError, ConfigurationError, InvalidToken
+from airflow_provider_typecheck.registry.models import TokenPayload, UserInDB
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.settings import TypecheckSettings
+
+ALGORITHM = "HS256"
+_password_hash = PasswordHash((Argon2Hasher(),))
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, hashed: str) -> tuple[bool, str | None]:
+    """Return whether ``password`` matches, and a new hash if the stored one is outdated."""
+    return _password_hash.verify_and_update(password, hashed)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Built on first use rather than at import: hashing is deliberately slow.
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def authenticate(
+    find_user: Callable[[str], UserInDB | None], username: str, password: str
+) -> tuple[UserInDB, str | None]:
+    """
+    Check ``username`` and ``password``; return the user and a rehash to store, if any.
+
+    :param find_user: looks a user up by username (case-insensitively), None if unknown.
+    :raises AuthenticationError: for an unknown user, a wrong password or an inactive
+        account alike, with the same message, after the same work.
+    """
+    user = find_user(username)
+    if user is None:
+        verify_password(password, _dummy_hash())
+        raise AuthenticationError("incorrect username or password")
+    matches, new_hash = verify_password(password, user.hashed_password)
+    if not matches or not user.is_active:
+        raise AuthenticationError("incorrect username or password")
+    return user, new_hash
+
+
+def _secret(settings: TypecheckSettings | None) -> str:
+    if settings is None:
+        from airflow_provider_typecheck.settings import get_settings
+
+        settings = get_settings()
+    if settings.jwt_secret is None:
+        raise ConfigurationError("TYPECHECK_JWT_SECRET is not set: tokens can be neither issued nor checked")
+    return settings.jwt_secret.get_secret_value()
+
+
+def create_access_token(
+    subject: str,
+    role: str,
+    *,
+    expires_delta: timedelta | None = None,
+    settings: TypecheckSettings | None = None,
+) -> str:
+    """
+    Sign a token for ``subject`` (a username) with its ``role``.
+
+    :param expires_delta: lifetime; defaults to ``TYPECHECK_JWT_EXPIRE_MINUTES``.
+    :param settings: defaults to :func:`~airflow_provider_typecheck.settings.get_settings`.
+    """
+    secret = _secret(settings)
+    if expires_delta is None:
+        from airflow_provider_typecheck.settings import get_settings
+
+        expires_delta = timedelta(minutes=(settings or get_settings()).jwt_expire_minutes)
+    now = datetime.now(timezone.utc)
+    claims = {"sub": subject, "role": role, "iat": now, "exp": now + expires_delta}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, *, settings: TypecheckSettings | None = None) -> TokenPayload:
+    """
+    Verify a token's signature and expiry and return its claims.
+
+    :raises InvalidToken: expired, tampered with, signed with another key or algorithm,
+        or missing ``sub``/``role``/``exp``.
+    """
+    secret = _secret(settings)
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role"]})
+        return TokenPayload.model_validate(claims)
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise InvalidToken("could not validate credentials") from exc

@@ -1,0 +1,161 @@
+"""Tokens, passwords and settings: pure code, no server (kept beside the stores they serve)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+
+import jwt
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from airflow_provider_typecheck.registry.errors import AuthenticationError, ConfigurationError, InvalidToken
+from airflow_provider_typecheck.registry.security import (
+    authenticate,
+    create_access_token,
+    decode_access_token,
+    hash_password,
+    verify_password,
+)
+from airflow_provider_typecheck.settings import TypecheckSettings, get_settings
+
+SECRET = "0123456789abcdef0123456789abcdef-test-only"
+
+
+@pytest.fixture(autouse=True)
+def _no_typecheck_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in [k for k in os.environ if k.startswith("TYPECHECK_") and not k.startswith("TYPECHECK_TEST_")]:
+        monkeypatch.delenv(key)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings() -> TypecheckSettings:
+    return TypecheckSettings(jwt_secret=SecretStr(SECRET), jwt_expire_minutes=5)
+
+
+def test_a_token_carries_subject_role_and_expiry(settings: TypecheckSettings) -> None:
+    token = create_access_token("alice", "admin", settings=settings)
+
+    payload = decode_access_token(token, settings=settings)
+
+    assert (payload.sub, payload.role) == ("alice", "admin")
+    assert payload.iat is not None and payload.exp - payload.iat == 5 * 60
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+
+
+def test_an_expired_token_is_refused(settings: TypecheckSettings) -> None:
+    token = create_access_token("alice", "user", expires_delta=timedelta(minutes=-1), settings=settings)
+    with pytest.raises(InvalidToken):
+        decode_access_token(token, settings=settings)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda: jwt.encode({"sub": "a", "role": "admin", "exp": 2**40}, "another-secret-that-is-32-bytes-long!", algorithm="HS256"),
+        lambda: jwt.encode({"sub": "a", "role": "admin", "exp": 2**40}, None, algorithm="none"),
+        lambda: jwt.encode({"sub": "a", "exp": 2**40}, SECRET, algorithm="HS256"),
+        lambda: jwt.encode({"role": "admin", "exp": 2**40}, SECRET, algorithm="HS256"),
+        lambda: jwt.encode({"sub": "a", "role": "admin"}, SECRET, algorithm="HS256"),
+        lambda: jwt.encode({"sub": "a", "role": "root", "exp": 2**40}, SECRET, algorithm="HS256"),
+        lambda: "not.a.token",
+    ],
+    ids=["other-key", "alg-none", "no-role", "no-sub", "no-exp", "bad-role", "garbage"],
+)
+def test_forged_or_incomplete_tokens_are_refused(settings: TypecheckSettings, forge) -> None:  # noqa: ANN001
+    with pytest.raises(InvalidToken):
+        decode_access_token(forge(), settings=settings)
+
+
+def test_a_tampered_token_is_refused(settings: TypecheckSettings) -> None:
+    header, body, signature = create_access_token("alice", "user", settings=settings).split(".")
+    forged_body = jwt.utils.base64url_encode(b'{"sub":"alice","role":"admin","exp":9999999999}').decode()
+    with pytest.raises(InvalidToken):
+        decode_access_token(f"{header}.{forged_body}.{signature}", settings=settings)
+
+
+def test_without_a_secret_no_token_is_issued_or_checked() -> None:
+    bare = TypecheckSettings()
+    with pytest.raises(ConfigurationError):
+        create_access_token("alice", "user", settings=bare)
+    with pytest.raises(ConfigurationError):
+        decode_access_token("a.b.c", settings=bare)
+
+
+def test_tokens_use_get_settings_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TYPECHECK_JWT_SECRET", SECRET)
+    assert decode_access_token(create_access_token("bob", "user")).sub == "bob"
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31, "é" * 15])
+def test_a_short_secret_is_refused(secret: str) -> None:
+    with pytest.raises(ValidationError):
+        TypecheckSettings(jwt_secret=SecretStr(secret))
+
+
+@pytest.mark.parametrize("field", ["jwt_secret", "first_admin_password"])
+def test_placeholders_are_refused_outside_development(field: str) -> None:
+    value = "changethis" if field == "first_admin_password" else " " * 40
+    with pytest.raises(ValidationError, match="placeholder"):
+        TypecheckSettings(**{field: SecretStr(value)})
+    assert TypecheckSettings(**{field: SecretStr(value)}, development=True).development
+
+
+def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = TypecheckSettings()
+
+    assert (settings.mongo_conn_id, settings.postgres_conn_id, settings.redis_conn_id, settings.rabbitmq_conn_id) == (
+        "mongo_default",
+        "postgres_default",
+        "redis_default",
+        "rabbitmq_default",
+    )
+    assert (settings.schema_store, settings.postgres_schema, settings.jwt_secret) == ("mongo", "typecheck", None)
+    assert settings.task_ttl_seconds == 7 * 24 * 3600
+    assert (settings.max_upload_bytes, settings.max_errors) == (100 * 1024 * 1024, 1000)
+
+
+def test_settings_come_from_typecheck_variables_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TYPECHECK_SCHEMA_STORE", "postgres")
+    monkeypatch.setenv("TYPECHECK_REDIS_CONN_ID", "my_redis")
+    monkeypatch.setenv("TYPECHECK_MAX_ERRORS", "50")
+
+    settings = get_settings()
+
+    assert (settings.schema_store, settings.redis_conn_id, settings.max_errors) == ("postgres", "my_redis", 50)
+    assert get_settings() is settings
+    monkeypatch.setenv("TYPECHECK_SCHEMA_STORE", "cassandra")
+    get_settings.cache_clear()
+    with pytest.raises(ValidationError):
+        get_settings()
+
+
+@pytest.mark.parametrize("schema", ["Typecheck", "public; drop", "1abc", "a" * 64, ""])
+def test_the_postgres_schema_must_be_a_plain_identifier(schema: str) -> None:
+    with pytest.raises(ValidationError):
+        TypecheckSettings(postgres_schema=schema)
+
+
+def test_passwords_hash_with_argon2_and_verify() -> None:
+    hashed = hash_password("a long enough password")
+
+    assert hashed.startswith("$argon2id$")
+    assert verify_password("a long enough password", hashed) == (True, None)
+    assert verify_password("another password", hashed)[0] is False
+
+
+def test_authenticate_checks_a_dummy_hash_for_unknown_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_typecheck.registry import security
+
+    verified: list[str] = []
+    real_verify = security.verify_password
+    monkeypatch.setattr(security, "verify_password", lambda p, h: verified.append(h) or real_verify(p, h))
+
+    with pytest.raises(AuthenticationError):
+        authenticate(lambda username: None, "ghost", "whatever password")
+
+    assert len(verified) == 1 and verified[0].startswith("$argon2")
