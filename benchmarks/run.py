@@ -1,0 +1,520 @@
+"""The speed-issue benchmark: every approach on the same files, in one run.
+
+    python benchmarks/run.py                     # 1M users rows, 3 repeats, everything
+    python benchmarks/run.py --rows 100000 --skip-big
+    python benchmarks/run.py --only read,ours,ours_cli --datasets users
+
+Each timed run is its own subprocess (so peak RSS is per approach, from
+``os.wait4``).  Repeats go round-robin over approaches, so machine noise hits
+them alike; the table gives medians, min-max spread and the ratio to the
+all-strings read of the same file measured in the same run.  In-process
+approaches time only their work (imports excluded); ``*_cli`` approaches are
+timed end to end as a user runs them, interpreter start-up included, and are
+compared with ``read_cli`` (``python -c "import polars; read"``).
+
+Slow baselines validate a sample of rows and are extrapolated
+(read time + per-row validation time x all rows); the table says so.
+
+Writes benchmarks/RESULTS.md and benchmarks/results.png; exits 1 when an
+approach that claims exact JSON Schema semantics disagrees with ours on the
+set of invalid rows, or with the generator's defect list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata as md
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+DATASETS = ("users", "wide", "users_xlsx")
+CSV = ("users", "wide")
+
+
+@dataclass(frozen=True)
+class Approach:
+    name: str
+    label: str
+    kind: str  # "inproc" (worker times its own work) or "cli" (wall time of the command)
+    datasets: tuple[str, ...] = DATASETS
+    exact: bool = False  # claims exact JSON Schema semantics: must agree with ours
+    sample: str | None = None  # "seed" or "slow": which --*-sample applies
+    ours: bool = False
+
+
+APPROACHES = [
+    Approach("read", "all-strings read (polars / fastexcel)", "inproc"),
+    Approach("read_cli", "all-strings read, python -c (CLI baseline)", "cli"),
+    Approach("ours", "typecheck validate_file (in-process)", "inproc", ours=True),
+    Approach("ours_cli", "typecheck validate (CLI)", "cli", ours=True),
+    Approach("seed_literal", "seed: jsonschema.validate per row, threads", "inproc", CSV, exact=True, sample="seed"),
+    Approach("python_jsonschema", "python-jsonschema, reused validator", "inproc", CSV, exact=True, sample="slow"),
+    Approach("jsonschema_rs", "jsonschema-rs per row", "inproc", CSV, exact=True),
+    Approach("fastjsonschema", "fastjsonschema per row", "inproc", CSV, exact=True),
+    Approach("pandera_polars", "pandera polars (cast, then checks)", "inproc", CSV),
+    Approach("frictionless", "frictionless (Table Schema)", "inproc", CSV, sample="slow"),
+]
+WORKER_NAME = {"read": "polars_read"}
+
+
+@dataclass
+class Run:
+    seconds: float
+    rss_mb: float
+    rows_timed: int
+    total_rows: int
+    extrapolated: bool
+    invalid_rows: list[int] | None = None
+
+
+@dataclass
+class Cell:
+    runs: list[Run] = field(default_factory=list)
+    skipped: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def run_process(cmd: list[str], *, timeout: float | None = None) -> tuple[float, float, int, str, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS MB of that process, exit code, stdout, stderr)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
+        deadline = None if timeout is None else t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG if deadline else 0)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                p.kill()
+                pid, status, usage = os.wait4(p.pid, 0)
+                break
+            time.sleep(0.01)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return wall, usage.ru_maxrss / 1024, p.returncode, out.read().decode(), err.read().decode()
+
+
+def worker_cmd(worker: str, path: Path, schema_path: Path, sample: int | None, result: Path) -> list[str]:
+    cmd = [sys.executable, str(HERE / "run.py"), "--worker", worker, "--path", str(path),
+           "--schema-path", str(schema_path), "--result", str(result)]
+    if sample:
+        cmd += ["--sample", str(sample)]
+    return cmd
+
+
+def cli_cmd(approach: str, path: Path, schema_path: Path) -> list[str]:
+    if approach == "ours_cli":
+        return [str(Path(sys.executable).parent / "typecheck"), "validate", str(path), "--schema",
+                str(schema_path), "--format", "json", "--max-errors", "1000"]
+    if path.suffix == ".xlsx":
+        code = f"import fastexcel; fastexcel.read_excel({str(path)!r}).load_sheet(0, dtypes='string').to_polars()"
+    else:
+        code = f"import polars as pl; pl.read_csv({str(path)!r}, infer_schema=False)"
+    return [sys.executable, "-c", code]
+
+
+def engine_status() -> tuple[str, str]:
+    """Why ours (in-process, CLI) cannot run, or "" when it can."""
+    _, _, rc, _, err = run_process([sys.executable, "-c", "from airflow_provider_typecheck.validation import validate_file"])
+    inproc = "" if rc == 0 else "engine not importable: " + (err.strip().splitlines() or ["?"])[-1]
+    exe = Path(sys.executable).parent / "typecheck"
+    if not exe.exists():
+        return inproc, "no typecheck console script (uv sync?)"
+    _, _, rc, _, err = run_process([str(exe), "validate", "--help"])
+    cli = "" if rc == 0 else "typecheck validate --help failed: " + (err.strip().splitlines() or ["?"])[-1]
+    return inproc, cli
+
+
+def measure(a: Approach, dataset: str, path: Path, schema_path: Path, sample: int | None) -> Run:
+    if a.kind == "cli":
+        wall, rss, rc, out, err = run_process(cli_cmd(a.name, path, schema_path))
+        if a.name == "ours_cli":
+            if rc not in (0, 1):
+                raise RuntimeError(f"typecheck exited {rc}: {err.strip()[-500:]}")
+            total = json.loads(out)["total_rows"]
+        else:
+            if rc:
+                raise RuntimeError(err.strip()[-500:])
+            total = -1
+        return Run(wall, rss, total, total, False)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        _, rss, rc, _, err = run_process(worker_cmd(WORKER_NAME.get(a.name, a.name), path, schema_path, sample, result))
+        if rc:
+            raise RuntimeError(err.strip()[-800:])
+        r = json.loads(result.read_text())
+    extrapolated = r["rows_validated"] < r["total_rows"]
+    per_row = r["validate_seconds"] / max(r["rows_validated"], 1)
+    seconds = r["read_seconds"] + (per_row * r["total_rows"] if extrapolated else r["validate_seconds"])
+    return Run(seconds, rss, r["rows_validated"], r["total_rows"], extrapolated, r["invalid_rows"])
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    import polars  # noqa: F401  (imported before any clock starts)
+
+    from approaches import APPROACHES as FUNCS, Job
+
+    if args.path.endswith(".xlsx"):
+        import fastexcel  # noqa: F401
+
+    job = Job(Path(args.path), json.loads(Path(args.schema_path).read_text()), args.sample)
+    t = FUNCS[args.worker](job)
+    Path(args.result).write_text(json.dumps(t.__dict__))
+    return 0
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_rate(rows: int, seconds: float) -> str:
+    r = rows / seconds
+    return f"{r / 1e6:.2f} M" if r >= 1e6 else f"{r / 1e3:.1f} k" if r >= 1e3 else f"{r:.0f}"
+
+
+def table(results: dict, dataset: str, total_rows: int) -> list[list[str]]:
+    rows = []
+    base = {k: results[dataset][k].median for k in ("read", "read_cli") if results[dataset].get(k) and results[dataset][k].runs}
+    for a in APPROACHES:
+        cell = results[dataset].get(a.name)
+        if cell is None:
+            continue
+        if not cell.runs:
+            rows.append([a.name, "-", "-", "-", "-", "-", "-", f"skipped: {cell.skipped}"])
+            continue
+        secs = [r.seconds for r in cell.runs]
+        med = statistics.median(secs)
+        denom = base.get("read_cli" if a.kind == "cli" else "read")
+        ratio = f"{med / denom:.2f}x" if denom else "-"
+        note = []
+        if cell.runs[0].extrapolated:
+            note.append(f"timed on {cell.runs[0].rows_timed:,} rows, extrapolated")
+        if a.kind == "cli":
+            note.append("end to end incl. interpreter start; ratio vs read_cli")
+        rows.append([
+            a.name, f"{cell.runs[0].rows_timed if cell.runs[0].rows_timed >= 0 else total_rows:,}", fmt_rate(total_rows, med), f"{med:.3f}",
+            f"{min(secs):.3f}-{max(secs):.3f}", f"{max(r.rss_mb for r in cell.runs):.0f}", ratio, "; ".join(note),
+        ])
+    return rows
+
+
+HEADER = ["approach", "rows timed", "rows/s", "median s", "min-max s", "peak RSS MB", "x read", "note"]
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(x) for x in col) for col in zip(HEADER, *rows)]
+    fmt = lambda r: "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(HEADER), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def target_checks(results: dict) -> list[tuple[str, str, bool | None]]:
+    def med(ds, name):
+        c = results.get(ds, {}).get(name)
+        return c.median if c and c.runs else None
+
+    checks = []
+
+    def ratio(label, num, den, limit, le=True):
+        if num is None or den is None:
+            checks.append((label, "not measured", None))
+            return
+        r = num / den
+        checks.append((label, f"{r:.2f}x", r <= limit if le else r >= limit))
+
+    ratio("users: ours / polars read <= 1.5", med("users", "ours"), med("users", "read"), 1.5)
+    ratio("wide: ours / polars read <= 2.5", med("wide", "ours"), med("wide", "read"), 2.5)
+    ratio("users.xlsx: ours / fastexcel read <= 1.5", med("users_xlsx", "ours"), med("users_xlsx", "read"), 1.5)
+    ratio("users: seed approach / ours >= 150", med("users", "seed_literal"), med("users", "ours"), 150, le=False)
+    ratio("users: jsonschema-rs per row / ours >= 15", med("users", "jsonschema_rs"), med("users", "ours"), 15, le=False)
+    ratio("users: pandera-polars / ours > 1", med("users", "pandera_polars"), med("users", "ours"), 1.0000001, le=False)
+    ratio("users (CLI, info): ours_cli / read_cli", med("users", "ours_cli"), med("users", "read_cli"), 1.5)
+    ratio("wide (CLI, info): ours_cli / read_cli", med("wide", "ours_cli"), med("wide", "read_cli"), 2.5)
+    ratio("users.xlsx (CLI, info): ours_cli / read_cli", med("users_xlsx", "ours_cli"), med("users_xlsx", "read_cli"), 1.5)
+    return checks
+
+
+def machine_info() -> list[str]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for pkg in ("polars", "fastexcel", "jsonschema", "jsonschema-rs", "fastjsonschema", "pandera", "frictionless", "numpy"):
+        try:
+            versions.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            versions.append(f"{pkg} (missing)")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return [
+        f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- machine: {os.cpu_count()} cores (nproc), {cpu}, {mem:.0f} GiB RAM, {platform.platform()}",
+        f"- python {platform.python_version()}; " + ", ".join(versions),
+        f"- repository commit: {commit or '?'}",
+    ]
+
+
+def write_chart(results: dict, datasets: list[str], total_rows: dict[str, int], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [d for d in datasets if any(c.runs for c in results[d].values())]
+    if not shown:
+        return
+    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 2.2 + 0.45 * len(APPROACHES) * len(shown)), squeeze=False)
+    for ax, ds in zip(axes[:, 0], shown):
+        names, meds, lo, hi, colors = [], [], [], [], []
+        for a in APPROACHES:
+            c = results[ds].get(a.name)
+            if not c or not c.runs:
+                continue
+            secs = [r.seconds for r in c.runs]
+            m = statistics.median(secs)
+            names.append(a.name + (" (extrapolated)" if c.runs[0].extrapolated else ""))
+            meds.append(m)
+            lo.append(m - min(secs))
+            hi.append(max(secs) - m)
+            colors.append("tab:green" if a.ours else "tab:gray" if a.name.startswith("read") else "tab:blue")
+        y = range(len(names))
+        ax.barh(y, meds, xerr=[lo, hi], color=colors)
+        ax.set_yticks(list(y), names)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("median seconds (log scale; whiskers: min-max)")
+        ax.set_title(f"{ds}: {total_rows[ds]:,} rows")
+        for yi, m in zip(y, meds):
+            ax.text(m, yi, f" {m:.3g}s", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def agreement(results: dict, ours_rows: dict[str, list[int] | None], truth: dict[str, set[int]]) -> list[tuple[str, str, bool | None]]:
+    """(what, detail, passed or None for information only)."""
+    out = []
+    for ds, cells in results.items():
+        ref = ours_rows.get(ds)
+        if ref is None:
+            continue
+        ref_set = set(ref)
+        if ds in truth:
+            t = truth[ds]
+            out.append((f"{ds}: ours vs generator's defect list", f"{len(ref_set)} vs {len(t)} invalid rows; "
+                        f"{len(ref_set - t)} extra, {len(t - ref_set)} missed", ref_set == t))
+        for a in APPROACHES:
+            c = cells.get(a.name)
+            if not c or not c.runs or c.runs[0].invalid_rows is None or a.name == "read":
+                continue
+            n = c.runs[0].rows_timed
+            theirs = set(c.runs[0].invalid_rows)
+            mine = {r for r in ref_set if r <= n + 1}
+            detail = (f"first {n:,} rows: {len(theirs)} vs ours {len(mine)}; "
+                      f"only theirs {sorted(theirs - mine)[:5]}{'...' if len(theirs - mine) > 5 else ''}, "
+                      f"only ours {sorted(mine - theirs)[:5]}{'...' if len(mine - theirs) > 5 else ''}")
+            out.append((f"{ds}: {a.name} vs ours", detail, (theirs == mine) if a.exact else None))
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000, help="users rows (default 1,000,000)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per approach (default 3)")
+    ap.add_argument("--only", help="comma-separated approaches, e.g. read,ours,ours_cli")
+    ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ",".join(DATASETS))
+    ap.add_argument("--seed-sample", type=int, default=2_000,
+                    help="users rows the seed's approach validates (default 2,000; wide gets a tenth: 10x the columns)")
+    ap.add_argument("--slow-sample", type=int, default=100_000,
+                    help="users rows python-jsonschema (reused) and frictionless validate (default 100,000; wide a tenth)")
+    ap.add_argument("--skip-big", action="store_true", help="skip the >= 5 GB streaming check (bigfile.py)")
+    ap.add_argument("--big-gb", type=float, default=5.0)
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and results.png alone")
+    ap.add_argument("--regen", action="store_true", help="regenerate the data files")
+    # worker mode (internal)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--path", help=argparse.SUPPRESS)
+    ap.add_argument("--schema-path", help=argparse.SUPPRESS)
+    ap.add_argument("--sample", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return worker_main(args)
+
+    import polars as pl
+
+    from datagen import ensure_datasets
+
+    datasets = [d for d in args.datasets.split(",") if d]
+    only = set(args.only.split(",")) if args.only else None
+    unknown = (only or set()) - {a.name for a in APPROACHES}
+    if unknown:
+        ap.error(f"unknown approaches: {sorted(unknown)}")
+    paths = ensure_datasets(args.rows, regen=args.regen)
+    schema_paths = {"users": paths["users"].parent / "users.schema.json", "wide": paths["wide"].parent / "wide.schema.json"}
+    schema_paths["users_xlsx"] = schema_paths["users"]
+    truth = {"users": set(pl.read_parquet(paths["users"].with_suffix(".defects.parquet"))["row"].to_list())}
+    truth["users_xlsx"] = {r for r in truth["users"] if r <= min(args.rows, 100_000) + 1}
+
+    n_columns = {ds: len(json.loads(schema_paths[ds].read_text())["properties"]) for ds in DATASETS}
+    inproc_reason, cli_reason = engine_status()
+    for why, what in ((inproc_reason, "ours"), (cli_reason, "ours_cli")):
+        if why:
+            print(f"skipping {what}: {why}", file=sys.stderr)
+
+    results: dict = {d: {} for d in datasets}
+    plan = []
+    for ds in datasets:
+        for a in APPROACHES:
+            if ds not in a.datasets or (only and a.name not in only):
+                continue
+            reason = inproc_reason if a.name == "ours" else cli_reason if a.name == "ours_cli" else ""
+            results[ds][a.name] = Cell(skipped=reason)
+            if not reason:
+                plan.append((ds, a))
+    failed = False
+    for rep in range(args.repeat):
+        for ds, a in plan:
+            sample = {"seed": args.seed_sample, "slow": args.slow_sample}.get(a.sample)
+            if sample:
+                # samples are sized in users rows (10 cells); wide rows have 100 cells
+                sample = max(1, sample * 10 // n_columns[ds])
+            path = paths[ds]
+            try:
+                run = measure(a, ds, path, schema_paths[ds], sample)
+            except Exception as e:  # one broken approach must not sink the whole run
+                results[ds][a.name].skipped = f"error: {str(e).splitlines()[-1] if str(e) else type(e).__name__}"[:200]
+                results[ds][a.name].runs.clear()
+                plan = [(d, b) for d, b in plan if (d, b.name) != (ds, a.name)]
+                print(f"[{ds}] {a.name} failed: {e}", file=sys.stderr)
+                failed = True
+                continue
+            if rep and run.invalid_rows is not None:
+                run.invalid_rows = None  # keep only the first repeat's rows for the agreement check
+            results[ds][a.name].runs.append(run)
+            print(f"[{rep + 1}/{args.repeat}] {ds:<10} {a.name:<18} {run.seconds:9.3f} s  {run.rss_mb:7.0f} MB"
+                  + ("  (extrapolated)" if run.extrapolated else ""), file=sys.stderr, flush=True)
+
+    total_rows = {}
+    for ds in datasets:
+        total_rows[ds] = pl.read_csv(paths[ds], infer_schema=False).height if ds in CSV else min(args.rows, 100_000)
+
+    # our full invalid-row sets (not timed), the reference for the agreement check
+    ours_rows: dict[str, list[int] | None] = {}
+    for ds in datasets:
+        if inproc_reason or (only and "ours" not in only and not any(results[ds].get(a.name) for a in APPROACHES if a.exact)):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            res = Path(tmp) / "r.json"
+            _, _, rc, _, err = run_process(worker_cmd("ours_invalid_rows", paths[ds], schema_paths[ds], None, res))
+            if rc:
+                print(f"[{ds}] ours invalid_out run failed: {err.strip()[-800:]}", file=sys.stderr)
+                failed = True
+                continue
+            ours_rows[ds] = json.loads(res.read_text())["invalid_rows"]
+    if "users" in ours_rows and "users_xlsx" in ours_rows:
+        # the xlsx holds the first rows of users: our verdicts on both must match
+        n = total_rows["users_xlsx"]
+        csv_part = {r for r in ours_rows["users"] if r <= n + 1}
+        if csv_part != set(ours_rows["users_xlsx"]):
+            print("FAIL users_xlsx: ours on the xlsx disagrees with ours on the same rows of the csv", file=sys.stderr)
+            failed = True
+
+    checks = agreement(results, ours_rows, truth)
+    # without our engine, still check the exact baselines against the generator's ground truth
+    for ds in datasets:
+        if ds in ours_rows or ds not in truth:
+            continue
+        for a in APPROACHES:
+            c = results[ds].get(a.name)
+            if a.exact and c and c.runs and c.runs[0].invalid_rows is not None:
+                n = c.runs[0].rows_timed
+                want = {r for r in truth[ds] if r <= n + 1}
+                got = set(c.runs[0].invalid_rows)
+                checks.append((f"{ds}: {a.name} vs generator's defect list", f"first {n:,} rows: {len(got)} vs {len(want)}", got == want))
+
+    out = []
+    for ds in datasets:
+        rows = table(results, ds, total_rows[ds])
+        out.append((ds, rows))
+        print(f"\n## {ds} ({total_rows[ds]:,} rows, {paths[ds].name})\n" + text_table(rows))
+    targets = target_checks(results)
+    print("\nTargets:")
+    for label, value, ok in targets:
+        print(f"  {'PASS' if ok else 'MISS' if ok is False else '----'}  {label}: {value}")
+    print("\nAgreement on the set of invalid rows:")
+    if not checks:
+        print("  (nothing to compare)")
+    for label, detail, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL' if ok is False else 'info'}  {label}: {detail}")
+    agreement_failed = any(ok is False for _, _, ok in checks)
+
+    big_md = ""
+    if not args.skip_big:
+        from bigfile import run_big
+
+        big = run_big(args.big_gb, keep=False)
+        big_md = big["markdown"]
+        failed |= not big["ok"]
+
+    if not args.no_write:
+        md_lines = ["# Benchmark results", "", "Written by `python benchmarks/run.py " + " ".join(argv or sys.argv[1:]) + "`.", ""]
+        md_lines += machine_info()
+        md_lines += ["", f"Repeats: {args.repeat} per approach, round-robin; median and min-max. Seed sample: "
+                     f"{args.seed_sample:,} rows; slow sample (python-jsonschema reused, frictionless): {args.slow_sample:,} rows. "
+                     "Ratios are to the all-strings read of the same file in this run "
+                     "(`pl.read_csv(infer_schema=False)`; for xlsx fastexcel `load_sheet(dtypes='string')`); "
+                     "CLI rows are end-to-end wall time including interpreter start-up and are divided by `read_cli`, "
+                     "the same read run as `python -c`. Peak RSS is the maximum over repeats of each process's own peak."]
+        for ds, rows in out:
+            md_lines += ["", f"## {ds}: {total_rows[ds]:,} rows (`{paths[ds].name}`)", "", markdown_table(rows)]
+        md_lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+        md_lines += [f"| {l} | {v} | {'pass' if ok else 'MISS' if ok is False else '-'} |" for l, v, ok in targets]
+        md_lines += ["", "## Agreement on the set of invalid rows", ""]
+        md_lines += [f"- **{'PASS' if ok else 'FAIL' if ok is False else 'info'}** {l}: {d}" for l, d, ok in checks] or ["- nothing compared"]
+        if big_md:
+            md_lines += ["", big_md]
+        md_lines += ["", "![results](results.png)", ""]
+        (HERE / "RESULTS.md").write_text("\n".join(md_lines))
+        write_chart(results, datasets, total_rows, HERE / "results.png")
+        print(f"\nwrote {HERE / 'RESULTS.md'} and {HERE / 'results.png'}")
+    return 1 if (agreement_failed or failed) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
