@@ -452,13 +452,24 @@ class PostgresSchemaStore(SchemaStore):
             now = _now()
             if active is not None and active[1] == prepared.fingerprint:
                 conn.rollback()
-                return PutResult(import_name=import_name, version=active[0], outcome=PutOutcome.UNCHANGED, draft=active[2])
+                return PutResult(
+                    import_name=import_name, version=active[0], outcome=PutOutcome.UNCHANGED, draft=active[2]
+                )
             if active is not None and not new_version:
                 number, outcome = active[0], PutOutcome.REPLACED
                 cur.execute(
                     f"UPDATE {q}.schema_versions SET document = %s::jsonb, source = %s, fingerprint = %s,"
                     " draft = %s, updated_at = %s, updated_by = %s WHERE import_name = %s AND version = %s",
-                    (prepared.source, prepared.source, prepared.fingerprint, prepared.draft, now, actor, import_name, number),
+                    (
+                        prepared.source,
+                        prepared.source,
+                        prepared.fingerprint,
+                        prepared.draft,
+                        now,
+                        actor,
+                        import_name,
+                        number,
+                    ),
                 )
             else:
                 number = next_version
@@ -467,7 +478,18 @@ class PostgresSchemaStore(SchemaStore):
                     f"INSERT INTO {q}.schema_versions (import_name, version, document, source, fingerprint,"
                     " draft, created_at, created_by, updated_at, updated_by)"
                     " VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)",
-                    (import_name, number, prepared.source, prepared.source, prepared.fingerprint, prepared.draft, now, actor, now, actor),
+                    (
+                        import_name,
+                        number,
+                        prepared.source,
+                        prepared.source,
+                        prepared.fingerprint,
+                        prepared.draft,
+                        now,
+                        actor,
+                        now,
+                        actor,
+                    ),
                 )
                 cur.execute(
                     f"UPDATE {q}.schema_entries SET next_version = %s WHERE import_name = %s",
@@ -592,7 +614,9 @@ class PostgresSchemaStore(SchemaStore):
                 cur.execute(
                     f"DELETE FROM {q}.schema_versions WHERE import_name = %s AND version = %s", (import_name, removed)
                 )
-                cur.execute(f"UPDATE {q}.schema_entries SET updated_at = %s WHERE import_name = %s", (_now(), import_name))
+                cur.execute(
+                    f"UPDATE {q}.schema_entries SET updated_at = %s WHERE import_name = %s", (_now(), import_name)
+                )
                 active = newest[1]
             conn.commit()
         return RemoveResult(import_name=import_name, removed_version=removed, active_version=active)
@@ -623,4 +647,5 @@ def build_schema_store(settings: TypecheckSettings | None = None, *, cached: boo
         return store
     from airflow_provider_typecheck.registry.cache import CachedSchemaStore, SchemaCache
 
-    return CachedSchemaStore(store, SchemaCache(redis_conn_id=settings.redis_conn_id, ttl_seconds=settings.cache_ttl_seconds))
+    cache = SchemaCache(redis_conn_id=settings.redis_conn_id, ttl_seconds=settings.cache_ttl_seconds)
+    return CachedSchemaStore(store, cache)

@@ -123,7 +123,9 @@ class UserStore:
     def get_for_login(self, username: str) -> UserInDB | None:
         """The stored user with its hash, or None: for :func:`.security.authenticate` only."""
         try:
-            return self._fetch_one(f"SELECT {_COLUMNS} FROM {self._table} WHERE lower(username) = lower(%s)", (username,))
+            return self._fetch_one(
+                f"SELECT {_COLUMNS} FROM {self._table} WHERE lower(username) = lower(%s)", (username,)
+            )
         except UserNotFound:
             return None
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
 from typing import TYPE_CHECKING
 
 import pytest

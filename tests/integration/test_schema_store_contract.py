@@ -280,7 +280,8 @@ def test_import_names_are_validated(store: SchemaStore, bad: Any) -> None:
 
 def test_invalid_schemas_are_refused_and_nothing_is_stored(store: SchemaStore, name: str) -> None:
     with pytest.raises(InvalidSchema) as caught:
-        store.put(name, {"$schema": DRAFT, "type": "object", "properties": {"a": {"type": "strnig"}}}, new_version=True, actor=None)
+        misspelt = {"$schema": DRAFT, "type": "object", "properties": {"a": {"type": "strnig"}}}
+        store.put(name, misspelt, new_version=True, actor=None)
     assert caught.value.pointer == "/properties/a/type"
     with pytest.raises(InvalidSchema):
         store.put(name, ["not", "an", "object"], new_version=True, actor=None)  # type: ignore[arg-type]

@@ -52,8 +52,10 @@ def test_migrations_are_recorded_and_idempotent(postgres_conn: str, pg_test_sche
     with closing(hook.get_conn()) as conn, conn.cursor() as cur:
         cur.execute(f'SELECT id FROM "{pg_test_schema}".typecheck_migrations ORDER BY id')
         assert [r[0] for r in cur.fetchall()] == [m.id for m in MIGRATIONS]
-        cur.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'users' AND table_schema = %s", (pg_test_schema,))
-        assert cur.fetchall() == [(pg_test_schema,)]
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", (pg_test_schema,)
+        )
+        assert [r[0] for r in cur.fetchall()] == ["schema_entries", "schema_versions", "typecheck_migrations", "users"]
 
 
 def test_migrations_started_together_apply_once(postgres_conn: str, pg_test_schema: str) -> None:
