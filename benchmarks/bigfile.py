@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from datagen import DATA_DIR, write_big  # noqa: E402
+from engine_snapshot import use_engine  # noqa: E402
 
 GNU_TIME = Path("/usr/bin/time")
 RSS_LIMIT_MB = 1024
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gb", type=float, default=5.0, help="target size in GB (default 5)")
     ap.add_argument("--pieces", type=int, default=4)
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--engine", default="HEAD", help="git commit to time (default HEAD) or 'worktree'")
     args = ap.parse_args(argv)
+    print(f"engine: {use_engine(args.engine)}", file=sys.stderr)
     if not GNU_TIME.exists():
         print("note: /usr/bin/time not found (apt-get install -y time); using getrusage", file=sys.stderr)
     return 0 if run_big(args.gb, keep=args.keep, pieces=args.pieces)["ok"] else 1

@@ -329,15 +329,20 @@ def write_big(
     return rows, [p for p in piece_paths if p.exists()]
 
 
+def dataset_paths(rows: int, data_dir: Path = DATA_DIR) -> dict[str, Path]:
+    """Where the data sets for ``rows`` users rows live (generated or not)."""
+    return {
+        "users": data_dir / f"users_{rows}.csv",
+        "wide": data_dir / "wide_10000.csv",
+        "users_xlsx": data_dir / f"users_{min(rows, XLSX_ROWS)}.xlsx",
+    }
+
+
 def ensure_datasets(rows: int, data_dir: Path = DATA_DIR, *, regen: bool = False) -> dict[str, Path]:
     """Generate any missing dataset for ``rows`` users rows; return their paths."""
     data_dir.mkdir(parents=True, exist_ok=True)
     xlsx_rows = min(rows, XLSX_ROWS)
-    paths = {
-        "users": data_dir / f"users_{rows}.csv",
-        "wide": data_dir / "wide_10000.csv",
-        "users_xlsx": data_dir / f"users_{xlsx_rows}.xlsx",
-    }
+    paths = dataset_paths(rows, data_dir)
     if regen or not paths["users"].exists() or not paths["users"].with_suffix(".defects.parquet").exists():
         print(f"generating {paths['users'].name}", file=sys.stderr)
         write_users(paths["users"], rows)

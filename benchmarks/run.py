@@ -36,9 +36,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+
+from engine_snapshot import use_engine  # noqa: E402
 
 DATASETS = ("users", "wide", "users_xlsx")
 CSV = ("users", "wide")
@@ -93,9 +96,20 @@ class Cell:
 # --------------------------------------------------------------------------- processes
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
 def run_process(cmd: list[str], *, timeout: float | None = None) -> tuple[float, float, int, str, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS MB of that process, exit code, stdout, stderr)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run ``cmd``; return (wall seconds, peak RSS MB of that process, exit code, stdout, stderr).
+
+    Peak RSS comes from GNU time when it exists: Linux keeps ru_maxrss across
+    exec, so a child forked straight from this (bigger) process would report
+    at least our own RSS.  GNU time is a tiny process, so its child starts clean.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        if GNU_TIME.exists():
+            cmd = [str(GNU_TIME), "-f", "%M", "-o", rss_file.name, *cmd]
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
         deadline = None if timeout is None else t0 + timeout
@@ -112,7 +126,11 @@ def run_process(cmd: list[str], *, timeout: float | None = None) -> tuple[float,
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return wall, usage.ru_maxrss / 1024, p.returncode, out.read().decode(), err.read().decode()
+        rss_kb = usage.ru_maxrss
+        if GNU_TIME.exists():
+            text = rss_file.read().strip().splitlines()
+            rss_kb = int(text[-1]) if text and text[-1].isdigit() else rss_kb
+        return wall, rss_kb / 1024, p.returncode, out.read().decode(), err.read().decode()
 
 
 def worker_cmd(worker: str, path: Path, schema_path: Path, sample: int | None, result: Path) -> list[str]:
@@ -366,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big-gb", type=float, default=5.0)
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and results.png alone")
     ap.add_argument("--regen", action="store_true", help="regenerate the data files")
+    ap.add_argument("--engine", default="HEAD",
+                    help="which engine to time: a git commit (default HEAD, extracted to benchmarks/data/engine-*, "
+                         "so edits in progress cannot break a run) or 'worktree' for the files as they are")
     # worker mode (internal)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
@@ -378,14 +399,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import polars as pl
 
-    from datagen import ensure_datasets
+    from datagen import dataset_paths
 
     datasets = [d for d in args.datasets.split(",") if d]
     only = set(args.only.split(",")) if args.only else None
     unknown = (only or set()) - {a.name for a in APPROACHES}
     if unknown:
         ap.error(f"unknown approaches: {sorted(unknown)}")
-    paths = ensure_datasets(args.rows, regen=args.regen)
+    # generate in a child: this process stays small (see run_process on ru_maxrss)
+    subprocess.run([sys.executable, str(HERE / "datagen.py"), "--rows", str(args.rows)]
+                   + (["--regen"] if args.regen else []), check=True, stdout=subprocess.DEVNULL)
+    paths = dataset_paths(args.rows)
+    engine_note = use_engine(args.engine)
+    print(f"engine: {engine_note}", file=sys.stderr)
     schema_paths = {"users": paths["users"].parent / "users.schema.json", "wide": paths["wide"].parent / "wide.schema.json"}
     schema_paths["users_xlsx"] = schema_paths["users"]
     truth = {"users": set(pl.read_parquet(paths["users"].with_suffix(".defects.parquet"))["row"].to_list())}
@@ -432,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total_rows = {}
     for ds in datasets:
-        total_rows[ds] = pl.read_csv(paths[ds], infer_schema=False).height if ds in CSV else min(args.rows, 100_000)
+        total_rows[ds] = (pl.scan_csv(paths[ds], infer_schema=False).select(pl.len()).collect().item()
+                          if ds in CSV else min(args.rows, 100_000))
 
     # our full invalid-row sets (not timed), the reference for the agreement check
     ours_rows: dict[str, list[int] | None] = {}
@@ -494,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_write:
         md_lines = ["# Benchmark results", "", "Written by `python benchmarks/run.py " + " ".join(argv or sys.argv[1:]) + "`.", ""]
-        md_lines += machine_info()
+        md_lines += machine_info() + [f"- engine timed: {engine_note}"]
         md_lines += ["", f"Repeats: {args.repeat} per approach, round-robin; median and min-max. Seed sample: "
                      f"{args.seed_sample:,} rows; slow sample (python-jsonschema reused, frictionless): {args.slow_sample:,} rows. "
                      "Ratios are to the all-strings read of the same file in this run "

@@ -1,0 +1,29 @@
+"""Time a fixed engine: a snapshot of one commit, not files another engineer is editing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def use_engine(which: str) -> str:
+    """Point every child process at the engine to time; return a description for RESULTS.md."""
+    if which == "worktree":
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "airflow_provider_typecheck"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+        return "working tree" + (" (with uncommitted changes)" if dirty else "")
+    sha = subprocess.run(["git", "rev-parse", "--short", which], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    target = HERE / "data" / f"engine-{sha}"
+    if not (target / "airflow_provider_typecheck").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "airflow_provider_typecheck"], cwd=REPO,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    # PYTHONPATH comes before the editable install's .pth entry, so the snapshot wins
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(target), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return f"commit {sha} (snapshot in {target.relative_to(REPO)})"
