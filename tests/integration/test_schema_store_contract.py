@@ -405,3 +405,55 @@ def test_a_writer_that_loses_the_race_retries_on_the_new_state(
 
     assert result.version == 3
     assert [(v.version, v.created_by) for v in rival.status(name).versions] == [(1, "seed"), (2, "rival"), (3, "ours")]
+
+
+def test_concurrent_uploads_and_rollbacks_keep_the_entry_consistent(
+    backend: str, make_store: Any, name: str
+) -> None:
+    """Removes may delete the entry under a waiting writer: it must recreate it, not fail or lose it."""
+    if backend == "mongomock":
+        pytest.skip("mongomock is not thread-safe; its CAS retry is tested by the interleaving test")
+    writers, rounds = 3, 6
+    stores = [make_store() for _ in range(writers + 1)]
+    start = threading.Barrier(writers + 1)
+    errors: list[BaseException] = []
+    uploaded: list[int] = []
+    removed: list[int] = []
+
+    def upload(index: int) -> None:
+        try:
+            start.wait()
+            for j in range(rounds):
+                prop = {f"w{index}_{j}": {"type": "string"}}
+                uploaded.append(stores[index].put(name, _schema(**prop), new_version=True, actor=None).version)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def roll_back() -> None:
+        try:
+            start.wait()
+            for _ in range(rounds):
+                try:
+                    removed.append(stores[writers].remove(name).removed_version)
+                except SchemaNotFound:
+                    pass  # nothing uploaded yet, or everything rolled back
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(writers)]
+    threads.append(threading.Thread(target=roll_back))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert len(uploaded) == writers * rounds
+    try:
+        remaining = [v.version for v in stores[0].status(name).versions]
+    except SchemaNotFound:
+        remaining = []
+    assert len(remaining) == len(uploaded) - len(removed)
+    assert remaining == sorted(set(remaining))
+    if remaining:
+        assert stores[0].active(name).version == remaining[-1]
