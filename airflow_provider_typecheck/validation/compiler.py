@@ -43,7 +43,7 @@ from airflow_provider_typecheck.validation.cells import (
 )
 from airflow_provider_typecheck.validation.formats import FORMAT_RULES
 from airflow_provider_typecheck.validation.patterns import runs_in_polars
-from airflow_provider_typecheck.validation.schema import allowed_types, governing_subschemas
+from airflow_provider_typecheck.validation.schema import governing_subschemas
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 EXACT_FLOAT_INT = 2**53
@@ -113,15 +113,6 @@ class Scope:
             return [("$ref", schema["$ref"])]
         return list(schema.items())
 
-    def type_resolver(self) -> Callable[[str], Any]:
-        def resolve(ref: str) -> Any:
-            try:
-                contents, scope = self.resolve(ref)
-            except Exception:  # noqa: BLE001 - unresolvable refs were refused by check_schema
-                return None
-            return contents, scope.type_resolver()
-
-        return resolve
 
 
 @dataclass
@@ -308,7 +299,7 @@ def kw_multiple_of(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk
         parts = [cell.is_kind(FLOAT) & ~integral_float]
         if value <= INT64_MAX:
             parts.append(cell.is_kind(INT) & ((cell.int64 % value) != 0))
-            parts.append(cell.is_kind(FLOAT) & small_float & ((cell.float64.cast(pl.Int64) % value) != 0))
+            parts.append(cell.is_kind(FLOAT) & small_float & ((cell.float64.cast(pl.Int64, strict=False) % value) != 0))
             python = cell.is_kind(BIGINT) | (cell.is_kind(FLOAT) & integral_float & ~small_float)
         else:
             python = cell.is_kind(BIGINT, INT) | (cell.is_kind(FLOAT) & integral_float)
@@ -482,6 +473,10 @@ def _property_checks(subschema: Any, name: str, scope: Scope, walk: Walk) -> lis
     cell = walk.columns.get(name)
     if cell is None:
         return []
+    if subschema is False:
+        # python-jsonschema's descend yields a false schema's error before it
+        # prepends the property to the path: the error sits on the row.
+        return [Check(None, None, cell.present)]
     return _gate(cell_checks(subschema, cell, scope, walk), cell.present)
 
 
@@ -631,6 +626,30 @@ ROW_KEYWORDS: dict[str, Callable[..., list[Check]]] = {
 # --------------------------------------------------------------------------- plan
 
 
+def allowed_types(subschema: Any, scope: Scope, seen: set[int] | None = None) -> frozenset[str] | None:
+    """The typing contract's rule 4: types named by ``type`` in ``subschema`` and,
+    recursively, its ``anyOf``/``oneOf``/``allOf``/``then``/``else``/``not`` and
+    local ``$ref`` targets. ``None`` when no type is named: all are allowed."""
+    seen = set() if seen is None else seen
+    if not isinstance(subschema, dict) or id(subschema) in seen or scope.depth > MAX_DEPTH:
+        return None
+    seen.add(id(subschema))
+    inner = scope.enter(subschema)
+    declared = subschema.get("type")
+    named = {declared} if isinstance(declared, str) else {t for t in declared or () if isinstance(t, str)}
+    children: list[tuple[Any, Scope]] = []
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        if isinstance(subschema.get(keyword), list):
+            children += [(child, inner) for child in subschema[keyword]]
+    children += [(subschema[k], inner) for k in ("then", "else", "not") if k in subschema]
+    if isinstance(subschema.get("$ref"), str):
+        children.append(inner.resolve(subschema["$ref"]))
+    for child, child_scope in children:
+        named |= allowed_types(child, child_scope, seen) or set()
+    return frozenset(named) if named else None
+
+
+
 @dataclass(frozen=True)
 class Plan:
     """The compiled checks for one schema and one header."""
@@ -646,14 +665,13 @@ class Plan:
 def build_plan(schema: Mapping[str, Any], validator: Any, header: Sequence[str]) -> Plan:
     """Compile ``schema`` for a spreadsheet with this ``header``."""
     scope = Scope(validator)
-    resolve = scope.type_resolver()
     cells = {}
     for index, name in enumerate(header):
         governing = governing_subschemas(schema, name)
         if not governing:
             allowed = None
         else:
-            found = [allowed_types(sub, resolve) for sub in governing]
+            found = [allowed_types(sub, scope) for sub in governing]
             allowed = None if any(f is None for f in found) else frozenset().union(*found)
         cells[name] = Cell(name, index, allowed)
     walk = Walk(cells)

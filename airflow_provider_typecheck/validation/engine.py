@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import referencing.exceptions
 
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE
 from airflow_provider_typecheck.validation.compiler import Plan, build_plan
-from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.errors import ReadError, SchemaError
 from airflow_provider_typecheck.validation.readers import Table, open_table
 from airflow_provider_typecheck.validation.report import CellError, ValidationReport
 from airflow_provider_typecheck.validation.schema import check_schema, json_pointer, validator_class
@@ -45,7 +46,10 @@ class CompiledSchema:
     def plan(self, header: Sequence[str]) -> Plan:
         key = tuple(header)
         if key not in self._plans:
-            self._plans[key] = build_plan(self.schema, self.validator, key)
+            try:
+                self._plans[key] = build_plan(self.schema, self.validator, key)
+            except referencing.exceptions.Unresolvable as err:
+                raise SchemaError(f"$ref cannot be resolved within this schema: {err}") from None
         return self._plans[key]
 
 
@@ -145,10 +149,13 @@ class Validation:
             return
         checks = self.plan.checks
         names = [f"__check{i}" for i in range(len(checks))]
+        # The row index makes constant checks (a required column missing from the
+        # header) broadcast to the batch's height instead of collapsing to one row.
         query = batch.lazy().with_columns(self.plan.prelude()).select(
-            [check.fails.fill_null(False).alias(name) for check, name in zip(checks, names, strict=True)]
+            pl.int_range(pl.len()).alias("__index"),
+            *[check.fails.fill_null(False).alias(name) for check, name in zip(checks, names, strict=True)],
         )
-        verdicts = query.collect() if checks else pl.DataFrame()
+        verdicts = query.collect().drop("__index") if checks else pl.DataFrame()
         if checks:
             sums = verdicts.sum().row(0)
             self._counts = [c + (s or 0) for c, s in zip(self._counts, sums, strict=True)]
@@ -222,8 +229,7 @@ class Validation:
         for check, count in zip(self.plan.checks, self._counts, strict=True):
             if count:
                 by_keyword = counts.setdefault(check.column or ROW_LEVEL, {})
-                keyword = check.keyword if check.keyword is not None else "false"
-                by_keyword[keyword] = by_keyword.get(keyword, 0) + count
+                by_keyword[check.keyword] = by_keyword.get(check.keyword, 0) + count
         if self._ragged:
             counts.setdefault(ROW_LEVEL, {})[RAGGED_KEYWORD] = len(self._ragged)
         self.report.errors_by_column = counts

@@ -29,6 +29,9 @@ DRAFTS: dict[type, str] = {
     Draft202012Validator: "2020-12",
 }
 
+# Drafts 4-7: an id beside $ref does not change the base URI.
+_REF_OVERRIDES_ID = (Draft4Validator, Draft6Validator, Draft7Validator)
+
 ALL_TYPES = frozenset({"null", "boolean", "integer", "number", "string", "object", "array"})
 
 # Keywords whose values are data, not subschemas: never walk into them.
@@ -131,64 +134,39 @@ def _regexes(schema: dict[str, Any], root: list[Any]) -> Iterator[tuple[str, str
 def _check_references(schema: dict[str, Any], cls: type) -> None:
     """Refuse references that leave the document: they would need a fetch."""
     id_keyword = "id" if cls is Draft4Validator else "$id"
-    base = schema.get(id_keyword, "") if isinstance(schema.get(id_keyword), str) else ""
-    local_ids = {urldefrag(urljoin(base, sub[id_keyword]))[0] for _, sub in _subschemas(schema, [])
-                 if isinstance(sub.get(id_keyword), str)}
-    local_ids.add(urldefrag(base)[0])
-    validator = cls(schema)
-    for path, sub in _subschemas(schema, []):
+    local_documents: set[str] = set()
+    references: list[tuple[str, str, str, str]] = []
+
+    def walk(sub: Any, path: list[Any], base: str) -> None:
+        if not isinstance(sub, dict):
+            return
+        if isinstance(sub.get(id_keyword), str) and not ("$ref" in sub and cls in _REF_OVERRIDES_ID):
+            base = urljoin(base, sub[id_keyword])
+        local_documents.add(urldefrag(base)[0])
         for keyword in ("$ref", "$dynamicRef", "$recursiveRef"):
-            ref = sub.get(keyword)
-            if not isinstance(ref, str):
+            # A fragment-only reference stays in the current document, whatever its URI scheme.
+            if isinstance(sub.get(keyword), str) and not sub[keyword].startswith("#"):
+                references.append((keyword, sub[keyword], json_pointer([*path, keyword]), urljoin(base, sub[keyword])))
+        for key, value in sub.items():
+            if key in _DATA_KEYWORDS:
                 continue
-            target = urldefrag(urljoin(base, ref))[0]
-            pointer = json_pointer([*path, keyword])
-            if target not in local_ids:
-                raise SchemaError(
-                    f"{keyword} {ref!r} points outside this schema; remote references are refused, "
-                    "inline the referenced schema under $defs instead",
-                    pointer,
-                )
-            if keyword == "$ref":
-                try:
-                    validator._resolver.lookup(urljoin(base, ref) if ref.startswith("#") else ref)
-                except Exception:  # noqa: BLE001 - referencing raises several Unresolvable kinds
-                    raise SchemaError(f"$ref {ref!r} cannot be resolved within this schema", pointer) from None
+            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+                for name, child in value.items():
+                    walk(child, [*path, key, name], base)
+            elif isinstance(value, dict):
+                walk(value, [*path, key], base)
+            elif isinstance(value, list):
+                for index, child in enumerate(value):
+                    walk(child, [*path, key, index], base)
 
-
-def allowed_types(subschema: Any, resolve: Any, _seen: set[int] | None = None) -> frozenset[str] | None:
-    """Types named by ``type`` in ``subschema`` and, recursively, its combinators and local refs.
-
-    Returns ``None`` when no type is named anywhere: the typing contract then
-    allows every type. ``resolve(ref)`` maps a ``$ref`` to ``(schema, resolve)``.
-    """
-    seen = _seen if _seen is not None else set()
-    if not isinstance(subschema, dict) or id(subschema) in seen:
-        return None
-    seen.add(id(subschema))
-    named: set[str] = set()
-    declared = subschema.get("type")
-    if isinstance(declared, str):
-        named.add(declared)
-    elif isinstance(declared, list):
-        named.update(t for t in declared if isinstance(t, str))
-    children: list[tuple[Any, Any]] = []
-    for keyword in ("anyOf", "oneOf", "allOf"):
-        if isinstance(subschema.get(keyword), list):
-            children.extend((child, resolve) for child in subschema[keyword])
-    for keyword in ("then", "else", "not"):
-        if keyword in subschema:
-            children.append((subschema[keyword], resolve))
-    ref = subschema.get("$ref")
-    if isinstance(ref, str) and resolve is not None:
-        target = resolve(ref)
-        if target is not None:
-            children.append(target)
-    for child, child_resolve in children:
-        found = allowed_types(child, child_resolve, seen)
-        if found:
-            named.update(found)
-    return frozenset(named) if named else None
+    walk(schema, [], "")
+    for keyword, ref, pointer, target in references:
+        if urldefrag(target)[0] not in local_documents:
+            raise SchemaError(
+                f"{keyword} {ref!r} points outside this schema; remote references are refused, "
+                "inline the referenced schema under $defs instead",
+                pointer,
+            )
 
 
 def governing_subschemas(root: Mapping[str, Any], column: str) -> list[Any]:
