@@ -124,13 +124,27 @@ def _pick(rng: np.random.Generator, values: list[str], n: int) -> pl.Series:
     return pl.Series(values, dtype=pl.String).gather(rng.integers(0, len(values), n))
 
 
+BLOCK_ROWS = 100_000
+
+
 def users_frame(n: int, *, offset: int = 0, seed: int = SEED) -> pl.DataFrame:
     """Rows ``offset .. offset+n-1`` of the users data, all columns as text.
 
-    A chunk depends only on (seed, offset), so the big file written in chunks
-    holds the same rows as pieces generated separately.
+    Rows are drawn in blocks of BLOCK_ROWS, each seeded by (seed, block
+    number), so a row's content depends only on its position: users_100000 is
+    exactly the first 100,000 rows of users_1000000 (and of the big file).
     """
-    rng = np.random.default_rng([seed, offset])
+    if offset % BLOCK_ROWS:
+        raise ValueError(f"offset must be a multiple of {BLOCK_ROWS}")
+    blocks = []
+    for start in range(offset, offset + n, BLOCK_ROWS):
+        # always draw a whole block, then cut: numpy streams depend on the draw sizes
+        blocks.append(_users_block(BLOCK_ROWS, start, seed).head(offset + n - start))
+    return pl.concat(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def _users_block(n: int, offset: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng([seed, offset // BLOCK_ROWS])
     ids = np.arange(offset + 1, offset + n + 1, dtype=np.int64)
     first = _pick(rng, FIRST_NAMES, n)
     last = _pick(rng, LAST_NAMES, n)

@@ -210,9 +210,21 @@ def fmt_rate(rows: int, seconds: float) -> str:
     return f"{r / 1e6:.2f} M" if r >= 1e6 else f"{r / 1e3:.1f} k" if r >= 1e3 else f"{r:.0f}"
 
 
+def paired_ratio(num: Cell | None, den: Cell | None) -> float | None:
+    """Median over repeats of num/den, each pair from the same round of the run.
+
+    The machine's load drifts over minutes; runs of one round are seconds
+    apart, so the per-round ratio cancels most of the drift that a ratio of
+    two medians would keep.
+    """
+    if not num or not den or not num.runs or not den.runs:
+        return None
+    pairs = [a.seconds / b.seconds for a, b in zip(num.runs, den.runs) if b.seconds > 0]
+    return statistics.median(pairs) if pairs else None
+
+
 def table(results: dict, dataset: str, total_rows: int) -> list[list[str]]:
     rows = []
-    base = {k: results[dataset][k].median for k in ("read", "read_cli") if results[dataset].get(k) and results[dataset][k].runs}
     for a in APPROACHES:
         cell = results[dataset].get(a.name)
         if cell is None:
@@ -222,8 +234,8 @@ def table(results: dict, dataset: str, total_rows: int) -> list[list[str]]:
             continue
         secs = [r.seconds for r in cell.runs]
         med = statistics.median(secs)
-        denom = base.get("read_cli" if a.kind == "cli" else "read")
-        ratio = f"{med / denom:.2f}x" if denom else "-"
+        r = paired_ratio(cell, results[dataset].get("read_cli" if a.kind == "cli" else "read"))
+        ratio = f"{r:.2f}x" if r is not None else "-"
         note = []
         if cell.runs[0].extrapolated:
             note.append(f"timed on {cell.runs[0].rows_timed:,} rows, extrapolated")
@@ -253,16 +265,15 @@ def text_table(rows: list[list[str]]) -> str:
 
 def target_checks(results: dict) -> list[tuple[str, str, bool | None]]:
     def med(ds, name):
-        c = results.get(ds, {}).get(name)
-        return c.median if c and c.runs else None
+        return results.get(ds, {}).get(name)
 
     checks = []
 
     def ratio(label, num, den, limit, le=True):
-        if num is None or den is None:
+        r = paired_ratio(num, den)
+        if r is None:
             checks.append((label, "not measured", None))
             return
-        r = num / den
         checks.append((label, f"{r:.2f}x", r <= limit if le else r >= limit))
 
     ratio("users: ours / polars read <= 1.5", med("users", "ours"), med("users", "read"), 1.5)
@@ -524,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         md_lines += machine_info() + [f"- engine timed: {engine_note}"]
         md_lines += ["", f"Repeats: {args.repeat} per approach, round-robin; median and min-max. Seed sample: "
                      f"{args.seed_sample:,} rows; slow sample (python-jsonschema reused, frictionless): {args.slow_sample:,} rows. "
-                     "Ratios are to the all-strings read of the same file in this run "
+                     "Ratios (x read) are medians over rounds of (approach / all-strings read of the same file in the same round) "
                      "(`pl.read_csv(infer_schema=False)`; for xlsx fastexcel `load_sheet(dtypes='string')`); "
                      "CLI rows are end-to-end wall time including interpreter start-up and are divided by `read_cli`, "
                      "the same read run as `python -c`. Peak RSS is the maximum over repeats of each process's own peak."]
@@ -538,6 +549,11 @@ def main(argv: list[str] | None = None) -> int:
             md_lines += ["", big_md]
         md_lines += ["", "![results](results.png)", ""]
         (HERE / "RESULTS.md").write_text("\n".join(md_lines))
+        raw = {ds: {name: {"skipped": c.skipped, "runs": [{k: v for k, v in r.__dict__.items() if k != "invalid_rows"}
+                                                          for r in c.runs]}
+                    for name, c in results[ds].items()} for ds in datasets}
+        (HERE / "results.json").write_text(json.dumps({"argv": argv or sys.argv[1:], "total_rows": total_rows,
+                                                       "raw": raw}, indent=1) + "\n")
         write_chart(results, datasets, total_rows, HERE / "results.png")
         print(f"\nwrote {HERE / 'RESULTS.md'} and {HERE / 'results.png'}")
     return 1 if (agreement_failed or failed) else 0
