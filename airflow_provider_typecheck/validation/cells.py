@@ -27,8 +27,13 @@ import polars as pl
 NUMERAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 INTEGER = re.compile(r"[+-]?[0-9]+")
 
-ABSENT, NULL, BOOLEAN, INT, BIGINT, FLOAT, STRING = range(7)
-NUMBER_KINDS = (INT, BIGINT, FLOAT)
+# Kind codes of a cell's JSON value. PYTHON marks numerals Polars cannot hold
+# exactly (integers beyond 64 bits, floats that overflow) and the words
+# Polars parses as numbers but the contract does not (inf, nan): rows holding
+# one are validated by python-jsonschema directly.
+ABSENT, NULL, BOOLEAN, INT, FLOAT, STRING, PYTHON = range(7)
+NUMBER_KINDS = (INT, FLOAT)
+TWO_TO_63 = 2.0**63
 
 TRUE_SPELLINGS = ["".join(chars) for chars in product(*({c, c.upper()} for c in "true"))]
 FALSE_SPELLINGS = ["".join(chars) for chars in product(*({c, c.upper()} for c in "false"))]
@@ -111,12 +116,13 @@ class Cell:
         if self.numeric:
             as_int = raw.cast(pl.Int64, strict=False)
             as_float = raw.cast(pl.Float64, strict=False)
-            # Polars also parses "inf" and "nan", which are not numerals: both spell an n.
-            numeral = as_float.is_not_null() & ~raw.str.contains("[nN]")
+            # Below 2**63 a digits-only text always fits Int64, so an integral
+            # float there came from a fraction or an exponent: a Python float.
+            exact_float = as_float.is_finite() & ((as_float.abs() < TWO_TO_63) | (as_float != as_float.floor()))
             kind = (
                 kind.when(as_int.is_not_null()).then(pl.lit(INT, pl.UInt8))
-                .when(numeral & ~raw.str.contains("[.eE]")).then(pl.lit(BIGINT, pl.UInt8))
-                .when(numeral).then(pl.lit(FLOAT, pl.UInt8))
+                .when(exact_float).then(pl.lit(FLOAT, pl.UInt8))
+                .when(as_float.is_not_null()).then(pl.lit(PYTHON, pl.UInt8))
             )
             exprs += [as_int.alias(f"__int{self.index}"), as_float.alias(f"__float{self.index}")]
         kind = kind.otherwise(pl.lit(STRING, pl.UInt8))

@@ -30,12 +30,12 @@ from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator
 
 from airflow_provider_typecheck.validation.cells import (
     ABSENT_VALUE,
-    BIGINT,
     BOOLEAN,
     FLOAT,
     INT,
     NULL,
     NUMBER_KINDS,
+    PYTHON,
     STRING,
     TRUE_SPELLINGS,
     Cell,
@@ -117,10 +117,16 @@ class Scope:
 
 @dataclass
 class Walk:
-    """State shared by one compilation: the header, and which keywords fell back."""
+    """State shared by one compilation: the header, which keywords fell back,
+    and the conditions under which a row is handed whole to python-jsonschema."""
 
     columns: dict[str, Cell]
     fallback_keywords: set[str] = field(default_factory=set)
+    python_rows: list[pl.Expr] = field(default_factory=list)
+
+    def in_python(self, condition: pl.Expr) -> None:
+        """Rows where ``condition`` holds are validated by python-jsonschema, not by the checks."""
+        self.python_rows.append(condition)
 
     def present(self, name: str) -> pl.Expr:
         cell = self.columns.get(name)
@@ -189,7 +195,7 @@ def cell_type(name: str, cell: Cell, scope: Scope) -> pl.Expr:
     if name == "number":
         return cell.is_kind(*NUMBER_KINDS)
     if name == "integer":
-        exact = cell.is_kind(INT, BIGINT)
+        exact = cell.is_kind(INT)
         if scope.draft4 or not cell.numeric:
             return exact
         value = cell.float64
@@ -223,8 +229,6 @@ def _member_match(members: Sequence[Any], cell: Cell) -> pl.Expr:
             matches.append(cell.is_kind(INT) & cell.int64.is_in(ints64))
         if floats:
             matches.append(cell.is_kind(FLOAT) & cell.float64.is_in(floats))
-        number_set = list(numbers)
-        matches.append(cell.where_python(cell.is_kind(BIGINT), lambda v: v in number_set))
     return any_of(matches)
 
 
@@ -254,14 +258,12 @@ def _int_compare(values: pl.Expr, op: Callable[[Any, Any], Any], bound: int | fl
     return op(values, pl.lit(bound, pl.Int64))
 
 
-def _number_fails(cell: Cell, op: Callable[[Any, Any], Any], bound: Any) -> pl.Expr:
+def _number_fails(cell: Cell, op: Callable[[Any, Any], Any], bound: Any, walk: Walk) -> pl.Expr:
     parts = [cell.is_kind(INT) & _int_compare(cell.int64, op, bound)]
     if isinstance(bound, float) or abs(bound) <= EXACT_FLOAT_INT:
         parts.append(cell.is_kind(FLOAT) & op(cell.float64, pl.lit(float(bound))))
-        python_kinds = [BIGINT]
     else:
-        python_kinds = [BIGINT, FLOAT]
-    parts.append(cell.where_python(cell.is_kind(*python_kinds), lambda v: op(v, bound)))
+        walk.in_python(cell.is_kind(FLOAT))  # a float against an integer no float can hold
     return any_of(parts)
 
 
@@ -276,7 +278,7 @@ def kw_bound(keyword: str) -> Callable[..., pl.Expr | list[Check]]:
             exclusive = schema.get("exclusiveMinimum" if keyword == "minimum" else "exclusiveMaximum", False)
             if exclusive:
                 op = operator.le if keyword == "minimum" else operator.ge
-        return _number_fails(cell, op, value)
+        return _number_fails(cell, op, value, walk)
 
     return compile_bound
 
@@ -285,27 +287,23 @@ def kw_multiple_of(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk
     if not cell.numeric:
         return pl.lit(False)
     if isinstance(value, float):
+        # python-jsonschema divides in floats and asks whether the quotient is integral.
         int_q = cell.int64.cast(pl.Float64) / value
         float_q = cell.float64 / value
-        parts = [
-            cell.is_kind(INT) & int_q.is_finite() & (int_q != int_q.floor()),
-            cell.is_kind(FLOAT) & float_q.is_finite() & (float_q != float_q.floor()),
-        ]
-        unsure = (cell.is_kind(INT) & ~int_q.is_finite()) | (cell.is_kind(FLOAT) & ~float_q.is_finite())
-        python = cell.is_kind(BIGINT) | unsure
-    else:
-        integral_float = cell.float64.is_finite() & (cell.float64 == cell.float64.floor())
-        small_float = integral_float & (cell.float64.abs() < 2.0**62)
-        parts = [cell.is_kind(FLOAT) & ~integral_float]
-        if value <= INT64_MAX:
-            parts.append(cell.is_kind(INT) & ((cell.int64 % value) != 0))
-            parts.append(cell.is_kind(FLOAT) & small_float & ((cell.float64.cast(pl.Int64, strict=False) % value) != 0))
-            python = cell.is_kind(BIGINT) | (cell.is_kind(FLOAT) & integral_float & ~small_float)
-        else:
-            python = cell.is_kind(BIGINT, INT) | (cell.is_kind(FLOAT) & integral_float)
-    validator = scope.validator.evolve(schema={"multipleOf": value})
-    parts.append(cell.where_python(python, lambda v: not validator.is_valid(v)))
-    return any_of(parts)
+        walk.in_python((cell.is_kind(INT) & ~int_q.is_finite()) | (cell.is_kind(FLOAT) & ~float_q.is_finite()))
+        return (cell.is_kind(INT) & (int_q != int_q.floor())) | (cell.is_kind(FLOAT) & (float_q != float_q.floor()))
+    if value > INT64_MAX:
+        walk.in_python(cell.is_kind(INT, FLOAT))
+        return pl.lit(False)
+    # An integer divisor: a float passes only when it is an integer multiple.
+    integral_float = cell.float64 == cell.float64.floor()
+    small_float = integral_float & (cell.float64.abs() < 2.0**62)
+    walk.in_python(cell.is_kind(FLOAT) & integral_float & ~small_float)
+    return (
+        (cell.is_kind(INT) & ((cell.int64 % value) != 0))
+        | (cell.is_kind(FLOAT) & ~integral_float)
+        | (cell.is_kind(FLOAT) & small_float & ((cell.float64.cast(pl.Int64, strict=False) % value) != 0))
+    )
 
 
 def kw_min_length(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) -> pl.Expr:
@@ -329,8 +327,9 @@ def kw_pattern(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) ->
     regex = re.compile(value)
     in_python = lambda v: regex.search(v) is None  # noqa: E731
     if runs_in_polars(value) and _polars_accepts(value):
-        newline = cell.raw.str.contains("\n", literal=True)
-        return (strings & ~newline & ~cell.raw.str.contains(value)) | cell.where_python(strings & newline, in_python)
+        # Python's $ also matches before a final newline; Rust's does not.
+        walk.in_python(strings & cell.raw.str.contains("\n", literal=True))
+        return strings & ~cell.raw.str.contains(value)
     walk.fallback_keywords.add("pattern")
     return cell.where_python(strings, in_python)
 
@@ -657,6 +656,7 @@ class Plan:
     cells: tuple[Cell, ...]
     checks: tuple[Check, ...]
     fallback_keywords: tuple[str, ...]
+    python_rows: pl.Expr  # true where the row goes whole to python-jsonschema
 
     def prelude(self) -> list[pl.Expr]:
         return [expr for cell in self.cells for expr in cell.prelude()]
@@ -671,9 +671,14 @@ def build_plan(schema: Mapping[str, Any], validator: Any, header: Sequence[str])
         if not governing:
             allowed = None
         else:
-            found = [allowed_types(sub, scope) for sub in governing]
-            allowed = None if any(f is None for f in found) else frozenset().union(*found)
+            # As within one subschema: the types named across all governing subschemas.
+            named = frozenset().union(*(allowed_types(sub, scope) or () for sub in governing))
+            allowed = named or None
         cells[name] = Cell(name, index, allowed)
     walk = Walk(cells)
     checks = row_checks(schema, scope, walk)
-    return Plan(tuple(cells.values()), tuple(checks), tuple(sorted(walk.fallback_keywords)))
+    for cell in cells.values():
+        if cell.numeric:
+            walk.in_python(cell.is_kind(PYTHON))
+    return Plan(tuple(cells.values()), tuple(checks), tuple(sorted(walk.fallback_keywords)),
+                any_of(walk.python_rows))

@@ -132,6 +132,9 @@ class Validation:
         self.report = ValidationReport(file=file, schema_draft=compiled.draft,
                                        fallback_keywords=list(self.plan.fallback_keywords))
         self._counts = [0] * len(self.plan.checks)
+        self._python_counts: dict[tuple[str | None, str | None], int] = {}
+        self._validators: dict[frozenset[str | None], Any] = {}
+        self._positions = {name: position for position, name in enumerate(self.header)}
         self._ragged: dict[int, str] = {}
         self._next_row = 2
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
@@ -151,28 +154,61 @@ class Validation:
         names = [f"__check{i}" for i in range(len(checks))]
         # The row index makes constant checks (a required column missing from the
         # header) broadcast to the batch's height instead of collapsing to one row.
-        query = batch.lazy().with_columns(self.plan.prelude()).select(
-            pl.int_range(pl.len()).alias("__index"),
-            *[check.fails.fill_null(False).alias(name) for check, name in zip(checks, names, strict=True)],
+        verdicts = (
+            batch.lazy()
+            .with_columns(self.plan.prelude())
+            .select(
+                pl.int_range(pl.len()).alias("__index"),
+                self.plan.python_rows.fill_null(False).alias("__python"),
+                *[check.fails.fill_null(False).alias(name) for check, name in zip(checks, names, strict=True)],
+            )
+            .collect()
         )
-        verdicts = query.collect().drop("__index") if checks else pl.DataFrame()
+        in_python = verdicts.get_column("__python")
+        verdicts = verdicts.drop("__index", "__python")
+        python_at = in_python.arg_true().to_list()
+        if python_at:
+            verdicts = verdicts.with_columns(pl.all() & ~in_python)
         if checks:
             sums = verdicts.sum().row(0)
             self._counts = [c + (s or 0) for c, s in zip(self._counts, sums, strict=True)]
             invalid = verdicts.select(pl.any_horizontal(pl.all()).alias("invalid")).to_series()
         else:
             invalid = pl.repeat(False, batch.height, dtype=pl.Boolean, eager=True)
+        python_invalid = [index for index in python_at if self._validate_in_python(batch, index)]
+        if python_invalid:
+            invalid = invalid.scatter(python_invalid, True)
         ragged_here = [r - first_row for r in self._ragged if first_row <= r < first_row + batch.height]
         if ragged_here:
             invalid = invalid.scatter(ragged_here, True)
         invalid_at = invalid.arg_true().to_list()
         self.report.invalid_rows += len(invalid_at)
-        self._collect_errors(batch, invalid_at, first_row)
+        self._collect_errors(batch, verdicts, invalid_at, set(python_invalid), first_row)
         if self._invalid_sink or self._valid_sink:
-            self._write_rows(batch, verdicts, invalid, first_row)
+            self._write_rows(batch, verdicts, invalid, first_row, python_invalid)
 
-    def _collect_errors(self, batch: pl.DataFrame, invalid_at: list[int], first_row: int) -> None:
-        cells = self.plan.cells
+    def _row_object(self, batch: pl.DataFrame, index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        texts = batch.row(index)
+        row = {}
+        for cell, text in zip(self.plan.cells, texts, strict=True):
+            value = cell.coerce(text)
+            if value is not ABSENT_VALUE:
+                row[cell.name] = value
+        return texts, row
+
+    def _validate_in_python(self, batch: pl.DataFrame, index: int) -> bool:
+        """Validate one row with python-jsonschema; count its errors. True when invalid."""
+        _, row = self._row_object(batch, index)
+        errors = list(self.compiled.validator.iter_errors(row))
+        for error in errors:
+            key = (str(error.path[0]) if error.path else None, error.validator)
+            self._python_counts[key] = self._python_counts.get(key, 0) + 1
+        return bool(errors)
+
+    def _collect_errors(
+        self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid_at: list[int], python_rows: set[int],
+        first_row: int,
+    ) -> None:
         for index in invalid_at:
             if len(self.report.errors) >= self.max_errors:
                 return
@@ -181,13 +217,13 @@ class Validation:
                 self.report.errors.append(
                     CellError(row_number, None, "", RAGGED_KEYWORD, None, self._ragged[row_number])
                 )
-            texts = batch.row(index)
-            row = {}
-            for cell, text in zip(cells, texts, strict=True):
-                value = cell.coerce(text)
-                if value is not ABSENT_VALUE:
-                    row[cell.name] = value
-            for error in self.compiled.validator.iter_errors(row):
+            texts, row = self._row_object(batch, index)
+            if index in python_rows or row_number in self._ragged:
+                validator = self.compiled.validator
+            else:
+                fired = verdicts.row(index)
+                validator = self._validator_for({c.column for c, hit in zip(self.plan.checks, fired) if hit})
+            for error in validator.iter_errors(row):
                 if len(self.report.errors) >= self.max_errors:
                     return
                 column = str(error.path[0]) if error.path else None
@@ -197,12 +233,36 @@ class Validation:
                         column=column,
                         path=json_pointer(error.path),
                         keyword=error.validator,
-                        value=texts[self.header.index(column)] if column in self.header else None,
+                        value=texts[self._positions[column]] if column in self._positions else None,
                         message=error.message,
                     )
                 )
 
-    def _write_rows(self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int) -> None:
+    def _validator_for(self, columns: set[str | None]) -> Any:
+        """The root validator with only these columns' ``properties`` subschemas kept.
+
+        The checks already say which properties fail; skipping the others makes
+        writing the messages cheap, and the errors are the same because the
+        skipped subschemas yield none. Everything else in the schema still runs.
+        """
+        key = frozenset(columns)
+        if None in key:
+            # A row-level error may come from a property subschema (a false one): keep them all.
+            return self.compiled.validator
+        if key not in self._validators:
+            schema = self.compiled.schema
+            properties = schema.get("properties") if isinstance(schema, Mapping) else None
+            if not isinstance(properties, Mapping):
+                self._validators[key] = self.compiled.validator
+            else:
+                reduced = dict(schema)
+                reduced["properties"] = {name: sub if name in key else True for name, sub in properties.items()}
+                self._validators[key] = self.compiled.validator.evolve(schema=reduced)
+        return self._validators[key]
+
+    def _write_rows(
+        self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int, python_invalid: list[int]
+    ) -> None:
         numbered = batch.with_columns(pl.int_range(first_row, first_row + batch.height, dtype=pl.Int64).alias("_row"))
         if self._valid_sink:
             self._valid_sink.write(batch.filter(~invalid))
@@ -214,6 +274,13 @@ class Validation:
             described = verdicts.select(
                 pl.concat_str(labels, separator="; ", ignore_nulls=True).alias("_errors")
             ) if labels else pl.DataFrame({"_errors": [None] * batch.height}, schema={"_errors": pl.String})
+            if python_invalid:
+                described = described.with_columns(
+                    pl.when(pl.int_range(pl.len()).is_in(python_invalid))
+                    .then(pl.concat_str([pl.col("_errors"), pl.lit("checked by python-jsonschema")],
+                                        separator="; ", ignore_nulls=True))
+                    .otherwise(pl.col("_errors"))
+                )
             out = pl.concat([numbered, described], how="horizontal").filter(invalid)
             ragged = {r - first_row: m for r, m in self._ragged.items() if first_row <= r < first_row + batch.height}
             if ragged:
@@ -230,6 +297,9 @@ class Validation:
             if count:
                 by_keyword = counts.setdefault(check.column or ROW_LEVEL, {})
                 by_keyword[check.keyword] = by_keyword.get(check.keyword, 0) + count
+        for (column, keyword), count in self._python_counts.items():
+            by_keyword = counts.setdefault(column if column is not None else ROW_LEVEL, {})
+            by_keyword[keyword] = by_keyword.get(keyword, 0) + count
         if self._ragged:
             counts.setdefault(ROW_LEVEL, {})[RAGGED_KEYWORD] = len(self._ragged)
         self.report.errors_by_column = counts

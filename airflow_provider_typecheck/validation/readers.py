@@ -245,10 +245,27 @@ def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
 def _find_short_rows(
     data: bytes | str, delimiter: str, header: list[str], frame: pl.DataFrame, ragged: list[RaggedRow]
 ) -> None:
-    """Rows with too few fields: Polars pads them with nulls, so they only show in the last column."""
-    if frame.height == 0 or frame.get_column(header[-1]).null_count() == 0:
+    """Rows with too few fields: Polars pads them with nulls, so they only show in the last column.
+
+    Only rows whose last cell is empty can be short. When the file has no quote
+    character, records are lines and counting delimiters per line is exact;
+    otherwise Python's csv module counts the fields of every record.
+    """
+    last = frame.get_column(header[-1])
+    suspects = (last.is_null() | (last.str.len_bytes() == 0)).arg_true()
+    if suspects.len() == 0:
         return
     expected = len(header)
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    lines = pl.read_csv(
+        source, has_header=False, separator="\x1f" if delimiter != "\x1f" else "\x1e", quote_char=None,
+        infer_schema=False, new_columns=["line"], skip_rows=1, raise_if_empty=False,
+    ).get_column("line")
+    if lines.len() == frame.height and not lines.str.contains('"', literal=True).any():
+        fields = lines.gather(suspects).str.count_matches(delimiter, literal=True).fill_null(0) + 1
+        short = suspects.filter(fields < expected)
+        ragged.extend(RaggedRow(int(i) + 2, int(n), expected) for i, n in zip(short, fields.filter(fields < expected)))
+        return
     reader = _records(data, delimiter)
     next(reader, None)
     row_number = 1
