@@ -75,6 +75,9 @@ class Cell:
     name: str
     index: int
     allowed: frozenset[str] | None
+    # Few distinct values (dates, codes, plans): costly string checks then run
+    # on the distinct values only and are looked up for every row.
+    repetitive: bool = False
 
     @property
     def raw(self) -> pl.Expr:
@@ -127,6 +130,14 @@ class Cell:
             exprs += [as_int.alias(f"__int{self.index}"), as_float.alias(f"__float{self.index}")]
         kind = kind.otherwise(pl.lit(STRING, pl.UInt8))
         return [kind.alias(f"__kind{self.index}"), *exprs]
+
+    def text_check(self, predicate: Any) -> pl.Expr:
+        """``predicate(text)`` for every row, computed once per distinct text when values repeat."""
+        if not self.repetitive:
+            return predicate(self.raw)
+        # Ordered, so the filter lines up with the values it was computed from.
+        distinct = self.raw.unique(maintain_order=True)
+        return self.raw.is_in(distinct.filter(predicate(distinct)).implode())
 
     def coerce(self, text: str | None) -> Any:
         return coerce_text(text, self.allowed)

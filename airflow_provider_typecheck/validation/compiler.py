@@ -329,7 +329,7 @@ def kw_pattern(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) ->
     if runs_in_polars(value) and _polars_accepts(value):
         # Python's $ also matches before a final newline; Rust's does not.
         walk.in_python(strings & cell.raw.str.contains("\n", literal=True))
-        return strings & ~cell.raw.str.contains(value)
+        return strings & ~cell.text_check(lambda text: text.str.contains(value))
     walk.fallback_keywords.add("pattern")
     return cell.where_python(strings, in_python)
 
@@ -344,7 +344,7 @@ def kw_format(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) -> 
     if rule is None:
         walk.fallback_keywords.add(f"format:{value}")
         return cell.where_python(strings, in_python)
-    accepted = rule.accepts(cell.raw)
+    accepted = cell.text_check(rule.accepts)
     if rule.exact:
         return strings & ~accepted
     return cell.where_python(strings & ~accepted, in_python)
@@ -662,8 +662,14 @@ class Plan:
         return [expr for cell in self.cells for expr in cell.prelude()]
 
 
-def build_plan(schema: Mapping[str, Any], validator: Any, header: Sequence[str]) -> Plan:
-    """Compile ``schema`` for a spreadsheet with this ``header``."""
+def build_plan(
+    schema: Mapping[str, Any], validator: Any, header: Sequence[str], repetitive: Sequence[str] = ()
+) -> Plan:
+    """Compile ``schema`` for a spreadsheet with this ``header``.
+
+    ``repetitive`` names the columns whose values repeat a lot (from a sample):
+    their costly string checks run once per distinct value.
+    """
     scope = Scope(validator)
     cells = {}
     for index, name in enumerate(header):
@@ -674,7 +680,7 @@ def build_plan(schema: Mapping[str, Any], validator: Any, header: Sequence[str])
             # As within one subschema: the types named across all governing subschemas.
             named = frozenset().union(*(allowed_types(sub, scope) or () for sub in governing))
             allowed = named or None
-        cells[name] = Cell(name, index, allowed)
+        cells[name] = Cell(name, index, allowed, name in repetitive)
     walk = Walk(cells)
     checks = row_checks(schema, scope, walk)
     for cell in cells.values():

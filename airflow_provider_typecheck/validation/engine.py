@@ -8,6 +8,7 @@ stops at ``max_errors``, and invalid/valid rows stream to their files.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 
 import polars as pl
 import referencing.exceptions
+from jsonschema.exceptions import ValidationError
 
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE
 from airflow_provider_typecheck.validation.compiler import Plan, build_plan
@@ -31,6 +33,7 @@ from airflow_provider_typecheck.validation.schema import check_schema, json_poin
 ProgressCallback = Callable[[int, "int | None"], None]
 ROW_LEVEL = ""  # errors_by_column key for errors on the row itself
 RAGGED_KEYWORD = "ragged"
+UNEVALUABLE = "unevaluable"
 
 
 class CompiledSchema:
@@ -43,14 +46,24 @@ class CompiledSchema:
         self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self._plans: dict[tuple[str, ...], Plan] = {}
 
-    def plan(self, header: Sequence[str]) -> Plan:
+    def plan(self, header: Sequence[str], sample: pl.DataFrame | None = None) -> Plan:
+        """The plan for this header; ``sample`` rows tell which columns repeat their values."""
         key = tuple(header)
         if key not in self._plans:
+            repetitive = _repetitive_columns(sample) if sample is not None else ()
             try:
-                self._plans[key] = build_plan(self.schema, self.validator, key)
+                self._plans[key] = build_plan(self.schema, self.validator, key, repetitive)
             except referencing.exceptions.Unresolvable as err:
                 raise SchemaError(f"$ref cannot be resolved within this schema: {err}") from None
         return self._plans[key]
+
+
+def _repetitive_columns(sample: pl.DataFrame, rows: int = 20_000) -> list[str]:
+    head = sample.head(rows)
+    if head.height < 1000:
+        return []
+    distinct = head.select(pl.all().approx_n_unique()).row(0)
+    return [name for name, count in zip(head.columns, distinct, strict=True) if count * 10 < head.height]
 
 
 def schema_hash(schema: Mapping[str, Any]) -> str:
@@ -120,6 +133,7 @@ class Validation:
         compiled: CompiledSchema,
         header: Sequence[str],
         *,
+        sample: pl.DataFrame | None = None,
         file: str | None = None,
         max_errors: int = 1000,
         invalid_out: str | os.PathLike[str] | None = None,
@@ -127,7 +141,7 @@ class Validation:
     ) -> None:
         self.compiled = compiled
         self.header = list(header)
-        self.plan = compiled.plan(self.header)
+        self.plan = compiled.plan(self.header, sample)
         self.max_errors = max_errors
         self.report = ValidationReport(file=file, schema_draft=compiled.draft,
                                        fallback_keywords=list(self.plan.fallback_keywords))
@@ -199,11 +213,19 @@ class Validation:
     def _validate_in_python(self, batch: pl.DataFrame, index: int) -> bool:
         """Validate one row with python-jsonschema; count its errors. True when invalid."""
         _, row = self._row_object(batch, index)
-        errors = list(self.compiled.validator.iter_errors(row))
-        for error in errors:
-            key = (str(error.path[0]) if error.path else None, error.validator)
+        keys = [(str(e.path[0]) if e.path else None, e.validator) for e in self._iter_errors(self.compiled.validator, row)]
+        for key in keys:
             self._python_counts[key] = self._python_counts.get(key, 0) + 1
-        return bool(errors)
+        return bool(keys)
+
+    @staticmethod
+    def _iter_errors(validator: Any, row: dict[str, Any]) -> list[Any]:
+        """python-jsonschema's errors; a value it cannot evaluate (``1e400`` against a
+        fractional ``multipleOf`` overflows in python-jsonschema itself) is an error too."""
+        try:
+            return list(validator.iter_errors(row))
+        except (ArithmeticError, ValueError) as err:
+            return [ValidationError(f"python-jsonschema cannot evaluate this row: {err}", validator=UNEVALUABLE)]
 
     def _collect_errors(
         self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid_at: list[int], python_rows: set[int],
@@ -223,7 +245,7 @@ class Validation:
             else:
                 fired = verdicts.row(index)
                 validator = self._validator_for({c.column for c, hit in zip(self.plan.checks, fired) if hit})
-            for error in validator.iter_errors(row):
+            for error in self._iter_errors(validator, row):
                 if len(self.report.errors) >= self.max_errors:
                     return
                 column = str(error.path[0]) if error.path else None
@@ -329,7 +351,7 @@ def validate_frame(
     started = time.perf_counter()
     compiled = compile_schema(schema)
     frame = frame.with_columns(pl.all().cast(pl.String)) if any(d != pl.String for d in frame.dtypes) else frame
-    validation = Validation(compiled, frame.columns, max_errors=max_errors,
+    validation = Validation(compiled, frame.columns, sample=frame, max_errors=max_errors,
                             invalid_out=invalid_out, valid_out=valid_out)
     validation.add(frame)
     report = validation.finish()
@@ -348,13 +370,15 @@ def validate_table(
 ) -> ValidationReport:
     started = time.perf_counter()
     compiled = compile_schema(schema)
-    validation = Validation(compiled, table.header, file=table.name, max_errors=max_errors,
+    batches = table.batches()
+    first = next(batches, None)
+    validation = Validation(compiled, table.header, sample=first, file=table.name, max_errors=max_errors,
                             invalid_out=invalid_out, valid_out=valid_out)
     validation.note_ragged(
         {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged}
     )
     done = 0
-    for batch in table.batches():
+    for batch in itertools.chain([first] if first is not None else [], batches):
         validation.add(batch)
         done += batch.height
         if progress is not None:
