@@ -84,6 +84,10 @@ class Scope:
 
     validator: Any
     depth: int = 0
+    # The schema a $ref just resolved to: its resolver already stands in it, and
+    # entering it again would apply its $id twice (python-jsonschema's descend
+    # takes the resolved resolver as is).
+    resolved: Any = None
 
     @property
     def draft4(self) -> bool:
@@ -92,13 +96,15 @@ class Scope:
     def enter(self, schema: Any) -> Scope:
         if self.depth > MAX_DEPTH:
             raise Unsupported("schema nests too deeply to vectorise")
+        if schema is self.resolved:
+            return Scope(self.validator.evolve(schema=schema), self.depth + 1)
         resolver = self.validator._resolver.in_subresource(self._specification.create_resource(schema))
         return Scope(self.validator.evolve(schema=schema, _resolver=resolver), self.depth + 1)
 
     def resolve(self, ref: str) -> tuple[Any, Scope]:
         resolved = self.validator._resolver.lookup(ref)
         validator = self.validator.evolve(schema=resolved.contents, _resolver=resolved.resolver)
-        return resolved.contents, Scope(validator, self.depth + 1)
+        return resolved.contents, Scope(validator, self.depth + 1, resolved=resolved.contents)
 
     @property
     def _specification(self) -> Any:
@@ -182,7 +188,11 @@ def python_cell_check(keyword: str, schema: Any, cell: Cell, scope: Scope, walk:
     def fails(value: Any) -> bool:
         return value is not ABSENT_VALUE and not validator.is_valid(value)
 
-    return Check(cell.name, keyword, cell.where_python(cell.present, fails))
+    check = Check(cell.name, keyword, cell.where_python(cell.present, fails))
+    # An in-place keyword reports its subschema's errors under their own names:
+    # rows it fails go whole to python-jsonschema, which names them exactly.
+    walk.in_python(check.fails)
+    return check
 
 
 def cell_type(name: str, cell: Cell, scope: Scope) -> pl.Expr:
@@ -443,7 +453,10 @@ def python_row_check(keyword: str, schema: Any, scope: Scope, walk: Walk) -> Che
     validator = scope.validator.evolve(schema=schema)
 
     def keyword_fails(row: dict[str, Any]) -> bool:
+        if keyword == "$ref":  # python-jsonschema leaves $ref out of schema paths
+            return not validator.is_valid(row)
         return any(e.relative_schema_path[:1] == deque([keyword]) for e in validator.iter_errors(row))
+
     cells = list(walk.columns.values())
 
     def evaluate(batch: pl.Series) -> pl.Series:
@@ -461,7 +474,9 @@ def python_row_check(keyword: str, schema: Any, scope: Scope, walk: Walk) -> Che
     if not cells:
         return Check(None, keyword, pl.lit(keyword_fails({})))
     struct = pl.struct([cell.raw for cell in cells])
-    return Check(None, keyword, struct.map_batches(evaluate, return_dtype=pl.Boolean))
+    check = Check(None, keyword, struct.map_batches(evaluate, return_dtype=pl.Boolean))
+    walk.in_python(check.fails)  # exact (column, keyword) names for the rows it fails
+    return check
 
 
 def _gate(checks: list[Check], condition: pl.Expr) -> list[Check]:
