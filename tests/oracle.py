@@ -45,6 +45,10 @@ Two readings of the text, made explicit here:
 * "plain decimal numeral" must match the *whole* cell: ``"1\\n"`` stays a
   string (Python's ``$`` would also match before a final newline, so the
   oracle uses ``re.fullmatch``).
+* A "local ``$ref``" is any ref that resolves inside the schema document:
+  JSON pointers, plain-name anchors and URIs of embedded ``$id`` resources,
+  resolved against the base URI in scope exactly as python-jsonschema does
+  (through ``referencing``).  Refs to other documents name no type.
 * Several matching ``patternProperties`` subschemas are read together, like
   an ``allOf``: their named types are united, and all types are allowed only
   when none of them names a type.
@@ -55,15 +59,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
-
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012, specification_with
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     import polars as pl
+    from referencing import Resolver, Specification
 
 ALL_TYPES = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
 
@@ -78,32 +84,31 @@ Column = str | None
 ErrorKey = tuple[Column, str]
 
 
-def _resolve_local_ref(root: Any, ref: str) -> Any | None:
-    """The subschema a ``#/json/pointer`` names inside ``root``, or None."""
-    if not ref.startswith("#"):
-        return None
-    pointer = unquote(ref[1:])
-    if pointer == "":
-        return root
-    if not pointer.startswith("/"):
-        return None  # a plain-name anchor, not a JSON pointer
-    node = root
-    for token in pointer[1:].split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return None
-    return node
+def _root_resolver(schema: Any) -> tuple[Resolver, Specification]:
+    """A resolver for the refs of ``schema``, with the base URIs python-jsonschema would use.
+
+    Only the schema itself is registered and nothing is ever retrieved, so a
+    ref that points outside the document is unresolvable and names no type.
+    """
+    dialect = schema.get("$schema") if isinstance(schema, dict) else None
+    specification = specification_with(dialect, default=DRAFT202012) if isinstance(dialect, str) else DRAFT202012
+    return Registry().resolver_with_root(specification.create_resource(schema)), specification
 
 
-def _named_types(subschema: Any, root: Any, visiting: set[int]) -> set[str]:
-    """Types named by ``type`` in ``subschema`` and its rule-4 descendants."""
+def _named_types(subschema: Any, resolver: Resolver, specification: Specification, visiting: set[int]) -> set[str]:
+    """Types named by ``type`` in ``subschema`` and its rule-4 descendants.
+
+    ``resolver`` resolves refs against the base URI in scope at ``subschema``.
+    """
     if not isinstance(subschema, dict) or id(subschema) in visiting:
         return set()  # boolean subschemas name no type; a cycle adds nothing new
     visiting.add(id(subschema))
+
+    def descend(child: Any) -> set[str]:
+        # As python-jsonschema does: a child with its own $id changes the base URI.
+        child_resolver = resolver.in_subresource(specification.create_resource(child))
+        return _named_types(child, child_resolver, specification, visiting)
+
     named: set[str] = set()
     declared = subschema.get("type")
     if isinstance(declared, str):
@@ -112,16 +117,19 @@ def _named_types(subschema: Any, root: Any, visiting: set[int]) -> set[str]:
         named.update(t for t in declared if isinstance(t, str))
     for keyword in _SINGLE_SUBSCHEMA_KEYWORDS:
         if keyword in subschema:
-            named |= _named_types(subschema[keyword], root, visiting)
+            named |= descend(subschema[keyword])
     for keyword in _LIST_SUBSCHEMA_KEYWORDS:
         if isinstance(subschema.get(keyword), list):
             for branch in subschema[keyword]:
-                named |= _named_types(branch, root, visiting)
+                named |= descend(branch)
     ref = subschema.get("$ref")
     if isinstance(ref, str):
-        target = _resolve_local_ref(root, ref)
-        if target is not None:
-            named |= _named_types(target, root, visiting)
+        try:
+            target = resolver.lookup(ref)
+        except Unresolvable:
+            pass  # not in this document: the engine refuses such schemas anyway
+        else:
+            named |= _named_types(target.contents, target.resolver, specification, visiting)
     return named
 
 
@@ -145,10 +153,12 @@ def governing_subschemas(column: str, schema: Any) -> list[Any]:
 
 def allowed_types(column: str, schema: Any) -> frozenset[str]:
     """The JSON types ``column``'s schema allows, as rule 4 defines them."""
+    resolver, specification = _root_resolver(schema)
     visiting: set[int] = set()
     named: set[str] = set()
     for subschema in governing_subschemas(column, schema):
-        named |= _named_types(subschema, schema, visiting)
+        subschema_resolver = resolver.in_subresource(specification.create_resource(subschema))
+        named |= _named_types(subschema, subschema_resolver, specification, visiting)
     return frozenset(named) if named else ALL_TYPES
 
 

@@ -115,6 +115,31 @@ def test_types_named_through_local_ref_then_else_and_not_with_cycles():
     assert allowed_types("d", schema) == {"null", "boolean", "integer", "number", "string", "array", "object"}
 
 
+def test_types_named_through_anchors_and_embedded_resources():
+    schema = {
+        "$id": "https://example.com/row.json",
+        "$defs": {
+            "text": {"$anchor": "text", "type": "string"},
+            "flag": {"$id": "flag.json", "type": "boolean"},
+            "nested": {"$id": "nested/", "$defs": {"n": {"type": "integer"}}, "$ref": "#/$defs/n"},
+        },
+        "properties": {
+            "by_anchor": {"$ref": "#text"},
+            "by_relative_uri": {"$ref": "flag.json"},
+            "by_absolute_uri": {"$ref": "https://example.com/row.json#/$defs/text"},
+            # The pointer resolves against the nested resource's own base URI.
+            "through_nested_base": {"$ref": "nested/"},
+            "remote": {"$ref": "https://elsewhere.example/x.json"},
+        },
+    }
+    assert allowed_types("by_anchor", schema) == {"string"}
+    assert allowed_types("by_relative_uri", schema) == {"boolean"}
+    assert allowed_types("by_absolute_uri", schema) == {"string"}
+    assert allowed_types("through_nested_base", schema) == {"integer"}
+    assert len(allowed_types("remote", schema)) == 7
+    assert coerce_row({"by_anchor": "5"}, schema) == {"by_anchor": "5"}
+
+
 def test_pattern_properties_govern_columns_not_in_properties():
     schema = {
         "properties": {"n_listed": {"type": "string"}},
