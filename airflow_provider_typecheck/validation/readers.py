@@ -163,72 +163,102 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
     check_header(name, header)
 
     local = _local_path(name)
-    data: bytes | str | None = None
-    if encoding != "utf8" or local is None:
-        raw = _read_bytes(name)
-        if encoding == "utf8":
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                encoding = "cp1252"
-        if encoding != "utf8":
-            try:
-                decoded = raw.decode("cp1252")
-            except UnicodeDecodeError:
-                encoding, decoded = "latin-1", raw.decode("latin-1")
-            warnings.append(f"the file is not UTF-8; read it as {encoding}")
-            raw = decoded.encode("utf-8")
-        data = raw
+    source: bytes | str
+    if encoding == "utf8" and local is not None:
+        source = local
     else:
-        size = os.path.getsize(local)
-        if size <= WHOLE_FILE_BYTES:
-            data = local
-
-    options = dict(
-        separator=delimiter,
-        infer_schema=False,
-        has_header=True,
-        new_columns=header,
-        raise_if_empty=False,
-        quote_char='"',
+        source = _as_utf8(name, _read_bytes(name), encoding, warnings)
+    options: dict[str, Any] = dict(
+        separator=delimiter, infer_schema=False, has_header=True, new_columns=header,
+        raise_if_empty=False, quote_char='"',
     )
+    if isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES:
+        return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows)
+
     ragged: list[RaggedRow] = []
+    try:
+        frame = _read_csv(name, source, options)
+    except _NotUtf8:
+        source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
+        frame = _read_csv(name, source, options)
+    except _TooManyFields:
+        frame = _read_csv(name, source, options | {"truncate_ragged_lines": True})
+        ragged = _ragged_rows(source, delimiter, len(header))
+    else:
+        last = frame.get_column(header[-1]) if frame.width else None
+        # Polars pads a short row with nulls: only rows whose last cell is empty can be short.
+        if last is not None and (last.is_null() | (last.str.len_bytes() == 0)).any():
+            ragged = [r for r in _ragged_rows(source, delimiter, len(header)) if r.fields < r.expected]
 
-    def read_whole(source: Any) -> pl.DataFrame:
+    def batches() -> Iterator[pl.DataFrame]:
+        for offset in range(0, max(frame.height, 1), batch_rows):
+            yield frame.slice(offset, batch_rows)
+
+    return Table(name, header, frame.height, warnings, ragged, batches)
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+class _TooManyFields(Exception):
+    pass
+
+
+def _as_utf8(name: str, raw: bytes, encoding: str, warnings: list[str]) -> bytes:
+    """The file's bytes as UTF-8, decoding them as cp1252 (else latin-1) when they are not."""
+    if encoding == "utf8":
         try:
-            return pl.read_csv(source, **options)
-        except pl.exceptions.ComputeError as err:
-            message = str(err)
-            if "more fields" in message or "ragged" in message:
-                return _read_ragged(source, delimiter, header, ragged)
-            if "invalid utf-8" in message.lower() or "utf8" in message.lower():
-                raise ReadError(f"{name}: the file is not valid UTF-8 text") from None
-            raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
-        except pl.exceptions.NoDataError:
-            return pl.DataFrame({column: [] for column in header}, schema={c: pl.String for c in header})
+            raw.decode("utf-8")
+            return raw
+        except UnicodeDecodeError:
+            pass
+    try:
+        decoded, encoding = raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        decoded, encoding = raw.decode("latin-1"), "latin-1"
+    warnings.append(f"the file is not UTF-8; read it as {encoding}")
+    return decoded.encode("utf-8")
 
-    if data is not None:
-        frame = read_whole(io.BytesIO(data) if isinstance(data, bytes) else data)
-        if frame.width != len(header):
-            raise ReadError(f"{name}: cannot parse as CSV: rows and header disagree")
-        if not ragged:
-            _find_short_rows(data, delimiter, header, frame, ragged)
 
-        def batches() -> Iterator[pl.DataFrame]:
-            for offset in range(0, max(frame.height, 1), batch_rows):
-                yield frame.slice(offset, batch_rows)
+def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.DataFrame:
+    try:
+        return pl.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source, **options)
+    except pl.exceptions.ComputeError as err:
+        message = str(err)
+        if "more fields" in message:
+            raise _TooManyFields from None
+        if "utf-8" in message.lower() or "utf8" in message.lower():
+            raise _NotUtf8 from None
+        raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
+    except pl.exceptions.NoDataError:
+        return pl.DataFrame(schema={column: pl.String for column in options["new_columns"]})
 
-        table = Table(name, header, frame.height, warnings, ragged, batches)
-        return table
 
-    def streamed() -> Iterator[pl.DataFrame]:
-        lazy = pl.scan_csv(local, **options)
+def _streamed_csv(
+    name: str, path: str, delimiter: str, header: list[str], options: dict[str, Any], warnings: list[str],
+    batch_rows: int,
+) -> Table:
+    """A file too big to hold: batches from Polars' streaming reader, memory bounded by ``batch_rows``."""
+    ragged = _ragged_rows(path, delimiter, len(header))
+
+    def batches() -> Iterator[pl.DataFrame]:
+        lazy = pl.scan_csv(path, **options, truncate_ragged_lines=True)
         try:
             yield from lazy.collect_batches(chunk_size=batch_rows)
         except pl.exceptions.ComputeError as err:
             raise ReadError(f"{name}: cannot parse as CSV: {str(err).splitlines()[0]}") from None
 
-    return Table(name, header, None, warnings, ragged, streamed)
+    return Table(name, header, None, warnings, ragged, batches)
+
+
+def _lines(source: bytes | str) -> pl.LazyFrame:
+    """The data lines of a CSV (header skipped), unparsed, one per row."""
+    return pl.scan_csv(
+        source if isinstance(source, str) else io.BytesIO(source),
+        has_header=False, separator="\x1f", quote_char=None, infer_schema=False,
+        new_columns=["line"], skip_rows=1, raise_if_empty=False,
+    )
 
 
 def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
@@ -242,60 +272,29 @@ def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
         handle.close()
 
 
-def _find_short_rows(
-    data: bytes | str, delimiter: str, header: list[str], frame: pl.DataFrame, ragged: list[RaggedRow]
-) -> None:
-    """Rows with too few fields: Polars pads them with nulls, so they only show in the last column.
+def _ragged_rows(source: bytes | str, delimiter: str, expected: int) -> list[RaggedRow]:
+    """Rows whose field count differs from the header's.
 
-    Only rows whose last cell is empty can be short. When the file has no quote
-    character, records are lines and counting delimiters per line is exact;
-    otherwise Python's csv module counts the fields of every record.
+    In a file without quote characters every line is one record, so counting
+    delimiters per line (in Polars, streaming) is exact. With quotes, fields
+    may hold delimiters and newlines: Python's csv module counts instead.
     """
-    last = frame.get_column(header[-1])
-    suspects = (last.is_null() | (last.str.len_bytes() == 0)).arg_true()
-    if suspects.len() == 0:
-        return
-    expected = len(header)
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
-    lines = pl.read_csv(
-        source, has_header=False, separator="\x1f" if delimiter != "\x1f" else "\x1e", quote_char=None,
-        infer_schema=False, new_columns=["line"], skip_rows=1, raise_if_empty=False,
-    ).get_column("line")
-    if lines.len() == frame.height and not lines.str.contains('"', literal=True).any():
-        fields = lines.gather(suspects).str.count_matches(delimiter, literal=True).fill_null(0) + 1
-        short = suspects.filter(fields < expected)
-        ragged.extend(RaggedRow(int(i) + 2, int(n), expected) for i, n in zip(short, fields.filter(fields < expected)))
-        return
-    reader = _records(data, delimiter)
-    next(reader, None)
-    row_number = 1
-    for record in reader:
-        row_number += 1
-        if record and len(record) < expected:
-            ragged.append(RaggedRow(row_number, len(record), expected))
-
-
-def _read_ragged(
-    source: Any, delimiter: str, header: list[str], ragged: list[RaggedRow]
-) -> pl.DataFrame:
-    """Slow path for files with rows of the wrong length: keep every row, note the bad ones."""
-    if hasattr(source, "seek"):
-        source.seek(0)
-        data = source.read()
-    else:
-        data = source
-    expected = len(header)
-    rows: list[list[str | None]] = []
-    reader = _records(data, delimiter)
+    lines = _lines(source)
+    has_quotes = lines.select(pl.col("line").str.contains('"', literal=True).any()).collect(engine="streaming").item()
+    if not has_quotes:
+        fields = pl.col("line").str.count_matches(delimiter, literal=True).fill_null(0) + 1
+        bad = (
+            lines.with_row_index("index").select("index", fields.alias("fields"))
+            .filter(pl.col("fields") != expected).collect(engine="streaming")
+        )
+        return [RaggedRow(int(index) + 2, int(count), expected) for index, count in bad.iter_rows()]
+    ragged = []
+    reader = _records(source, delimiter)
     next(reader, None)
     for row_number, record in enumerate(reader, start=2):
-        if not record:
-            continue
-        if len(record) != expected:
+        if record and len(record) != expected:
             ragged.append(RaggedRow(row_number, len(record), expected))
-            record = (record + [None] * expected)[:expected]  # type: ignore[list-item]
-        rows.append(record)  # type: ignore[arg-type]
-    return pl.DataFrame(rows, schema={c: pl.String for c in header}, orient="row")
+    return ragged
 
 
 # --------------------------------------------------------------------------- Excel

@@ -1,0 +1,80 @@
+"""Readers: encodings, ragged rows, streaming, Excel text, on real files."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from airflow_provider_typecheck.validation import readers, validate_file
+from airflow_provider_typecheck.validation.readers import RaggedRow, open_table
+
+SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
+
+
+def rows_of(table) -> list[dict]:
+    return pl.concat(list(table.batches())).to_dicts()
+
+
+@pytest.fixture(params=["whole", "streamed"])
+def mode(request, monkeypatch) -> str:
+    if request.param == "streamed":
+        monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 0)
+    return request.param
+
+
+def test_ragged_rows_without_quotes(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("id,name,x\n1,a,b\n2,b\n3,c,d,e\n4,,\n")
+    table = open_table(path, batch_rows=2)
+    assert table.ragged == [RaggedRow(3, 2, 3), RaggedRow(4, 4, 3)]
+    assert [r["id"] for r in rows_of(table)] == ["1", "2", "3", "4"]
+
+
+def test_ragged_rows_with_quoted_newlines(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text('id,name,x\n1,"a\nb, c",z\n2,"q"\n3,"r",s\n')
+    table = open_table(path)
+    assert table.ragged == [RaggedRow(3, 2, 3)]
+    assert rows_of(table)[0]["name"] == "a\nb, c"
+
+
+def test_utf8_error_after_the_sniffed_head_falls_back_to_cp1252(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"id,name\n" + b"1,plain\n" * 20_000 + "2,Jos\u00e9\n".encode("cp1252"))
+    report = validate_file(path, SCHEMA)
+    assert report.total_rows == 20_001
+    assert report.warnings == ["the file is not UTF-8; read it as cp1252"]
+
+
+def test_streamed_counts_equal_whole(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "s.csv"
+    pl.DataFrame({"id": [str(i) if i % 7 else "x" for i in range(5000)], "name": ["n"] * 5000}).write_csv(path)
+    whole = validate_file(path, SCHEMA)
+    monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 0)
+    streamed = validate_file(path, SCHEMA, batch_rows=999)
+    assert (streamed.total_rows, streamed.invalid_rows) == (whole.total_rows, whole.invalid_rows) == (5000, 715)
+    assert streamed.errors_by_column == whole.errors_by_column
+
+
+def test_xlsx_cells_are_read_as_a_person_sees_them(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "t.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet()
+    dates = book.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(0, 0, ["int", "float", "bool", "date", "datetime", "text", "big"])
+    sheet.write_number(1, 0, 42)
+    sheet.write_number(1, 1, 1 / 3)
+    sheet.write_boolean(1, 2, True)
+    sheet.write_datetime(1, 3, datetime.datetime(2024, 2, 29), dates)
+    sheet.write_datetime(1, 4, datetime.datetime(2024, 2, 29, 13, 5, 9), dates)
+    sheet.write_string(1, 5, "007")
+    sheet.write_number(1, 6, 1e20)
+    book.close()
+    (row,) = rows_of(open_table(path))
+    assert row == {"int": "42", "float": repr(1 / 3), "bool": "true", "date": "2024-02-29",
+                   "datetime": "2024-02-29T13:05:09", "text": "007", "big": "100000000000000000000"}
