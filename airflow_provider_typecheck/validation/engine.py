@@ -409,8 +409,6 @@ def validate_file(
     started = time.perf_counter()
     compiled = compile_schema(schema)
     table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows)
-    if table.total_rows == 0 and not table.ragged:
-        pass  # a header-only file is valid and empty: reported as 0 rows
     report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
                             valid_out=valid_out, progress=progress)
     report.elapsed_seconds = time.perf_counter() - started
