@@ -13,6 +13,7 @@ import csv
 import io
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,28 +78,28 @@ def _local_path(name: str) -> str | None:
     return None
 
 
-def _read_bytes(name: str) -> bytes:
+@contextmanager
+def _opened(name: str) -> Iterator[Any]:
+    """The file behind a path or fsspec URI, with the ways opening fails turned into ReadError."""
     try:
         with fsspec.open(name, "rb") as handle:
-            return handle.read()
+            yield handle
     except FileNotFoundError:
         raise ReadError(f"{name}: file not found") from None
     except IsADirectoryError:
         raise ReadError(f"{name}: is a directory, not a file") from None
     except (OSError, ValueError) as err:
         raise ReadError(f"{name}: cannot open: {err}") from None
+
+
+def _read_bytes(name: str) -> bytes:
+    with _opened(name) as handle:
+        return handle.read()
 
 
 def _head(name: str) -> bytes:
-    try:
-        with fsspec.open(name, "rb") as handle:
-            return handle.read(SNIFF_BYTES)
-    except FileNotFoundError:
-        raise ReadError(f"{name}: file not found") from None
-    except IsADirectoryError:
-        raise ReadError(f"{name}: is a directory, not a file") from None
-    except (OSError, ValueError) as err:
-        raise ReadError(f"{name}: cannot open: {err}") from None
+    with _opened(name) as handle:
+        return handle.read(SNIFF_BYTES)
 
 
 def check_header(name: str, header: list[str]) -> None:
