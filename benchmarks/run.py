@@ -322,7 +322,9 @@ def write_chart(results: dict, datasets: list[str], total_rows: dict[str, int], 
     shown = [d for d in datasets if any(c.runs for c in results[d].values())]
     if not shown:
         return
-    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 2.2 + 0.45 * len(APPROACHES) * len(shown)), squeeze=False)
+    counts = [sum(1 for a in APPROACHES if results[d].get(a.name) and results[d][a.name].runs) for d in shown]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 1.2 * len(shown) + 0.42 * sum(counts)), squeeze=False,
+                             gridspec_kw={"height_ratios": [c + 2 for c in counts]})
     for ax, ds in zip(axes[:, 0], shown):
         names, meds, lo, hi, colors = [], [], [], [], []
         for a in APPROACHES:
@@ -343,8 +345,9 @@ def write_chart(results: dict, datasets: list[str], total_rows: dict[str, int], 
         ax.set_xscale("log")
         ax.set_xlabel("median seconds (log scale; whiskers: min-max)")
         ax.set_title(f"{ds}: {total_rows[ds]:,} rows")
-        for yi, m in zip(y, meds):
-            ax.text(m, yi, f" {m:.3g}s", va="center", fontsize=8)
+        for yi, m, h in zip(y, meds, hi):
+            ax.text(m + h, yi, f"  {m:.3g} s", va="center", fontsize=8)
+        ax.set_xlim(right=max(m + h for m, h in zip(meds, hi)) * 6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
