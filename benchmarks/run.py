@@ -407,9 +407,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--schema-path", help=argparse.SUPPRESS)
     ap.add_argument("--sample", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
+    ap.add_argument("--replot", action="store_true", help="redraw results.png from results.json, run nothing")
     args = ap.parse_args(argv)
     if args.worker:
         return worker_main(args)
+    if args.replot:
+        saved = json.loads((HERE / "results.json").read_text())
+        res = {ds: {name: Cell([Run(**r) for r in c["runs"]], c["skipped"]) for name, c in cells.items()}
+               for ds, cells in saved["raw"].items()}
+        write_chart(res, list(res), saved["total_rows"], HERE / "results.png")
+        return 0
 
     import polars as pl
 
