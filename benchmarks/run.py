@@ -149,12 +149,12 @@ def cli_cmd(approach: str, path: Path, schema_path: Path) -> list[str]:
         code = f"import fastexcel; fastexcel.read_excel({str(path)!r}).load_sheet(0, dtypes='string').to_polars()"
     else:
         code = f"import polars as pl; pl.read_csv({str(path)!r}, infer_schema=False)"
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-P", "-c", code]
 
 
 def engine_status() -> tuple[str, str]:
     """Why ours (in-process, CLI) cannot run, or "" when it can."""
-    _, _, rc, _, err = run_process([sys.executable, "-c", "from airflow_provider_typecheck.validation import validate_file"])
+    _, _, rc, _, err = run_process([sys.executable, "-P", "-c", "from airflow_provider_typecheck.validation import validate_file"])
     inproc = "" if rc == 0 else "engine not importable: " + (err.strip().splitlines() or ["?"])[-1]
     exe = Path(sys.executable).parent / "typecheck"
     if not exe.exists():
