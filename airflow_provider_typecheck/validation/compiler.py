@@ -298,8 +298,11 @@ def kw_multiple_of(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk
         return pl.lit(False)
     if isinstance(value, float):
         # python-jsonschema divides in floats and asks whether the quotient is integral.
-        int_q = cell.int64.cast(pl.Float64) / value
-        float_q = cell.float64 / value
+        # Polars turns division by a scalar into multiplication by its reciprocal,
+        # which rounds differently (8.3 / 0.01): divide by a column instead.
+        divisor = pl.int_range(pl.len()).cast(pl.Float64) * 0.0 + value
+        int_q = cell.int64.cast(pl.Float64) / divisor
+        float_q = cell.float64 / divisor
         walk.in_python((cell.is_kind(INT) & ~int_q.is_finite()) | (cell.is_kind(FLOAT) & ~float_q.is_finite()))
         return (cell.is_kind(INT) & (int_q != int_q.floor())) | (cell.is_kind(FLOAT) & (float_q != float_q.floor()))
     if value > INT64_MAX:

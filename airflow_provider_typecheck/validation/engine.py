@@ -58,6 +58,27 @@ class CompiledSchema:
         return self._plans[key]
 
 
+# Root keywords that can yield errors on a property other than through ``properties``.
+_PROPERTY_APPLICATORS = frozenset({
+    "allOf", "anyOf", "oneOf", "not", "if", "$ref", "$dynamicRef", "$recursiveRef", "dependentSchemas",
+    "dependencies", "patternProperties", "additionalProperties", "unevaluatedProperties", "propertyNames",
+})
+
+
+def _flat_properties(schema: Mapping[str, Any], cells: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The root's ``properties`` when only they can yield errors on a single property.
+
+    ``additionalProperties: false`` is fine: its error is about the row.
+    """
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return None
+    applicators = _PROPERTY_APPLICATORS & set(schema)
+    if applicators - {"additionalProperties"} or schema.get("additionalProperties", False) not in (False, True):
+        return None
+    return {name: sub for name, sub in properties.items() if name in cells}
+
+
 def _repetitive_columns(sample: pl.DataFrame, rows: int = 20_000) -> list[str]:
     head = sample.head(rows)
     if head.height < 1000:
@@ -149,6 +170,8 @@ class Validation:
         self._python_counts: dict[tuple[str | None, str | None], int] = {}
         self._validators: dict[frozenset[str | None], Any] = {}
         self._positions = {name: position for position, name in enumerate(self.header)}
+        self._cells = {cell.name: cell for cell in self.plan.cells}
+        self._flat_properties = _flat_properties(compiled.schema, self._cells)
         self._ragged: dict[int, str] = {}
         self._next_row = 2
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
@@ -201,18 +224,9 @@ class Validation:
         if self._invalid_sink or self._valid_sink:
             self._write_rows(batch, verdicts, invalid, first_row, python_invalid)
 
-    def _row_object(self, batch: pl.DataFrame, index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        texts = batch.row(index)
-        row = {}
-        for cell, text in zip(self.plan.cells, texts, strict=True):
-            value = cell.coerce(text)
-            if value is not ABSENT_VALUE:
-                row[cell.name] = value
-        return texts, row
-
     def _validate_in_python(self, batch: pl.DataFrame, index: int) -> bool:
         """Validate one row with python-jsonschema; count its errors. True when invalid."""
-        _, row = self._row_object(batch, index)
+        row = self._row_from(batch.row(index))
         keys = [(str(e.path[0]) if e.path else None, e.validator) for e in self._iter_errors(self.compiled.validator, row)]
         for key in keys:
             self._python_counts[key] = self._python_counts.get(key, 0) + 1
@@ -239,13 +253,13 @@ class Validation:
                 self.report.errors.append(
                     CellError(row_number, None, "", RAGGED_KEYWORD, None, self._ragged[row_number])
                 )
-            texts, row = self._row_object(batch, index)
+            texts = batch.row(index)
             if index in python_rows or row_number in self._ragged:
-                validator = self.compiled.validator
+                errors = self._iter_errors(self.compiled.validator, self._row_from(texts))
             else:
                 fired = verdicts.row(index)
-                validator = self._validator_for({c.column for c, hit in zip(self.plan.checks, fired) if hit})
-            for error in self._iter_errors(validator, row):
+                errors = self._errors_for(texts, {c.column for c, hit in zip(self.plan.checks, fired) if hit})
+            for error in errors:
                 if len(self.report.errors) >= self.max_errors:
                     return
                 column = str(error.path[0]) if error.path else None
@@ -260,27 +274,45 @@ class Validation:
                     )
                 )
 
-    def _validator_for(self, columns: set[str | None]) -> Any:
-        """The root validator with only these columns' ``properties`` subschemas kept.
+    def _row_from(self, texts: Sequence[str | None]) -> dict[str, Any]:
+        row = {}
+        for cell, text in zip(self.plan.cells, texts, strict=True):
+            value = cell.coerce(text)
+            if value is not ABSENT_VALUE:
+                row[cell.name] = value
+        return row
 
-        The checks already say which properties fail; skipping the others makes
-        writing the messages cheap, and the errors are the same because the
-        skipped subschemas yield none. Everything else in the schema still runs.
+    def _errors_for(self, texts: Sequence[str | None], columns: set[str | None]) -> list[Any]:
+        """python-jsonschema's errors for a row the checks found invalid in ``columns``.
+
+        The checks already say which properties fail, so only those are run:
+        when the root names its properties with no applicator around them,
+        each failing cell is descended into exactly as python-jsonschema's
+        ``properties`` keyword does; otherwise the root runs with the passing
+        properties' subschemas replaced by ``true``. A row-level error may come
+        from a property subschema (a ``false`` one), so such rows run whole.
         """
+        validator = self.compiled.validator
+        properties = self.compiled.schema.get("properties")
+        if None in columns or not isinstance(properties, Mapping):
+            return self._iter_errors(validator, self._row_from(texts))
+        if self._flat_properties is not None:
+            errors = []
+            for name, subschema in self._flat_properties.items():
+                if name in columns:
+                    cell = self._cells[name]
+                    try:
+                        errors += validator.descend(cell.coerce(texts[cell.index]), subschema, path=name,
+                                                    schema_path=name)
+                    except (ArithmeticError, ValueError):
+                        return self._iter_errors(validator, self._row_from(texts))
+            return errors
         key = frozenset(columns)
-        if None in key:
-            # A row-level error may come from a property subschema (a false one): keep them all.
-            return self.compiled.validator
         if key not in self._validators:
-            schema = self.compiled.schema
-            properties = schema.get("properties") if isinstance(schema, Mapping) else None
-            if not isinstance(properties, Mapping):
-                self._validators[key] = self.compiled.validator
-            else:
-                reduced = dict(schema)
-                reduced["properties"] = {name: sub if name in key else True for name, sub in properties.items()}
-                self._validators[key] = self.compiled.validator.evolve(schema=reduced)
-        return self._validators[key]
+            reduced = dict(self.compiled.schema)
+            reduced["properties"] = {name: sub if name in key else True for name, sub in properties.items()}
+            self._validators[key] = validator.evolve(schema=reduced)
+        return self._iter_errors(self._validators[key], self._row_from(texts))
 
     def _write_rows(
         self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int, python_invalid: list[int]
