@@ -118,7 +118,9 @@ class Cell:
         exprs: list[pl.Expr] = []
         if self.numeric:
             as_int = raw.cast(pl.Int64, strict=False)
-            as_float = raw.cast(pl.Float64, strict=False)
+            # Parse floats only where integers failed: in integer columns that is
+            # almost no row, and a null costs the parser nothing.
+            as_float = pl.when(as_int.is_null()).then(raw).cast(pl.Float64, strict=False)
             # Below 2**63 a digits-only text always fits Int64, so an integral
             # float there came from a fraction or an exponent: a Python float.
             exact_float = as_float.is_finite() & ((as_float.abs() < TWO_TO_63) | (as_float != as_float.floor()))

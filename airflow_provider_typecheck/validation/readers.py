@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import mmap
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -188,8 +189,9 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
     else:
         last = frame.get_column(header[-1]) if frame.width else None
         # Polars pads a short row with nulls: only rows whose last cell is empty can be short.
-        if last is not None and (last.is_null() | (last.str.len_bytes() == 0)).any():
-            ragged = [r for r in _ragged_rows(source, delimiter, len(header)) if r.fields < r.expected]
+        suspects = (last.is_null() | (last.str.len_bytes() == 0)).arg_true() if last is not None else None
+        if suspects is not None and suspects.len():
+            ragged = [r for r in _ragged_rows(source, delimiter, len(header), suspects) if r.fields < r.expected]
 
     def batches() -> Iterator[pl.DataFrame]:
         for offset in range(0, max(frame.height, 1), batch_rows):
@@ -273,19 +275,32 @@ def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
         handle.close()
 
 
-def _ragged_rows(source: bytes | str, delimiter: str, expected: int) -> list[RaggedRow]:
+def _has_quotes(source: bytes | str) -> bool:
+    if isinstance(source, bytes):
+        return b'"' in source
+    with open(source, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped.find(b'"') >= 0
+
+
+def _ragged_rows(
+    source: bytes | str, delimiter: str, expected: int, rows: pl.Series | None = None
+) -> list[RaggedRow]:
     """Rows whose field count differs from the header's.
 
     In a file without quote characters every line is one record, so counting
     delimiters per line (in Polars, streaming) is exact. With quotes, fields
     may hold delimiters and newlines: Python's csv module counts instead.
     """
-    lines = _lines(source)
-    has_quotes = lines.select(pl.col("line").str.contains('"', literal=True).any()).collect(engine="streaming").item()
-    if not has_quotes:
+    if not _has_quotes(source):
         fields = pl.col("line").str.count_matches(delimiter, literal=True).fill_null(0) + 1
+        lines = _lines(source).with_row_index("index")
+        if rows is not None:  # only these (0-based) rows can be ragged
+            lines = lines.filter(pl.col("index").is_in(rows.cast(pl.UInt32).implode()))
         bad = (
-            lines.with_row_index("index").select("index", fields.alias("fields"))
+            lines.select("index", fields.alias("fields"))
             .filter(pl.col("fields") != expected).collect(engine="streaming")
         )
         return [RaggedRow(int(index) + 2, int(count), expected) for index, count in bad.iter_rows()]
