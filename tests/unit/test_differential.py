@@ -15,7 +15,7 @@ import json
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from jsonschema.validators import validator_for
 
@@ -39,11 +39,10 @@ TYPES = ("null", "boolean", "integer", "number", "string")
 PATTERNS = ("^[a-z]+$", "^(free|pro|team)-[0-9]{2}$", "\\d", "^a", "b$", "[A-Z]{2,}")
 FORMATS = ("date", "date-time", "time", "email", "ipv4", "ipv6", "uuid", "uri", "hostname")
 BOUNDS = (0, 1, -1, 1.5, 0.1, 150, 2.5, 2**53 + 1, 2**63, 2**64, -(2**63), 1e20)
-# Integers, and floats whose reciprocal is exact.  Floats like 0.1 are drawn by
-# test_inexact_float_multiple_of_matches_the_oracle below, kept apart while the
-# engine gets them wrong (see its xfail reason) so this suite stays green.
-MULTIPLES = (3, 1, 2**33, 0.5, 0.25)
+# Floats like 0.1 have no exact reciprocal: x / 0.1 and x * 10.0 differ, and
+# python-jsonschema divides.
 INEXACT_FLOAT_MULTIPLES = (0.1, 0.01, 0.07, 1.5)
+MULTIPLES = (3, 1, 2**33, 0.5, 0.25, *INEXACT_FLOAT_MULTIPLES)
 LITERALS = (None, True, False, 0, 1, 1.0, 1.5, -1, 2**64 + 1, "1", "a", "ab", "free-01", "TRUE", "true", "", "2021-02-28")
 
 CELL_TEXTS = (
@@ -351,21 +350,51 @@ def test_combinators_and_refs_match_the_oracle(data):
     assert_engine_matches_oracle(frame, schema)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: float multipleOf divides by a scalar literal, which Polars computes as a multiplication "
-    "by the reciprocal (8.3 / 0.01 -> 830.0000000000001 where Python gives 830.0)",
-)
 @DIFFERENTIAL
 @given(data=st.data())
 def test_inexact_float_multiple_of_matches_the_oracle(data):
-    """multipleOf 0.1 and friends: python-jsonschema checks ``int(x / m) == x / m`` in plain float division."""
+    """multipleOf 0.1 and friends: python-jsonschema checks ``int(x / m) == x / m`` in plain float division.
+
+    Polars computes ``column / scalar`` as a multiplication by the reciprocal
+    (8.3 / 0.01 gives 830.0000000000001, Python 830.0), which this catches.
+    """
     draft = data.draw(st.sampled_from(tuple(DRAFTS)), label="draft")
     height = data.draw(st.integers(3, 12), label="height")
     texts = data.draw(st.lists(decimal_numerals(), min_size=height, max_size=height), label="cells")
     frame = pl.DataFrame({"v": texts}, schema={"v": pl.String})
     multiple = data.draw(st.sampled_from(INEXACT_FLOAT_MULTIPLES), label="multipleOf")
     schema = {"$schema": DRAFTS[draft], "type": "object", "properties": {"v": {"multipleOf": multiple}}}
+    assert_engine_matches_oracle(frame, schema)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: a failing row-level fallback keyword crashes (deque sliced in python_row_check)",
+)
+# No shrinking while this is an expected failure: shrinking a crash takes minutes.
+@settings(DIFFERENTIAL, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(data=st.data())
+def test_row_level_unevaluated_properties_match_the_oracle(data):
+    """unevaluatedProperties on the row: what counts as evaluated depends on which branches passed.
+
+    Kept apart from row_schema() while the engine crashes on it; once fixed, it
+    can join object_keywords().
+    """
+    draft = data.draw(st.sampled_from((2019, 2020)), label="draft")
+    frame = data.draw(frames(), label="frame")
+    governed = data.draw(st.lists(st.sampled_from(COLUMN_NAMES), max_size=3, unique=True), label="properties")
+    schema = {
+        "$schema": DRAFTS[draft],
+        "properties": {column: data.draw(cell_schema(draft, 1)) for column in governed},
+        "unevaluatedProperties": data.draw(st.one_of(st.just(False), cell_schema(draft, 1)), label="unevaluated"),
+    }
+    if data.draw(st.booleans(), label="with a combinator"):
+        keyword = data.draw(st.sampled_from(("allOf", "anyOf", "oneOf")))
+        schema[keyword] = [
+            {"properties": {data.draw(st.sampled_from(COLUMN_NAMES)): data.draw(cell_schema(draft, 1))}}
+            for _ in range(data.draw(st.integers(1, 2)))
+        ]
+    schema.update(data.draw(object_keywords(draft), label="object keywords"))
     assert_engine_matches_oracle(frame, schema)
 
 
