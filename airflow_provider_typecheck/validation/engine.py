@@ -178,7 +178,6 @@ class Validation:
         self._next_row = 2
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
         self._valid_sink = _RowSink(valid_out) if valid_out else None
-        self._errors_seen = 0
 
     def note_ragged(self, rows: Mapping[int, str]) -> None:
         self._ragged.update(rows)
@@ -214,7 +213,8 @@ class Validation:
             invalid = verdicts.select(pl.any_horizontal(pl.all()).alias("invalid")).to_series()
         else:
             invalid = pl.repeat(False, batch.height, dtype=pl.Boolean, eager=True)
-        python_invalid = [index for index in python_at if self._validate_in_python(batch, index)]
+        python_labels = {index: self._validate_in_python(batch, index) for index in python_at}
+        python_invalid = [index for index, labels in python_labels.items() if labels]
         if python_invalid:
             invalid = invalid.scatter(python_invalid, True)
         ragged_here = [r - first_row for r in self._ragged if first_row <= r < first_row + batch.height]
@@ -224,15 +224,18 @@ class Validation:
         self.report.invalid_rows += len(invalid_at)
         self._collect_errors(batch, verdicts, invalid_at, set(python_invalid), first_row)
         if self._invalid_sink or self._valid_sink:
-            self._write_rows(batch, verdicts, invalid, first_row, python_invalid)
+            self._write_rows(batch, verdicts, invalid, first_row, python_labels)
 
-    def _validate_in_python(self, batch: pl.DataFrame, index: int) -> bool:
-        """Validate one row with python-jsonschema; count its errors. True when invalid."""
+    def _validate_in_python(self, batch: pl.DataFrame, index: int) -> str:
+        """Validate one row with python-jsonschema and count its errors.
+
+        Returns the row's error labels (``column:keyword; ...``), empty when valid.
+        """
         row = self._row_from(batch.row(index))
         keys = [(str(e.path[0]) if e.path else None, e.validator) for e in self._iter_errors(self.compiled.validator, row)]
         for key in keys:
             self._python_counts[key] = self._python_counts.get(key, 0) + 1
-        return bool(keys)
+        return "; ".join(f"{column or ''}:{keyword}" for column, keyword in keys)
 
     @staticmethod
     def _iter_errors(validator: Any, row: dict[str, Any]) -> list[Any]:
@@ -317,7 +320,8 @@ class Validation:
         return self._iter_errors(self._validators[key], self._row_from(texts))
 
     def _write_rows(
-        self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int, python_invalid: list[int]
+        self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int,
+        python_labels: dict[int, str],
     ) -> None:
         numbered = batch.with_columns(pl.int_range(first_row, first_row + batch.height, dtype=pl.Int64).alias("_row"))
         if self._valid_sink:
@@ -330,12 +334,13 @@ class Validation:
             described = verdicts.select(
                 pl.concat_str(labels, separator="; ", ignore_nulls=True).alias("_errors")
             ) if labels else pl.DataFrame({"_errors": [None] * batch.height}, schema={"_errors": pl.String})
-            if python_invalid:
+            if python_labels:
+                labels_of_rows = pl.Series([python_labels.get(i) for i in range(batch.height)], dtype=pl.String)
                 described = described.with_columns(
-                    pl.when(pl.int_range(pl.len()).is_in(python_invalid))
-                    .then(pl.concat_str([pl.col("_errors"), pl.lit("checked by python-jsonschema")],
-                                        separator="; ", ignore_nulls=True))
+                    pl.when(pl.int_range(pl.len()).is_in(list(python_labels)))
+                    .then(pl.lit(labels_of_rows))
                     .otherwise(pl.col("_errors"))
+                    .alias("_errors")
                 )
             out = pl.concat([numbered, described], how="horizontal").filter(invalid)
             ragged = {r - first_row: m for r, m in self._ragged.items() if first_row <= r < first_row + batch.height}

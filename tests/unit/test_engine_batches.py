@@ -87,3 +87,14 @@ def test_batches_add_up_to_the_whole(tmp_path: Path) -> None:
     assert [e.to_dict() for e in pieces.errors] == [e.to_dict() for e in whole.errors]
     assert (pieces.total_rows, pieces.invalid_rows) == (whole.total_rows, whole.invalid_rows) == (3000, whole.invalid_rows)
     assert seen == [(1000, 3000), (2000, 3000), (3000, 3000)]
+
+
+def test_rows_python_decides_are_labelled_in_the_quarantine_file(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"age": ["99999999999999999999999", "5", "1e400", "nan"]})
+    out = tmp_path / "invalid.csv"
+    schema = {"properties": {"age": {"type": "integer", "maximum": 150}}}
+    report = validate_frame(frame, schema, invalid_out=out)
+    assert report.errors_by_column == {"age": {"maximum": 2, "type": 2}}
+    assert pl.read_csv(out, infer_schema=False).select("_row", "_errors").rows() == [
+        ("2", "age:maximum"), ("4", "age:maximum; age:type"), ("5", "age:type"),
+    ]
