@@ -12,6 +12,7 @@ errors.
 from __future__ import annotations
 
 import json
+import math
 
 import polars as pl
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from jsonschema.validators import validator_for
 
-from tests.oracle import reference_counts, reference_error_set
+from tests.oracle import DECIMAL_NUMERAL, reference_counts, reference_error_set
 
 DRAFTS = {
     4: "http://json-schema.org/draft-04/schema#",
@@ -276,23 +277,62 @@ def frames(draw) -> pl.DataFrame:
     )
 
 
+@st.composite
+def repetitive_frames(draw) -> pl.DataFrame:
+    """Longer frames drawn from a few distinct cells per column, in random order.
+
+    The engine takes other paths on long and repetitive columns (checks once per
+    distinct value, rare rows handed to python-jsonschema); short frames miss them.
+    """
+    columns = draw(st.lists(st.sampled_from(COLUMN_NAMES), min_size=1, max_size=3, unique=True))
+    height = draw(st.integers(20, 400))
+    data = {}
+    for column in columns:
+        pool = draw(st.lists(st.one_of(st.sampled_from(CELL_TEXTS), decimal_numerals()), min_size=1, max_size=6))
+        picks = draw(st.lists(st.integers(0, len(pool) - 1), min_size=1, max_size=height))
+        data[column] = [pool[picks[row % len(picks)]] for row in range(height)]
+    return pl.DataFrame(data, schema={column: pl.String for column in columns})
+
+
 # ---------------------------------------------------------------------------
 # The property
 # ---------------------------------------------------------------------------
+
+
+def _has_float_multiple_of(schema: object) -> bool:
+    if isinstance(schema, dict):
+        if isinstance(schema.get("multipleOf"), float):
+            return True
+        return any(_has_float_multiple_of(value) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_has_float_multiple_of(value) for value in schema)
+    return False
+
+
+def _has_infinite_numeral(frame: pl.DataFrame) -> bool:
+    return any(
+        text and DECIMAL_NUMERAL.fullmatch(text) and math.isinf(float(text))
+        for column in frame.columns
+        for text in frame[column].to_list()
+    )
 
 
 def assert_engine_matches_oracle(frame: pl.DataFrame, schema: dict) -> None:
     from airflow_provider_typecheck.validation import validate_frame
 
     validator_for(schema).check_schema(schema)
+    # python-jsonschema raises on a float multipleOf of an infinite number ("1e400"),
+    # unless an earlier keyword already failed and is_valid() stopped short (under
+    # not/anyOf/oneOf/if), so its verdict there hangs on keyword order.
+    # test_engine_contract pins that case; random draws leave it out.
+    assume(not (_has_float_multiple_of(schema) and _has_infinite_numeral(frame)))
     note(f"schema = {json.dumps(schema)}")
     note(f"frame = {frame.to_dict(as_series=False)!r}")
     rows = frame.to_dicts()
     try:
         counts, invalid = reference_counts(rows, schema)
         expected_errors = reference_error_set(rows, schema)
-    except OverflowError:
-        # python-jsonschema crashes on multipleOf for "1e400" (read as float inf): it has no verdict.
+    except OverflowError:  # python-jsonschema crashed: there is no verdict to compare with
         assume(False)
         raise
     note(f"oracle errors = {sorted(expected_errors, key=repr)}")
@@ -332,6 +372,12 @@ def test_column_keywords_match_the_oracle(data):
 @DIFFERENTIAL
 @given(frame=frames(), schema=row_schema())
 def test_whole_schemas_match_the_oracle(frame, schema):
+    assert_engine_matches_oracle(frame, schema)
+
+
+@settings(DIFFERENTIAL, max_examples=60)
+@given(frame=repetitive_frames(), schema=row_schema())
+def test_long_repetitive_frames_match_the_oracle(frame, schema):
     assert_engine_matches_oracle(frame, schema)
 
 

@@ -284,3 +284,18 @@ def test_enum_of_whole_rows():
     assert [(error.row, error.column, error.message) for error in report.errors] == [
         (3, None, "{'a': 3} is not one of [{'a': 1}, {'a': 2}]")
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: reports 'unevaluable' where python-jsonschema stops at an earlier failing keyword "
+    "and never reaches the multipleOf that would raise",
+)
+def test_infinite_numeral_under_not_follows_python_jsonschema_short_circuit():
+    # "1e400" is the float inf.  Inside `not`, python-jsonschema asks is_valid(), which stops
+    # at the first error: maximum fails before the multipleOf in allOf (which would raise on
+    # inf) is reached, so the `not` holds and the row is valid.
+    schema = {"properties": {"b": {"not": {"maximum": 0, "allOf": [{"multipleOf": 0.5}]}}}}
+    report = validate_frame(one_column(["1e400", "-1"], "b"), schema)
+    assert report.errors_by_column == {"b": {"not": 1}}
+    assert [(error.row, error.keyword) for error in report.errors] == [(3, "not")]
