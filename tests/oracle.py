@@ -95,6 +95,13 @@ def _root_resolver(schema: Any) -> tuple[Resolver, Specification]:
     return Registry().resolver_with_root(specification.create_resource(schema)), specification
 
 
+def _entering(child: Any, resolver: Resolver, specification: Specification) -> Resolver:
+    """The resolver in scope inside ``child``: as in python-jsonschema, an ``$id`` changes the base URI."""
+    if not isinstance(child, dict):
+        return resolver  # draft 4 has no boolean schemas to look an id up in
+    return resolver.in_subresource(specification.create_resource(child))
+
+
 def _named_types(subschema: Any, resolver: Resolver, specification: Specification, visiting: set[int]) -> set[str]:
     """Types named by ``type`` in ``subschema`` and its rule-4 descendants.
 
@@ -105,9 +112,7 @@ def _named_types(subschema: Any, resolver: Resolver, specification: Specificatio
     visiting.add(id(subschema))
 
     def descend(child: Any) -> set[str]:
-        # As python-jsonschema does: a child with its own $id changes the base URI.
-        child_resolver = resolver.in_subresource(specification.create_resource(child))
-        return _named_types(child, child_resolver, specification, visiting)
+        return _named_types(child, _entering(child, resolver, specification), specification, visiting)
 
     named: set[str] = set()
     declared = subschema.get("type")
@@ -157,8 +162,7 @@ def allowed_types(column: str, schema: Any) -> frozenset[str]:
     visiting: set[int] = set()
     named: set[str] = set()
     for subschema in governing_subschemas(column, schema):
-        subschema_resolver = resolver.in_subresource(specification.create_resource(subschema))
-        named |= _named_types(subschema, subschema_resolver, specification, visiting)
+        named |= _named_types(subschema, _entering(subschema, resolver, specification), specification, visiting)
     return frozenset(named) if named else ALL_TYPES
 
 
