@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -458,7 +457,7 @@ def python_row_check(keyword: str, schema: Any, scope: Scope, walk: Walk) -> Che
     def keyword_fails(row: dict[str, Any]) -> bool:
         if keyword == "$ref":  # python-jsonschema leaves $ref out of schema paths
             return not validator.is_valid(row)
-        return any(e.relative_schema_path[:1] == deque([keyword]) for e in validator.iter_errors(row))
+        return any(e.relative_schema_path and e.relative_schema_path[0] == keyword for e in validator.iter_errors(row))
 
     cells = list(walk.columns.values())
 

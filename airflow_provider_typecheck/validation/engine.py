@@ -89,10 +89,6 @@ def _repetitive_columns(sample: pl.DataFrame, rows: int = 20_000) -> list[str]:
     return [name for name, count in zip(head.columns, distinct, strict=True) if count * 2 < head.height]
 
 
-def schema_hash(schema: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 @lru_cache(maxsize=128)
 def _compile_cached(digest: str, canonical: str) -> CompiledSchema:
     return CompiledSchema(json.loads(canonical))
@@ -104,7 +100,9 @@ def compile_schema(schema: Mapping[str, Any] | CompiledSchema) -> CompiledSchema
         return schema
     if not isinstance(schema, Mapping):
         check_schema(schema)  # raises the clear "must be an object" error
-    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    # Key order is kept, not sorted: python-jsonschema applies keywords in the
+    # schema's order, which decides the order of errors and where is_valid stops.
+    canonical = json.dumps(schema, separators=(",", ":"))
     return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical)
 
 

@@ -245,10 +245,6 @@ def test_float_multiple_of_divides_exactly_as_python_does():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a failing row-level fallback keyword crashes (deque sliced in python_row_check)",
-)
 def test_unevaluated_properties_at_the_row_level():
     schema = {
         "properties": {"a": {"type": "integer"}},
@@ -273,10 +269,6 @@ def test_unevaluated_properties_at_the_row_level():
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a failing row-level fallback keyword crashes (deque sliced in python_row_check)",
-)
 def test_enum_of_whole_rows():
     schema = {"enum": [{"a": 1}, {"a": 2}]}
     report = validate_frame(one_column(["1", "3", "2"], "a"), schema)
@@ -286,11 +278,6 @@ def test_enum_of_whole_rows():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: reports 'unevaluable' where python-jsonschema stops at an earlier failing keyword "
-    "and never reaches the multipleOf that would raise",
-)
 def test_infinite_numeral_under_not_follows_python_jsonschema_short_circuit():
     # "1e400" is the float inf.  Inside `not`, python-jsonschema asks is_valid(), which stops
     # at the first error: maximum fails before the multipleOf in allOf (which would raise on
