@@ -166,7 +166,19 @@ class Validation:
         self.max_errors = max_errors
         self.report = ValidationReport(file=file, schema_draft=compiled.draft,
                                        fallback_keywords=list(self.plan.fallback_keywords))
-        self._counts = [0] * len(self.plan.checks)
+        # Checks reported under the same (column, keyword) are summed inside the
+        # query: one count column per label instead of one boolean per check
+        # (a hundred ``required`` entries make one column).
+        grouped: dict[tuple[str | None, str | None], list[pl.Expr]] = {}
+        for check in self.plan.checks:
+            grouped.setdefault((check.column, check.keyword), []).append(check.fails.fill_null(False))
+        self._labels = list(grouped)
+        self._label_counts = [
+            (exprs[0].cast(pl.UInt32) if len(exprs) == 1
+             else pl.sum_horizontal([e.cast(pl.UInt32) for e in exprs])).alias(f"__label{i}")
+            for i, exprs in enumerate(grouped.values())
+        ]
+        self._counts = [0] * len(self._labels)
         self._python_counts: dict[tuple[str | None, str | None], int] = {}
         self._validators: dict[frozenset[str | None], Any] = {}
         self._positions = {name: position for position, name in enumerate(self.header)}
@@ -186,8 +198,7 @@ class Validation:
         self.report.total_rows += batch.height
         if batch.height == 0:
             return
-        checks = self.plan.checks
-        names = [f"__check{i}" for i in range(len(checks))]
+        checks = self._label_counts
         # The row index makes constant checks (a required column missing from the
         # header) broadcast to the batch's height instead of collapsing to one row.
         verdicts = (
@@ -196,7 +207,7 @@ class Validation:
             .select(
                 pl.int_range(pl.len()).alias("__index"),
                 self.plan.python_rows.fill_null(False).alias("__python"),
-                *[check.fails.fill_null(False).alias(name) for check, name in zip(checks, names, strict=True)],
+                *checks,
             )
             .collect()
         )
@@ -204,11 +215,11 @@ class Validation:
         verdicts = verdicts.drop("__index", "__python")
         python_at = in_python.arg_true().to_list()
         if python_at:
-            verdicts = verdicts.with_columns(pl.all() & ~in_python)
+            verdicts = verdicts.with_columns(pl.all() * (~in_python).cast(pl.UInt32))
         if checks:
             sums = verdicts.sum().row(0)
             self._counts = [c + (s or 0) for c, s in zip(self._counts, sums, strict=True)]
-            invalid = verdicts.select(pl.any_horizontal(pl.all()).alias("invalid")).to_series()
+            invalid = verdicts.select(pl.any_horizontal(pl.all() > 0).alias("invalid")).to_series()
         else:
             invalid = pl.repeat(False, batch.height, dtype=pl.Boolean, eager=True)
         python_labels = {index: self._validate_in_python(batch, index) for index in python_at}
@@ -261,7 +272,7 @@ class Validation:
                 errors = self._iter_errors(self.compiled.validator, self._row_from(texts))
             else:
                 fired = verdicts.row(index)
-                errors = self._errors_for(texts, {c.column for c, hit in zip(self.plan.checks, fired) if hit})
+                errors = self._errors_for(texts, {column for (column, _), hit in zip(self._labels, fired) if hit})
             for error in errors:
                 if len(self.report.errors) >= self.max_errors:
                     return
@@ -288,18 +299,18 @@ class Validation:
     def _errors_for(self, texts: Sequence[str | None], columns: set[str | None]) -> list[Any]:
         """python-jsonschema's errors for a row the checks found invalid in ``columns``.
 
-        The checks already say which properties fail, so only those are run:
-        when the root names its properties with no applicator around them,
-        each failing cell is descended into exactly as python-jsonschema's
-        ``properties`` keyword does; otherwise the root runs with the passing
-        properties' subschemas replaced by ``true``. A row-level error may come
-        from a property subschema (a ``false`` one), so such rows run whole.
+        The checks already say which properties fail, so only those are run.
+        When the root names its properties with no applicator around them and
+        only properties fail, each failing cell is descended into exactly as
+        python-jsonschema's ``properties`` keyword does. Otherwise the root
+        runs with the passing properties' subschemas replaced by ``true``
+        (a ``false`` property subschema reports on the row: those stay).
         """
         validator = self.compiled.validator
         properties = self.compiled.schema.get("properties")
-        if None in columns or not isinstance(properties, Mapping):
+        if not isinstance(properties, Mapping):
             return self._iter_errors(validator, self._row_from(texts))
-        if self._flat_properties is not None:
+        if self._flat_properties is not None and None not in columns:
             errors = []
             for name, subschema in self._flat_properties.items():
                 if name in columns:
@@ -312,8 +323,9 @@ class Validation:
             return errors
         key = frozenset(columns)
         if key not in self._validators:
+            kept = {name for name, sub in properties.items() if name in key or sub is False}
             reduced = dict(self.compiled.schema)
-            reduced["properties"] = {name: sub if name in key else True for name, sub in properties.items()}
+            reduced["properties"] = {name: sub if name in kept else True for name, sub in properties.items()}
             self._validators[key] = validator.evolve(schema=reduced)
         return self._iter_errors(self._validators[key], self._row_from(texts))
 
@@ -326,8 +338,8 @@ class Validation:
             self._valid_sink.write(batch.filter(~invalid))
         if self._invalid_sink:
             labels = [
-                pl.when(pl.col(f"__check{i}")).then(pl.lit(f"{check.column or ''}:{check.keyword}"))
-                for i, check in enumerate(self.plan.checks)
+                pl.when(pl.col(f"__label{i}") > 0).then(pl.lit(f"{column or ''}:{keyword}"))
+                for i, (column, keyword) in enumerate(self._labels)
             ]
             described = verdicts.select(
                 pl.concat_str(labels, separator="; ", ignore_nulls=True).alias("_errors")
@@ -352,11 +364,10 @@ class Validation:
 
     def finish(self) -> ValidationReport:
         counts: dict[str, dict[str, int]] = {}
-        for check, count in zip(self.plan.checks, self._counts, strict=True):
-            if count:
-                by_keyword = counts.setdefault(check.column or ROW_LEVEL, {})
-                by_keyword[check.keyword] = by_keyword.get(check.keyword, 0) + count
-        for (column, keyword), count in self._python_counts.items():
+        for (column, keyword), count in [*zip(self._labels, self._counts, strict=True),
+                                         *self._python_counts.items()]:
+            if not count:
+                continue
             by_keyword = counts.setdefault(column if column is not None else ROW_LEVEL, {})
             by_keyword[keyword] = by_keyword.get(keyword, 0) + count
         if self._ragged:
