@@ -22,7 +22,9 @@ services:
 test: env services
 	$(UV) run --frozen pytest
 
+# The scale check reads peak RSS from GNU time (Debian package "time").
 bench: env
+	@test -x /usr/bin/time || apt-get install -y -q time
 	$(UV) run --frozen python benchmarks/run.py
 
 clean:
