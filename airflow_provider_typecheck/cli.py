@@ -126,9 +126,10 @@ def _print_text(report: Any, out: TextIO) -> None:
     for warning in report.warnings:
         out.write(_style(f"warning: {warning}\n", "33", colour))
     if report.errors_by_column:
-        rows = [(column or "(row)", keyword, count)
+        # A false subschema's errors have no keyword (None) in python-jsonschema.
+        rows = [(column or "(row)", str(keyword) if keyword is not None else "(false schema)", count)
                 for column, by_keyword in report.errors_by_column.items()
-                for keyword, count in sorted(by_keyword.items())]
+                for keyword, count in sorted(by_keyword.items(), key=lambda item: str(item[0]))]
         width_c = max(len("column"), *(len(r[0]) for r in rows))
         width_k = max(len("keyword"), *(len(r[1]) for r in rows))
         out.write(f"\n{'column':<{width_c}}  {'keyword':<{width_k}}  errors\n")
@@ -140,7 +141,8 @@ def _print_text(report: Any, out: TextIO) -> None:
         out.write(f"\nfirst {len(shown)} error(s):\n")
         for error in shown:
             where = f"row {error.row}" + (f", {error.column}" if error.column is not None else "")
-            out.write(f"  {_style(where, '1', colour)}: {error.message} [{error.keyword}]\n")
+            keyword = error.keyword if error.keyword is not None else "false schema"
+            out.write(f"  {_style(where, '1', colour)}: {error.message} [{keyword}]\n")
         remaining = report.error_count - len(shown)
         if remaining > 0:
             out.write(f"  ... and {remaining:,} more (use --format json or --invalid-out for all of them)\n")

@@ -265,3 +265,14 @@ def test_infer_drafts_a_schema_that_accepts_its_own_file(tmp_path: Path) -> None
     assert "nickname" not in schema["required"]
     path = write(tmp_path, "inferred.json", result.stdout)
     assert run("validate", str(EXAMPLES / "users.csv"), "--schema", str(path)).returncode == 0
+
+
+def test_false_subschemas_are_reported_without_a_keyword(tmp_path: Path) -> None:
+    data = write(tmp_path, "f.csv", "a,b\n1,2\n")
+    schema = write(tmp_path, "f.json", '{"properties": {"a": false, "b": {"allOf": [false]}}}')
+    text = run("validate", str(data), "--schema", str(schema))
+    assert text.returncode == 1
+    assert "row 2, b: False schema does not allow 2 [false schema]" in text.stdout
+    report = json.loads(run("validate", str(data), "--schema", str(schema), "--format", "json").stdout)
+    assert report["errors_by_column"] == {"": {"null": 1}, "b": {"null": 1}}
+    assert [(e["column"], e["keyword"]) for e in report["errors"]] == [(None, None), ("b", None)]
