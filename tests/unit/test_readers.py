@@ -78,3 +78,13 @@ def test_xlsx_cells_are_read_as_a_person_sees_them(tmp_path: Path) -> None:
     (row,) = rows_of(open_table(path))
     assert row == {"int": "42", "float": repr(1 / 3), "bool": "true", "date": "2024-02-29",
                    "datetime": "2024-02-29T13:05:09", "text": "007", "big": "100000000000000000000"}
+
+
+def test_any_fsspec_uri_is_read() -> None:
+    import fsspec
+
+    with fsspec.open("memory://typecheck-test/users.csv", "wb") as handle:
+        handle.write(b"id,name\n1,a\nx,b\n")
+    report = validate_file("memory://typecheck-test/users.csv", SCHEMA)
+    assert (report.total_rows, report.invalid_rows) == (2, 1)
+    assert report.errors[0].row == 3
