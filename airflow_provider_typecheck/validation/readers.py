@@ -198,7 +198,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
         last = frame.get_column(header[-1]) if frame.width else None
         # Polars pads a short row with nulls: only rows whose last cell is empty can be short.
         suspects = (last.is_null() | (last.str.len_bytes() == 0)).arg_true() if last is not None else None
-        if suspects is not None and suspects.len():
+        if suspects is not None and suspects.len() and not _fields_add_up(source, delimiter, header, frame.height):
             ragged = [r for r in _ragged_rows(source, delimiter, len(header), suspects) if r.fields < r.expected]
 
     def batches() -> Iterator[pl.DataFrame]:
@@ -283,15 +283,27 @@ def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
         handle.close()
 
 
-def _has_quotes(source: bytes | str, chunk_bytes: int = 16 * 1024 * 1024) -> bool:
-    # Plain reads, not mmap: mapped pages of a file bigger than memory count as resident.
+def _scan_bytes(source: bytes | str, delimiter: str, chunk_bytes: int = 16 * 1024 * 1024) -> tuple[bool, int]:
+    """Whether the file holds a quote character, and how many delimiter bytes it holds.
+
+    Plain reads, not mmap: mapped pages of a file bigger than memory count as resident.
+    """
+    separator = delimiter.encode()
     if isinstance(source, bytes):
-        return b'"' in source
+        return b'"' in source, source.count(separator)
+    quoted, count = False, 0
     with open(source, "rb") as handle:
         while chunk := handle.read(chunk_bytes):
-            if b'"' in chunk:
-                return True
-    return False
+            quoted = quoted or b'"' in chunk
+            count += chunk.count(separator)
+    return quoted, count
+
+
+def _fields_add_up(source: bytes | str, delimiter: str, header: list[str], rows: int) -> bool:
+    """True when a file without quotes holds exactly one delimiter less than the header's
+    fields per line: then no row is short (too-long rows already made Polars fail)."""
+    quoted, count = _scan_bytes(source, delimiter)
+    return not quoted and count == (len(header) - 1) * (rows + 1)
 
 
 def _ragged_rows(
@@ -303,7 +315,8 @@ def _ragged_rows(
     delimiters per line (in Polars, streaming) is exact. With quotes, fields
     may hold delimiters and newlines: Python's csv module counts instead.
     """
-    if not _has_quotes(source):
+    quoted, _ = _scan_bytes(source, delimiter)
+    if not quoted:
         fields = pl.col("line").str.count_matches(delimiter, literal=True).fill_null(0) + 1
         lines = _lines(source).with_row_index("index")
         if rows is not None:  # only these (0-based) rows can be ragged
