@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import polars as pl
 import pytest
@@ -352,7 +353,7 @@ def assert_engine_matches_oracle(frame: pl.DataFrame, schema: dict) -> None:
 
 
 DIFFERENTIAL = settings(
-    max_examples=200,
+    max_examples=int(os.environ.get("TYPECHECK_HYPOTHESIS_EXAMPLES", "200")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
