@@ -181,6 +181,7 @@ class Validation:
         self._counts = [0] * len(self._labels)
         self._python_counts: dict[tuple[str | None, str | None], int] = {}
         self._validators: dict[frozenset[str | None], Any] = {}
+        self._cell_errors: dict[tuple[str, str | None], list[Any]] = {}
         self._positions = {name: position for position, name in enumerate(self.header)}
         self._cells = {cell.name: cell for cell in self.plan.cells}
         self._flat_properties = _flat_properties(compiled.schema, self._cells)
@@ -315,11 +316,18 @@ class Validation:
             for name, subschema in self._flat_properties.items():
                 if name in columns:
                     cell = self._cells[name]
-                    try:
-                        errors += validator.descend(cell.coerce(texts[cell.index]), subschema, path=name,
-                                                    schema_path=name)
-                    except (ArithmeticError, ValueError):
-                        return self._iter_errors(validator, self._row_from(texts))
+                    text = texts[cell.index]
+                    # A cell's errors depend on its text alone: bad values repeat, so remember them.
+                    cached = self._cell_errors.get((name, text))
+                    if cached is None:
+                        try:
+                            cached = list(validator.descend(cell.coerce(text), subschema, path=name,
+                                                            schema_path=name))
+                        except (ArithmeticError, ValueError):
+                            return self._iter_errors(validator, self._row_from(texts))
+                        if len(self._cell_errors) < 100_000:
+                            self._cell_errors[(name, text)] = cached
+                    errors += cached
             return errors
         key = frozenset(columns)
         if key not in self._validators:
