@@ -273,7 +273,7 @@ class Validation:
                 errors = self._iter_errors(self.compiled.validator, self._row_from(texts))
             else:
                 fired = verdicts.row(index)
-                errors = self._errors_for(texts, {column for (column, _), hit in zip(self._labels, fired) if hit})
+                errors = self._errors_for(texts, {column for (column, _), hit in zip(self._labels, fired, strict=True) if hit})
             for error in errors:
                 if len(self.report.errors) >= self.max_errors:
                     return

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-
 from re import _constants as C  # noqa: N812
 from re import _parser as sre_parse
 

@@ -15,8 +15,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import jsonschema.validators
-from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator
-from jsonschema import Draft202012Validator
+from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from airflow_provider_typecheck.validation.errors import SchemaError
