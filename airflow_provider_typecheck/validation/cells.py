@@ -121,9 +121,11 @@ class Cell:
             # Parse floats only where integers failed: in integer columns that is
             # almost no row, and a null costs the parser nothing.
             as_float = pl.when(as_int.is_null()).then(raw).cast(pl.Float64, strict=False)
-            # Below 2**63 a digits-only text always fits Int64, so an integral
-            # float there came from a fraction or an exponent: a Python float.
-            exact_float = as_float.is_finite() & ((as_float.abs() < TWO_TO_63) | (as_float != as_float.floor()))
+            # Below 2**63 a digits-only text always fits Int64, so a float there
+            # came from a fraction or an exponent: a Python float. (One comparison
+            # also sends inf and nan, which compare false, to Python; so are the
+            # rare floats beyond 2**63, which might be digits-only big integers.)
+            exact_float = as_float.abs() < TWO_TO_63
             kind = (
                 kind.when(as_int.is_not_null()).then(pl.lit(INT, pl.UInt8))
                 .when(exact_float).then(pl.lit(FLOAT, pl.UInt8))

@@ -207,8 +207,8 @@ def cell_type(name: str, cell: Cell, scope: Scope) -> pl.Expr:
         exact = cell.is_kind(INT)
         if scope.draft4 or not cell.numeric:
             return exact
-        value = cell.float64
-        return exact | (cell.is_kind(FLOAT) & value.is_finite() & (value == value.floor()))
+        value = cell.float64  # finite in FLOAT cells: the others go to Python
+        return exact | (cell.is_kind(FLOAT) & (value == value.floor()))
     return pl.lit(False)  # object, array: a cell is never one
 
 
