@@ -338,7 +338,7 @@ def _ragged_rows(
 # --------------------------------------------------------------------------- Excel
 
 _EXCEL_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
-_TRUNCATED_FLOAT = r"\.[0-9]{9,}$"
+_ROUNDED_FLOAT = r"^[+-]?[0-9]*\.[0-9]{9}$"
 
 
 def _open_excel(name: str, sheet: str | int | None) -> Table:
@@ -370,13 +370,40 @@ def _open_excel(name: str, sheet: str | int | None) -> Table:
 
 
 def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame:
-    """Rewrite fastexcel's text for dates and floats as the typing contract spells them."""
-    fixes = []
-    for position, column in enumerate(frame.columns):
+    """Rewrite fastexcel's text for dates and numbers as the typing contract spells them.
+
+    fastexcel writes a date as ``YYYY-MM-DD HH:MM:SS`` and rounds a float to
+    9 decimals (1/7 stored as 0.1428571428571428 comes back as
+    ``0.142857143``). A column with a 9-decimal value is read once more as
+    floats (a second parse of the sheet, so only then): where a numeric
+    cell's text no longer parses back to its float, the float's shortest
+    round-trip form replaces it. Text cells such as ``0.30`` parse back to the
+    same float and stay as typed. (A float whose rounding ends in zeros, like
+    0.1000000001 shown as ``0.1``, is not detected.)
+    """
+    decimal_columns = [
+        position for position, column in enumerate(frame.columns)
+        if frame.get_column(column).str.contains(_ROUNDED_FLOAT).any()
+    ]
+    if decimal_columns:
+        numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, use_columns=decimal_columns).to_polars()
+        restored = []
+        for position, exact in zip(decimal_columns, numbers.iter_columns(), strict=True):
+            column = frame.columns[position]
+            exact = exact.slice(1)
+            parsed = frame.get_column(column).cast(pl.Float64, strict=False)
+            lost = (parsed.is_not_null() & exact.is_not_null() & (parsed != exact)).fill_null(False)
+            if lost.any():
+                shortest = pl.Series([_shortest(v) if hit else None for v, hit in zip(exact, lost, strict=True)],
+                                     dtype=pl.String)
+                restored.append(pl.coalesce(pl.lit(shortest), pl.col(column)).alias(column))
+        if restored:
+            frame = frame.with_columns(restored)
+    dates = []
+    for column in frame.columns:
         text = pl.col(column)
-        values = frame.get_column(column)
-        if values.str.contains(_EXCEL_DATETIME).any():
-            fixes.append(
+        if frame.get_column(column).str.contains(_EXCEL_DATETIME).any():
+            dates.append(
                 pl.when(text.str.contains(_EXCEL_DATETIME))
                 .then(
                     pl.when(text.str.slice(11, 8) == "00:00:00")
@@ -386,17 +413,7 @@ def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame
                 .otherwise(text)
                 .alias(column)
             )
-        elif values.str.contains(_TRUNCATED_FLOAT).any():
-            numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, use_columns=[position])
-            exact = numbers.to_polars().to_series().slice(1)
-            shortest = pl.Series([None if v is None else _shortest(v) for v in exact.to_list()], dtype=pl.String)
-            frame = frame.with_columns(
-                pl.when(pl.lit(shortest).is_not_null() & (text.cast(pl.Float64, strict=False) != pl.lit(exact)))
-                .then(pl.lit(shortest))
-                .otherwise(text)
-                .alias(column)
-            )
-    return frame.with_columns(fixes) if fixes else frame
+    return frame.with_columns(dates) if dates else frame
 
 
 def _shortest(value: float) -> str:

@@ -88,3 +88,20 @@ def test_any_fsspec_uri_is_read() -> None:
     report = validate_file("memory://typecheck-test/users.csv", SCHEMA)
     assert (report.total_rows, report.invalid_rows) == (2, 1)
     assert report.errors[0].row == 3
+
+
+def test_xlsx_column_mixing_dates_and_rounded_floats(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "m.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet()
+    sheet.write_string(0, 0, "v")
+    sheet.write_number(1, 0, 1 / 7)
+    sheet.write_datetime(2, 0, datetime.datetime(2024, 1, 2), book.add_format({"num_format": "yyyy-mm-dd"}))
+    sheet.write_string(3, 0, "0.30")
+    sheet.write_boolean(4, 0, False)
+    book.close()
+    values = [row["v"] for row in rows_of(open_table(path))]
+    # xlsxwriter stores 1/7 with 16 significant digits; that stored value is what a person sees.
+    assert values == ["0.1428571428571428", "2024-01-02", "0.30", "false"]
