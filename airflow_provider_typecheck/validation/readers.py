@@ -13,6 +13,7 @@ import csv
 import io
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ from typing import Any
 import polars as pl
 
 from airflow_provider_typecheck.validation.errors import ReadError
+
+# One background thread scans bytes while Polars (which releases the GIL) parses.
+_SCANNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-scan")
 
 CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
 EXCEL_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -186,6 +190,11 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
         return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows)
 
     ragged: list[RaggedRow] = []
+    # When the head already shows rows ending in an empty field, the byte scan
+    # that rules out short rows will be needed: run it beside Polars' read.
+    scan = None
+    if any(line.endswith(delimiter) for line in text.splitlines()[1:]):
+        scan = _SCANNER.submit(_scan_bytes, source, delimiter)
     try:
         frame = _read_csv(name, source, options)
     except _NotUtf8:
@@ -198,7 +207,9 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
         last = frame.get_column(header[-1]) if frame.width else None
         # Polars pads a short row with nulls: only rows whose last cell is empty can be short.
         suspects = (last.is_null() | (last.str.len_bytes() == 0)).arg_true() if last is not None else None
-        if suspects is not None and suspects.len() and not _fields_add_up(source, delimiter, header, frame.height):
+        if suspects is not None and suspects.len() and not _fields_add_up(
+            scan.result() if scan is not None else _scan_bytes(source, delimiter), header, frame.height
+        ):
             ragged = [r for r in _ragged_rows(source, delimiter, len(header), suspects) if r.fields < r.expected]
 
     def batches() -> Iterator[pl.DataFrame]:
@@ -299,10 +310,10 @@ def _scan_bytes(source: bytes | str, delimiter: str, chunk_bytes: int = 16 * 102
     return quoted, count
 
 
-def _fields_add_up(source: bytes | str, delimiter: str, header: list[str], rows: int) -> bool:
+def _fields_add_up(scanned: tuple[bool, int], header: list[str], rows: int) -> bool:
     """True when a file without quotes holds exactly one delimiter less than the header's
     fields per line: then no row is short (too-long rows already made Polars fail)."""
-    quoted, count = _scan_bytes(source, delimiter)
+    quoted, count = scanned
     return not quoted and count == (len(header) - 1) * (rows + 1)
 
 
