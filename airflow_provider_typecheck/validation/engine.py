@@ -260,7 +260,13 @@ class Validation:
         self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid_at: list[int], python_rows: set[int],
         first_row: int,
     ) -> None:
-        for index in invalid_at:
+        # Every invalid row yields at least one error: no more rows than free slots are needed.
+        wanted = invalid_at[: max(self.max_errors - len(self.report.errors), 0)]
+        if not wanted:
+            return
+        rows = batch[wanted].rows()
+        fired_rows = verdicts[wanted].rows() if verdicts.width else [()] * len(wanted)
+        for index, texts, fired in zip(wanted, rows, fired_rows, strict=True):
             if len(self.report.errors) >= self.max_errors:
                 return
             row_number = first_row + index
@@ -268,12 +274,11 @@ class Validation:
                 self.report.errors.append(
                     CellError(row_number, None, "", RAGGED_KEYWORD, None, self._ragged[row_number])
                 )
-            texts = batch.row(index)
             if index in python_rows or row_number in self._ragged:
                 errors = self._iter_errors(self.compiled.validator, self._row_from(texts))
             else:
-                fired = verdicts.row(index)
-                errors = self._errors_for(texts, {column for (column, _), hit in zip(self._labels, fired, strict=True) if hit})
+                columns = {column for (column, _), hit in zip(self._labels, fired, strict=True) if hit}
+                errors = self._errors_for(texts, columns)
             for error in errors:
                 if len(self.report.errors) >= self.max_errors:
                     return
