@@ -107,26 +107,37 @@ def compile_schema(schema: Mapping[str, Any] | CompiledSchema) -> CompiledSchema
 
 
 class _RowSink:
-    """Writes rows to CSV or Parquet as batches arrive, never holding them all."""
+    """Writes rows to CSV or Parquet, a local path or any fsspec URI, as batches arrive.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.format = "parquet" if self.path.suffix.lower() in (".parquet", ".pq") else "csv"
+    CSV is appended batch by batch; Parquet parts go to a temporary folder and
+    are streamed into one file at the end. Nothing holds all the rows.
+    """
+
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self.target = str(target)
+        self.remote = "://" in self.target and not self.target.startswith("file://")
+        local = self.target.removeprefix("file://")
+        self.format = "parquet" if Path(local.split("?")[0]).suffix.lower() in (".parquet", ".pq") else "csv"
+        self._local = Path(local)
         self._handle: Any = None
+        self._tmp = tempfile.mkdtemp(prefix="typecheck-") if self.format == "parquet" else None
         self._parts: list[Path] = []
-        self._tmp: str | None = None
-        self._wrote_header = False
+
+    def _open(self) -> Any:
+        if self.remote:
+            import fsspec
+
+            return fsspec.open(self.target, "wb").open()
+        self._local.parent.mkdir(parents=True, exist_ok=True)
+        return self._local.open("wb")
 
     def write(self, frame: pl.DataFrame) -> None:
         if self.format == "csv":
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = self.path.open("wb")
-            frame.write_csv(self._handle, include_header=not self._wrote_header)
-            self._wrote_header = True
+            first = self._handle is None
+            if first:
+                self._handle = self._open()
+            frame.write_csv(self._handle, include_header=first)
         else:
-            if self._tmp is None:
-                self._tmp = tempfile.mkdtemp(prefix="typecheck-")
             part = Path(self._tmp) / f"part-{len(self._parts):06d}.parquet"
             frame.write_parquet(part)
             self._parts.append(part)
@@ -137,13 +148,16 @@ class _RowSink:
                 self.write(empty)
             self._handle.close()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._parts:
-            empty.write_parquet(self.path)
+        merged = Path(self._tmp) / "merged.parquet" if self.remote else self._local
+        merged.parent.mkdir(parents=True, exist_ok=True)
+        if self._parts:
+            pl.scan_parquet(self._parts).sink_parquet(merged)
         else:
-            pl.scan_parquet(self._parts).sink_parquet(self.path)
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            empty.write_parquet(merged)
+        if self.remote:
+            with merged.open("rb") as source, self._open() as destination:
+                shutil.copyfileobj(source, destination)
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 class Validation:

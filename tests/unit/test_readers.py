@@ -105,3 +105,19 @@ def test_xlsx_column_mixing_dates_and_rounded_floats(tmp_path: Path) -> None:
     values = [row["v"] for row in rows_of(open_table(path))]
     # xlsxwriter stores 1/7 with 16 significant digits; that stored value is what a person sees.
     assert values == ["0.1428571428571428", "2024-01-02", "0.30", "false"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_quarantine_files_go_to_fsspec_uris(suffix: str) -> None:
+    import fsspec
+
+    with fsspec.open("memory://typecheck-out/in.csv", "wb") as handle:
+        handle.write(b"id,name\n1,a\nx,b\n2,c\n")
+    validate_file("memory://typecheck-out/in.csv", SCHEMA, invalid_out=f"memory://typecheck-out/bad.{suffix}",
+                  valid_out=f"memory://typecheck-out/good.{suffix}")
+    with fsspec.open(f"memory://typecheck-out/bad.{suffix}", "rb") as handle:
+        bad = pl.read_csv(handle) if suffix == "csv" else pl.read_parquet(handle)
+    with fsspec.open(f"memory://typecheck-out/good.{suffix}", "rb") as handle:
+        good = pl.read_csv(handle) if suffix == "csv" else pl.read_parquet(handle)
+    assert bad["_row"].to_list() == [3]
+    assert good.height == 2
