@@ -35,15 +35,14 @@ def typecheck_validate_sample():
         # Imported in the task, not at parse time: the DAG file stays cheap to parse.
         from airflow_provider_typecheck.validation import load_schema, validate_file
 
-        # The quarantine file sits beside a local file; remote files get none (yet).
-        quarantine = f"{path.rsplit('.', 1)[0]}.invalid.csv" if "://" not in path else None
+        # The quarantine file sits beside the data, local or remote (any fsspec URI).
+        quarantine = f"{path.rsplit('.', 1)[0]}.invalid.csv"
         report = validate_file(path, load_schema(schema_path), invalid_out=quarantine)
         summary = report.summary()
         if fail_on_invalid and not report.is_valid:
-            where = f"; they are in {quarantine}" if quarantine else ""
             raise ValueError(
-                f"{report.invalid_rows} of {report.total_rows} rows of {path} are invalid{where}. "
-                f"Counts: {summary['errors_by_column']}"
+                f"{report.invalid_rows} of {report.total_rows} rows of {path} are invalid; "
+                f"they are in {quarantine}. Counts: {summary['errors_by_column']}"
             )
         return summary
 
