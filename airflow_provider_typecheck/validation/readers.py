@@ -24,7 +24,16 @@ import polars as pl
 from airflow_provider_typecheck.validation.errors import ReadError
 
 # One background thread scans bytes while Polars (which releases the GIL) parses.
-_SCANNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-scan")
+# Made per process: a forked child must not wait on a thread that stayed in its parent.
+_scanners: dict[int, ThreadPoolExecutor] = {}
+
+
+def _scanner() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _scanners:
+        _scanners.clear()
+        _scanners[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-scan")
+    return _scanners[pid]
 
 CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
 EXCEL_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -194,7 +203,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
     # that rules out short rows will be needed: run it beside Polars' read.
     scan = None
     if any(line.endswith(delimiter) for line in text.splitlines()[1:]):
-        scan = _SCANNER.submit(_scan_bytes, source, delimiter)
+        scan = _scanner().submit(_scan_bytes, source, delimiter)
     try:
         frame = _read_csv(name, source, options)
     except _NotUtf8:

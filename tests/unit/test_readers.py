@@ -121,3 +121,4 @@ def test_quarantine_files_go_to_fsspec_uris(suffix: str) -> None:
         good = pl.read_csv(handle) if suffix == "csv" else pl.read_parquet(handle)
     assert bad["_row"].to_list() == [3]
     assert good.height == 2
+
