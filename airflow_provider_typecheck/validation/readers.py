@@ -204,13 +204,20 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
     scan = None
     if any(line.endswith(delimiter) for line in text.splitlines()[1:]):
         scan = _scanner().submit(_scan_bytes, source, delimiter)
+    def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
+        """The frame, and whether some row had too many fields (then truncated)."""
+        try:
+            return _read_csv(name, text_source, options), False
+        except _TooManyFields:
+            return _read_csv(name, text_source, options | {"truncate_ragged_lines": True}), True
+
     try:
-        frame = _read_csv(name, source, options)
-    except _NotUtf8:
+        frame, too_long = read(source)
+    except _NotUtf8:  # bad bytes after the sniffed head
         source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
-        frame = _read_csv(name, source, options)
-    except _TooManyFields:
-        frame = _read_csv(name, source, options | {"truncate_ragged_lines": True})
+        scan = None  # it counted the undecoded file
+        frame, too_long = read(source)
+    if too_long:
         ragged = _ragged_rows(source, delimiter, len(header))
     else:
         last = frame.get_column(header[-1]) if frame.width else None
