@@ -141,3 +141,29 @@ def ensure_migrated(hook: PostgresHook, conn_id: str, schema: str) -> None:
         if key not in _done:
             run_migrations(hook, schema)
             _done.add(key)
+
+
+class MigratedPostgres:
+    """A ``PostgresHook`` built on first use, with the package's migrations applied once.
+
+    The stores that keep tables in PostgreSQL share this, so none of them opens a
+    connection at construction and each one sees its tables migrated.
+    """
+
+    def __init__(self, postgres_conn_id: str, schema: str) -> None:
+        self.postgres_conn_id = postgres_conn_id
+        self.schema = schema
+        self._hook: PostgresHook | None = None
+        self._lock = threading.Lock()
+
+    def connect(self) -> closing:
+        """A new connection, closed when the ``with`` block ends."""
+        if self._hook is None:
+            with self._lock:
+                if self._hook is None:
+                    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+                    hook = PostgresHook(postgres_conn_id=self.postgres_conn_id)
+                    ensure_migrated(hook, self.postgres_conn_id, self.schema)
+                    self._hook = hook
+        return closing(self._hook.get_conn())

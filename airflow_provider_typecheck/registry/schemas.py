@@ -27,7 +27,6 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from contextlib import closing
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +37,7 @@ from airflow_provider_typecheck.registry.errors import (
     InvalidSchema,
     SchemaNotFound,
 )
-from airflow_provider_typecheck.registry.migrations import ensure_migrated, quote_schema
+from airflow_provider_typecheck.registry.migrations import MigratedPostgres, quote_schema
 from airflow_provider_typecheck.registry.models import (
     PutOutcome,
     PutResult,
@@ -423,19 +422,10 @@ class PostgresSchemaStore(SchemaStore):
         self.postgres_conn_id = postgres_conn_id
         self.schema = schema
         self._q = quote_schema(schema)
-        self._hook: Any = None
-        self._lock = threading.Lock()
+        self._db = MigratedPostgres(postgres_conn_id, schema)
 
     def _connect(self) -> Any:
-        if self._hook is None:
-            with self._lock:
-                if self._hook is None:
-                    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-                    hook = PostgresHook(postgres_conn_id=self.postgres_conn_id)
-                    ensure_migrated(hook, self.postgres_conn_id, self.schema)
-                    self._hook = hook
-        return closing(self._hook.get_conn())
+        return self._db.connect()
 
     def put(self, import_name: str, schema: dict[str, Any], *, new_version: bool, actor: str | None) -> PutResult:
         validate_import_name(import_name)

@@ -16,8 +16,6 @@ its own row; updates of users are rare, so serialising them costs nothing.)
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import closing
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -31,7 +29,7 @@ from airflow_provider_typecheck.registry.errors import (
     UserExists,
     UserNotFound,
 )
-from airflow_provider_typecheck.registry.migrations import ensure_migrated, quote_schema
+from airflow_provider_typecheck.registry.migrations import MigratedPostgres, quote_schema
 from airflow_provider_typecheck.registry.models import (
     UserCreate,
     UserInDB,
@@ -86,8 +84,7 @@ class UserStore:
         self.postgres_conn_id = postgres_conn_id
         self.schema = schema
         self._table = f"{quote_schema(schema)}.users"
-        self._hook: Any = None
-        self._lock = threading.Lock()
+        self._db = MigratedPostgres(postgres_conn_id, schema)
 
     @classmethod
     def from_settings(cls, settings: TypecheckSettings | None = None) -> UserStore:
@@ -98,15 +95,7 @@ class UserStore:
         return cls(postgres_conn_id=settings.postgres_conn_id, schema=settings.postgres_schema)
 
     def _connect(self) -> Any:
-        if self._hook is None:
-            with self._lock:
-                if self._hook is None:
-                    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-                    hook = PostgresHook(postgres_conn_id=self.postgres_conn_id)
-                    ensure_migrated(hook, self.postgres_conn_id, self.schema)
-                    self._hook = hook
-        return closing(self._hook.get_conn())
+        return self._db.connect()
 
     # --- reads ----------------------------------------------------------------------
 
