@@ -21,6 +21,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -77,6 +78,11 @@ class Check:
     fails: pl.Expr
 
 
+@lru_cache(maxsize=8)
+def _specification(dialect: str) -> Any:
+    return referencing.jsonschema.specification_with(dialect, default=referencing.Specification.OPAQUE)
+
+
 @dataclass
 class Scope:
     """Where the walk is: the python-jsonschema validator evolved to the current resource."""
@@ -107,10 +113,7 @@ class Scope:
 
     @property
     def _specification(self) -> Any:
-        return referencing.jsonschema.specification_with(
-            self.validator.META_SCHEMA.get("$schema", "urn:unknown-dialect"),
-            default=referencing.Specification.OPAQUE,
-        )
+        return _specification(self.validator.META_SCHEMA.get("$schema", "urn:unknown-dialect"))
 
     def applicable(self, schema: Mapping[str, Any]) -> Sequence[tuple[str, Any]]:
         # Drafts 4-7 ignore every sibling of $ref.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urljoin
@@ -30,8 +31,6 @@ DRAFTS: dict[type, str] = {
 
 # Drafts 4-7: an id beside $ref does not change the base URI.
 _REF_OVERRIDES_ID = (Draft4Validator, Draft6Validator, Draft7Validator)
-
-ALL_TYPES = frozenset({"null", "boolean", "integer", "number", "string", "object", "array"})
 
 # Keywords whose values are data, not subschemas: never walk into them.
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
@@ -88,6 +87,17 @@ def check_schema(schema: object) -> str:
     """
     if not isinstance(schema, dict):
         raise SchemaError(f"the schema must be a JSON object, not {type(schema).__name__}")
+    # Loading a schema and compiling it both check it: the same content is checked once.
+    try:
+        text = json.dumps(schema, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise SchemaError(f"the schema is not JSON: {err}") from None
+    return _check_schema_text(text)
+
+
+@lru_cache(maxsize=256)
+def _check_schema_text(text: str) -> str:
+    schema = json.loads(text)
     cls = validator_class(schema)
     error = best_match(cls(cls.META_SCHEMA).iter_errors(schema))
     if error is not None:
