@@ -52,7 +52,13 @@ def infer_schema(
     """A draft 2020-12 schema: a type per column, ``required`` for columns with no empty cell,
     ``enum`` for low-cardinality text, formats where every value has one."""
     table = open_table(source, sheet=sheet, delimiter=delimiter)
-    frame = pl.concat([batch for batch in table.batches()]).head(sample) if table.header else pl.DataFrame()
+    # Only the sample is read: a big file streams and stops after its first batches.
+    taken: list[pl.DataFrame] = []
+    for batch in table.batches():
+        taken.append(batch.head(sample - sum(b.height for b in taken)))
+        if sum(b.height for b in taken) >= sample:
+            break
+    frame = pl.concat(taken) if taken else pl.DataFrame(schema={c: pl.String for c in table.header})
     properties: dict[str, Any] = {}
     required = []
     for column in table.header:

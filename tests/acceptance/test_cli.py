@@ -276,3 +276,12 @@ def test_false_subschemas_are_reported_without_a_keyword(tmp_path: Path) -> None
     report = json.loads(run("validate", str(data), "--schema", str(schema), "--format", "json").stdout)
     assert report["errors_by_column"] == {"": {"null": 1}, "b": {"null": 1}}
     assert [(e["column"], e["keyword"]) for e in report["errors"]] == [(None, None), ("b", None)]
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    result = subprocess.run(
+        f"{TYPECHECK} infer {EXAMPLES / 'users.csv'} | head -1", shell=True, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert result.stdout == "{\n"
+    assert "Traceback" not in result.stderr
