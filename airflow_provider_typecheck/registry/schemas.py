@@ -76,6 +76,17 @@ def validate_import_name(import_name: object) -> str:
     return import_name  # type: ignore[return-value]
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character hides in any key or string: PostgreSQL text and jsonb refuse it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def prepare_schema(schema: object) -> PreparedSchema:
     """
     Meta-validate ``schema`` with the core and compute what the stores keep.
@@ -430,6 +441,8 @@ class PostgresSchemaStore(SchemaStore):
     def put(self, import_name: str, schema: dict[str, Any], *, new_version: bool, actor: str | None) -> PutResult:
         validate_import_name(import_name)
         prepared = prepare_schema(schema)
+        if _holds_nul(schema):
+            raise InvalidSchema("PostgreSQL cannot store the NUL character (\\u0000) in a schema", "")
         q = self._q
         with self._connect() as conn, conn.cursor() as cur:
             next_version = self._lock_entry(cur, import_name)

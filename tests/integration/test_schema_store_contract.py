@@ -315,7 +315,10 @@ def test_dollar_and_dotted_keys_round_trip_exactly(store: SchemaStore, name: str
 
 
 _KEY = st.text(alphabet=st.sampled_from("$.ab_é0 "), min_size=1, max_size=6)
-_LEAF = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
+# No NUL: PostgreSQL refuses it in text and jsonb, which test_nul_in_a_schema covers.
+_LEAF = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(
+    alphabet=st.characters(exclude_characters="\x00"), max_size=8
+)
 _ANNOTATION = st.recursive(
     _LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner, max_size=3), max_leaves=8
 )
@@ -457,3 +460,13 @@ def test_concurrent_uploads_and_rollbacks_keep_the_entry_consistent(
     assert remaining == sorted(set(remaining))
     if remaining:
         assert stores[0].active(name).version == remaining[-1]
+
+
+def test_nul_in_a_schema_round_trips_or_is_refused_clearly(backend: str, store: SchemaStore, name: str) -> None:
+    schema = {"$schema": DRAFT, "type": "object", "examples": ["a\x00b"]}
+    if backend == "postgres":
+        with pytest.raises(InvalidSchema, match="NUL"):
+            store.put(name, schema, new_version=True, actor=None)
+    else:
+        store.put(name, schema, new_version=True, actor=None)
+        assert store.active(name).schema == schema
