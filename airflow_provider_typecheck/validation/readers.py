@@ -11,9 +11,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import mmap
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,18 +22,6 @@ from typing import Any
 import polars as pl
 
 from airflow_provider_typecheck.validation.errors import ReadError
-
-# One background thread scans bytes while Polars (which releases the GIL) parses.
-# Made per process: a forked child must not wait on a thread that stayed in its parent.
-_scanners: dict[int, ThreadPoolExecutor] = {}
-
-
-def _scanner() -> ThreadPoolExecutor:
-    pid = os.getpid()
-    if pid not in _scanners:
-        _scanners.clear()
-        _scanners[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-scan")
-    return _scanners[pid]
 
 CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
 EXCEL_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -199,11 +187,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
         return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows)
 
     ragged: list[RaggedRow] = []
-    # When the head already shows rows ending in an empty field, the byte scan
-    # that rules out short rows will be needed: run it beside Polars' read.
-    scan = None
-    if any(line.endswith(delimiter) for line in text.splitlines()[1:]):
-        scan = _scanner().submit(_scan_bytes, source, delimiter)
+
     def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
         """The frame, and whether some row had too many fields (then truncated)."""
         try:
@@ -215,7 +199,6 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
         frame, too_long = read(source)
     except _NotUtf8:  # bad bytes after the sniffed head
         source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
-        scan = None  # it counted the undecoded file
         frame, too_long = read(source)
     if too_long:
         ragged = _ragged_rows(source, delimiter, len(header))
@@ -223,8 +206,10 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
         last = frame.get_column(header[-1]) if frame.width else None
         # Polars pads a short row with nulls: only rows whose last cell is empty can be short.
         suspects = (last.is_null() | (last.str.len_bytes() == 0)).arg_true() if last is not None else None
-        if suspects is not None and suspects.len() and not _fields_add_up(
-            scan.result() if scan is not None else _scan_bytes(source, delimiter), header, frame.height
+        if (
+            suspects is not None and suspects.len()
+            and not _bytes_add_up(source, frame)
+            and not _fields_add_up(_scan_bytes(source, delimiter), header, frame.height)
         ):
             ragged = [r for r in _ragged_rows(source, delimiter, len(header), suspects) if r.fields < r.expected]
 
@@ -324,6 +309,47 @@ def _scan_bytes(source: bytes | str, delimiter: str, chunk_bytes: int = 16 * 102
             quoted = quoted or b'"' in chunk
             count += chunk.count(separator)
     return quoted, count
+
+
+def _bytes_add_up(source: bytes | str, frame: pl.DataFrame) -> bool:
+    """True when the file's size proves that no row is short, at the cost of a few memchr passes.
+
+    In a file without quote characters, each line is its cells' bytes, one
+    delimiter less than its fields, and its line ending. A short row holds
+    fewer delimiters than the header's fields, so a file of exactly
+    ``header line + cell bytes + rows * (fields - 1 + ending)`` bytes has none.
+    Everything else that could change the size only makes the file shorter
+    than that (blank lines, a ``\\n`` in a CRLF file), never longer, as long
+    as no quote is stripped and, in an LF file, no ``\\r`` before a newline is.
+    Anything unexpected answers False, and the exact scan decides.
+    """
+    with _mapped(source) as data:
+        end_of_header = data.find(b"\n")
+        if end_of_header < 0 or data.find(b'"') >= 0:
+            return False
+        crlf = data[end_of_header - 1:end_of_header] == b"\r"
+        if not crlf and data.find(b"\r") >= 0:
+            return False
+        ending = 2 if crlf else 1
+        size = len(data)
+        unterminated = data[size - 1:] != b"\n"
+    cell_bytes = sum(count or 0 for count in frame.select(pl.all().str.len_bytes().sum()).row(0))
+    expected = end_of_header + 1 + cell_bytes + frame.height * (frame.width - 1 + ending)
+    return size == expected - (ending if unterminated else 0)
+
+
+@contextmanager
+def _mapped(source: bytes | str) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes without copying them (only files read whole come here)."""
+    if isinstance(source, bytes):
+        yield source
+        return
+    with open(source, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            yield b""
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            yield data
 
 
 def _fields_add_up(scanned: tuple[bool, int], header: list[str], rows: int) -> bool:

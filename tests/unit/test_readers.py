@@ -130,3 +130,37 @@ def test_late_cp1252_file_still_reports_its_ragged_rows(tmp_path: Path) -> None:
     table = open_table(path)
     assert table.warnings == ["the file is not UTF-8; read it as cp1252"]
     assert table.ragged == [RaggedRow(20_003, 1, 2), RaggedRow(20_004, 3, 2)]
+
+
+@pytest.mark.parametrize(
+    ("content", "proved"),
+    [
+        (b"id,name,x\n1,a,\n2,b,c\n", True),
+        (b"id,name,x\r\n1,a,\r\n2,b,c", True),
+        (b"\xef\xbb\xbfid,name,x\n1,a,\n2,,\n", True),
+        (b"id,name,x\n1,a,\n2,b\n", False),  # a short row
+        (b"id,name,x\n1,a,\n\n2,b,c\n", False),  # a blank line is a short row too
+        (b"id,name,x\n1,a,\r\n2,b,c\n", False),  # a stray CR in an LF file: the exact scan decides
+        (b'id,name,x\n"1",a,\n2,b,c\n', False),  # quotes: the exact scan decides
+    ],
+)
+def test_file_size_proves_no_row_is_short_only_when_it_can(tmp_path: Path, content: bytes, proved: bool) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(content)
+    frame = pl.read_csv(path, infer_schema=False, new_columns=["id", "name", "x"])
+    assert readers._bytes_add_up(str(path), frame) is proved
+    assert readers._bytes_add_up(content, frame) is proved
+
+
+def test_stripped_quotes_cannot_hide_short_rows(tmp_path: Path) -> None:
+    # Two stripped quote characters make up, byte for byte, for two missing empty fields.
+    path = tmp_path / "even.csv"
+    path.write_bytes(b'id,name,x\n"1",a,\n2,b\n3,c\n')
+    table = open_table(path)
+    assert table.ragged == [RaggedRow(3, 2, 3), RaggedRow(4, 2, 3)]
+
+
+def test_crlf_file_with_a_short_row(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b"id,name,x\r\n1,a,\r\n2,b\r\n3,c,d\r\n")
+    assert open_table(path).ragged == [RaggedRow(3, 2, 3)]
