@@ -99,6 +99,16 @@ class Cell:
     def numeric(self) -> bool:
         return allows(self.allowed, "integer", "number")
 
+    @cached_property
+    def possible_kinds(self) -> frozenset[int]:
+        """The kind codes :meth:`prelude` can give this column's cells."""
+        kinds = {NULL if allows(self.allowed, "null") else ABSENT, STRING}
+        if allows(self.allowed, "boolean"):
+            kinds.add(BOOLEAN)
+        if self.numeric:
+            kinds |= {INT, FLOAT, PYTHON}
+        return frozenset(kinds)
+
     @property
     def present(self) -> pl.Expr:
         return self.kind != ABSENT
@@ -139,9 +149,15 @@ class Cell:
         """``predicate(text)`` for every row, computed once per distinct text when values repeat."""
         if not self.repetitive:
             return predicate(self.raw)
-        # Ordered, so the filter lines up with the values it was computed from.
-        distinct = self.raw.unique(maintain_order=True)
-        return self.raw.is_in(distinct.filter(predicate(distinct)).implode())
+
+        def refused(distinct: pl.Series) -> pl.Series:
+            accepted = distinct.to_frame().select(predicate(pl.col(distinct.name))).to_series()
+            return distinct.filter(~accepted.fill_null(False))
+
+        # One hashing pass finds the distinct values; the predicate runs on those
+        # alone (in one piece, so values and verdicts line up), and the rows are
+        # looked up in the few refused values, not the many accepted ones.
+        return ~self.raw.is_in(self.raw.unique().map_batches(refused, return_dtype=pl.String).implode())
 
     def coerce(self, text: str | None) -> Any:
         return coerce_text(text, self.allowed)

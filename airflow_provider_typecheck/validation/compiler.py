@@ -29,6 +29,7 @@ import referencing.jsonschema
 from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator
 
 from airflow_provider_typecheck.validation.cells import (
+    ABSENT,
     ABSENT_VALUE,
     BOOLEAN,
     FLOAT,
@@ -215,8 +216,18 @@ def cell_type(name: str, cell: Cell, scope: Scope) -> pl.Expr:
     return pl.lit(False)  # object, array: a cell is never one
 
 
-def kw_type(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) -> pl.Expr:
+# The kinds each type name accepts whatever the value (an integral FLOAT needs a look).
+_TYPE_KINDS = {"null": {NULL}, "boolean": {BOOLEAN}, "string": {STRING}, "number": set(NUMBER_KINDS),
+               "integer": {INT}}
+
+
+def kw_type(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) -> pl.Expr | list[Check]:
     names = [value] if isinstance(value, str) else list(value)
+    accepted = set().union(*(_TYPE_KINDS.get(name, set()) for name in names))
+    # Most columns allow exactly the types their `type` names: then it cannot fail, and
+    # costs nothing. (An absent cell is never checked; PYTHON rows go to python-jsonschema.)
+    if cell.possible_kinds - {ABSENT, PYTHON} <= accepted:
+        return []
     return ~any_of([cell_type(name, cell, scope) for name in names])
 
 
