@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
@@ -68,28 +70,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from airflow_provider_typecheck.validation import load_schema, validate_file
+    started = time.perf_counter()
+    from airflow_provider_typecheck.validation.readers import open_table
 
     if args.max_errors < 0:
         print("typecheck: error: --max-errors must be 0 or more", file=sys.stderr)
         return EXIT_UNUSABLE
     if args.delimiter == "\\t":
         args.delimiter = "\t"
-    schema = load_schema(args.schema)
     sheet: str | int | None = args.sheet
     if isinstance(sheet, str) and sheet.isdigit():
         sheet = int(sheet)
     interactive = args.format == "text" and sys.stderr.isatty()
-    report = validate_file(
-        args.file,
-        schema,
-        sheet=sheet,
-        delimiter=args.delimiter,
+    # Polars reads without holding the GIL: the file is read while python-jsonschema
+    # is imported and the schema checked and compiled. A bad schema is still the
+    # error reported, whatever the file holds.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-read") as pool:
+        opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter)
+        from airflow_provider_typecheck.validation import compile_schema, load_schema, validate_table
+
+        compiled = compile_schema(load_schema(args.schema))
+        table = opening.result()
+    report = validate_table(
+        table,
+        compiled,
         max_errors=args.max_errors,
         valid_out=args.valid_out,
         invalid_out=args.invalid_out,
         progress=_ProgressBar(sys.stderr) if interactive else None,
     )
+    report.elapsed_seconds = time.perf_counter() - started
     if args.format == "json":
         json.dump(report.to_dict(), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")

@@ -213,6 +213,15 @@ def test_missing_file_exits_2(tmp_path: Path, schema_file: Path) -> None:
     assert "file not found" in result.stderr
 
 
+def test_a_bad_schema_is_the_error_reported_even_when_the_file_is_missing_too(tmp_path: Path) -> None:
+    # The file is read while the schema is compiled: the schema's error still wins.
+    schema = write(tmp_path, "s.json", '{"properties": {"id": {"minimum": "one"}}}')
+    result = run("validate", str(tmp_path / "nope.csv"), "--schema", str(schema))
+    assert result.returncode == 2
+    assert "invalid schema at /properties/id/minimum" in result.stderr
+    assert "file not found" not in result.stderr
+
+
 def test_header_only_file_is_valid_and_empty(tmp_path: Path, schema_file: Path) -> None:
     data = write(tmp_path, "h.csv", "id,name,age\n")
     report = json.loads(run("validate", str(data), "--schema", str(schema_file), "--format", "json").stdout)
