@@ -180,16 +180,20 @@ class Validation:
         self.max_errors = max_errors
         self.report = ValidationReport(file=file, schema_draft=compiled.draft,
                                        fallback_keywords=list(self.plan.fallback_keywords))
-        # Checks reported under the same (column, keyword) are summed inside the
-        # query: one count column per label instead of one boolean per check
-        # (a hundred ``required`` entries make one column).
+        # One column per (column, keyword) label: the check's booleans, or, where
+        # several checks share a label (a hundred ``required`` entries), their
+        # count per row. Booleans are bits: most labels cost 1M rows / 8 bytes.
         grouped: dict[tuple[str | None, str | None], list[pl.Expr]] = {}
         for check in self.plan.checks:
             grouped.setdefault((check.column, check.keyword), []).append(check.fails.fill_null(False))
         self._labels = list(grouped)
-        self._label_counts = [
-            (exprs[0].cast(pl.UInt32) if len(exprs) == 1
-             else pl.sum_horizontal([e.cast(pl.UInt32) for e in exprs])).alias(f"__label{i}")
+        self._label_columns = [
+            (exprs[0] if len(exprs) == 1 else pl.sum_horizontal([e.cast(pl.UInt32) for e in exprs]))
+            .alias(f"__label{i}")
+            for i, exprs in enumerate(grouped.values())
+        ]
+        self._fired = [
+            pl.col(f"__label{i}") if len(exprs) == 1 else pl.col(f"__label{i}") > 0
             for i, exprs in enumerate(grouped.values())
         ]
         self._counts = [0] * len(self._labels)
@@ -213,7 +217,6 @@ class Validation:
         self.report.total_rows += batch.height
         if batch.height == 0:
             return
-        checks = self._label_counts
         # The row index makes constant checks (a required column missing from the
         # header) broadcast to the batch's height instead of collapsing to one row.
         verdicts = (
@@ -222,21 +225,26 @@ class Validation:
             .select(
                 pl.int_range(pl.len()).alias("__index"),
                 self.plan.python_rows.fill_null(False).alias("__python"),
-                *checks,
+                *self._label_columns,
             )
+            .with_columns(pl.any_horizontal(self._fired or [pl.lit(False)]).alias("__invalid"))
             .collect()
         )
         in_python = verdicts.get_column("__python")
-        verdicts = verdicts.drop("__index", "__python")
+        invalid = verdicts.get_column("__invalid")
+        verdicts = verdicts.select(pl.selectors.starts_with("__label"))
         python_at = in_python.arg_true().to_list()
         if python_at:
-            verdicts = verdicts.with_columns(pl.all() * (~in_python).cast(pl.UInt32))
-        if checks:
+            # Those rows' verdicts are python-jsonschema's, added below.
+            keep = ~in_python
+            verdicts = verdicts.select(
+                pl.col(name) & keep if dtype == pl.Boolean else pl.col(name) * keep.cast(pl.UInt32)
+                for name, dtype in verdicts.schema.items()
+            )
+            invalid = invalid & keep
+        if self._labels:
             sums = verdicts.sum().row(0)
             self._counts = [c + (s or 0) for c, s in zip(self._counts, sums, strict=True)]
-            invalid = verdicts.select(pl.any_horizontal(pl.all() > 0).alias("invalid")).to_series()
-        else:
-            invalid = pl.repeat(False, batch.height, dtype=pl.Boolean, eager=True)
         python_labels = {index: self._validate_in_python(batch, index) for index in python_at}
         python_invalid = [index for index, labels in python_labels.items() if labels]
         if python_invalid:
@@ -365,7 +373,7 @@ class Validation:
             self._valid_sink.write(batch.filter(~invalid))
         if self._invalid_sink:
             labels = [
-                pl.when(pl.col(f"__label{i}") > 0).then(pl.lit(f"{column or ''}:{keyword}"))
+                pl.when(pl.col(f"__label{i}").cast(pl.Boolean)).then(pl.lit(f"{column or ''}:{keyword}"))
                 for i, (column, keyword) in enumerate(self._labels)
             ]
             described = verdicts.select(
