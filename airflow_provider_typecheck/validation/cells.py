@@ -145,13 +145,22 @@ class Cell:
         kind = kind.otherwise(pl.lit(STRING, pl.UInt8))
         return [kind.alias(f"__kind{self.index}"), *exprs]
 
-    def text_check(self, predicate: Any) -> pl.Expr:
-        """``predicate(text)`` for every row, computed once per distinct text when values repeat."""
+    def text_check(self, predicate: Any, *, multiline: Any = None) -> pl.Expr:
+        """``predicate(text)`` for every row, computed once per distinct text when values repeat.
+
+        ``multiline(text)``, when given, decides instead for distinct texts that
+        hold a newline (there Rust's regex and Python's ``re`` can disagree).
+        """
         if not self.repetitive:
             return predicate(self.raw)
 
         def refused(distinct: pl.Series) -> pl.Series:
             accepted = distinct.to_frame().select(predicate(pl.col(distinct.name))).to_series()
+            if multiline is not None:
+                newline = distinct.str.contains("\n", literal=True).fill_null(False)
+                if newline.any():
+                    decided = [multiline(text) for text in distinct.filter(newline)]
+                    accepted = accepted.scatter(newline.arg_true(), decided)
             return distinct.filter(~accepted.fill_null(False))
 
         # One hashing pass finds the distinct values; the predicate runs on those

@@ -353,9 +353,13 @@ def kw_pattern(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) ->
     regex = re.compile(value)
     in_python = lambda v: regex.search(v) is None  # noqa: E731
     if runs_in_polars(value) and _polars_accepts(value):
-        # Python's $ also matches before a final newline; Rust's does not.
+        matches = lambda text: text.str.contains(value)  # noqa: E731
+        # Python's $ also matches before a final newline; Rust's does not. A text
+        # with a newline is matched by Python: per distinct value, else the row goes whole.
+        if cell.repetitive:
+            return strings & ~cell.text_check(matches, multiline=lambda text: regex.search(text) is not None)
         walk.in_python(strings & cell.raw.str.contains("\n", literal=True))
-        return strings & ~cell.text_check(lambda text: text.str.contains(value))
+        return strings & ~cell.text_check(matches)
     walk.fallback_keywords.add("pattern")
     return cell.where_python(strings, in_python)
 

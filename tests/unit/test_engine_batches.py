@@ -31,7 +31,7 @@ ALLOWED = {"id": {"integer"}, "day": {"string"}, "plan": {"string"}, "score": {"
 def make_frame(rows: int, seed: int) -> pl.DataFrame:
     rng = random.Random(seed)
     days = [f"2024-{m:02d}-{d:02d}" for m in (1, 2, 3) for d in (1, 15, 28, 29, 30, 31)]
-    plans = ["free-01", "pro-22", "team-99", "gold-01", "pro-1", "pro-22\n"]
+    plans = ["free-01", "pro-22", "team-99", "gold-01", "pro-1", "pro-22\n", "pro-22\nx"]
     scores = ["1", "99.5", "100", "12.25", "-3", "abc", "", "99999999999999999999999"]
     bigs = ["1", "1e400", "-1e400", "inf", "nan", "1e299", "99999999999999999999999", "0.5"]
     notes = ["", "ok", "toolong", None]
