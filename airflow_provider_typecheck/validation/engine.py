@@ -79,6 +79,24 @@ def _flat_properties(schema: Mapping[str, Any], cells: Mapping[str, Any]) -> dic
     return {name: sub for name, sub in properties.items() if name in cells}
 
 
+# Root keywords whose errors on a row (verdict and message) depend only on which
+# properties it holds. (minProperties is not one: its message shows the row.)
+_KEY_ONLY_KEYWORDS = frozenset({
+    "type", "properties", "additionalProperties", "required", "dependentRequired", "$schema", "$id", "$comment", "$defs", "definitions", "$anchor", "$vocabulary",
+    "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
+})
+
+
+def _key_only_validator(validator: Any, schema: Mapping[str, Any], flat: Mapping[str, Any] | None) -> Any:
+    """The root with every property subschema ``true``, when the rest only looks at which keys a
+    row holds: its errors for a row are then those of any row with the same keys."""
+    if flat is None or not set(schema) <= _KEY_ONLY_KEYWORDS or schema.get("type", "object") != "object":
+        return None
+    if any(sub is False for sub in schema["properties"].values()):
+        return None  # a false subschema's error comes from within ``properties``, between cell errors
+    return validator.evolve(schema={**schema, "properties": dict.fromkeys(schema["properties"], True)})
+
+
 def _repetitive_columns(sample: pl.DataFrame, rows: int = 20_000) -> list[str]:
     head = sample.head(rows)
     if head.height < 1000:
@@ -203,6 +221,8 @@ class Validation:
         self._positions = {name: position for position, name in enumerate(self.header)}
         self._cells = {cell.name: cell for cell in self.plan.cells}
         self._flat_properties = _flat_properties(compiled.schema, self._cells)
+        self._key_validator = _key_only_validator(compiled.validator, compiled.schema, self._flat_properties)
+        self._key_errors: dict[frozenset[str], tuple[list[Any], list[Any]]] = {}
         self._ragged: dict[int, str] = {}
         self._next_row = 2
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
@@ -338,24 +358,25 @@ class Validation:
         properties = self.compiled.schema.get("properties")
         if not isinstance(properties, Mapping):
             return self._iter_errors(validator, self._row_from(texts))
-        if self._flat_properties is not None and None not in columns:
-            errors = []
-            for name, subschema in self._flat_properties.items():
-                if name in columns:
-                    cell = self._cells[name]
-                    text = texts[cell.index]
-                    # A cell's errors depend on its text alone: bad values repeat, so remember them.
-                    cached = self._cell_errors.get((name, text))
-                    if cached is None:
-                        try:
-                            cached = list(validator.descend(cell.coerce(text), subschema, path=name,
-                                                            schema_path=name))
-                        except (ArithmeticError, ValueError):
-                            return self._iter_errors(validator, self._row_from(texts))
-                        if len(self._cell_errors) < 100_000:
-                            self._cell_errors[(name, text)] = cached
-                    errors += cached
-            return errors
+        if self._flat_properties is not None and (None not in columns or self._key_validator is not None):
+            errors = self._property_errors(texts, columns)
+            if errors is None:
+                return self._iter_errors(validator, self._row_from(texts))
+            if None not in columns:
+                return errors
+            # Errors on the row (required, additionalProperties...) depend only on which cells
+            # are filled in; python-jsonschema yields them in the root's keyword order, the
+            # properties' errors where ``properties`` stands.
+            present = frozenset(cell.name for cell, text in zip(self.plan.cells, texts, strict=True)
+                                if cell.coerce(text) is not ABSENT_VALUE)
+            if present not in self._key_errors:
+                order = list(self.compiled.schema)
+                before, after = [], []
+                for error in self._iter_errors(self._key_validator, dict.fromkeys(present)):
+                    (before if order.index(error.validator) < order.index("properties") else after).append(error)
+                self._key_errors[present] = (before, after)
+            before, after = self._key_errors[present]
+            return [*before, *errors, *after]
         key = frozenset(columns)
         if key not in self._validators:
             kept = {name for name, sub in properties.items() if name in key or sub is False}
@@ -363,6 +384,27 @@ class Validation:
             reduced["properties"] = {name: sub if name in kept else True for name, sub in properties.items()}
             self._validators[key] = validator.evolve(schema=reduced)
         return self._iter_errors(self._validators[key], self._row_from(texts))
+
+    def _property_errors(self, texts: Sequence[str | None], columns: set[str | None]) -> list[Any] | None:
+        """The failing cells' errors, each descended into as python-jsonschema's ``properties``
+        does; None when python-jsonschema itself cannot evaluate a value."""
+        errors = []
+        for name, subschema in self._flat_properties.items():
+            if name in columns:
+                cell = self._cells[name]
+                text = texts[cell.index]
+                # A cell's errors depend on its text alone: bad values repeat, so remember them.
+                cached = self._cell_errors.get((name, text))
+                if cached is None:
+                    try:
+                        cached = list(self.compiled.validator.descend(cell.coerce(text), subschema, path=name,
+                                                                      schema_path=name))
+                    except (ArithmeticError, ValueError):
+                        return None
+                    if len(self._cell_errors) < 100_000:
+                        self._cell_errors[(name, text)] = cached
+                errors += cached
+        return errors
 
     def _write_rows(
         self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int,

@@ -286,3 +286,36 @@ def test_infinite_numeral_under_not_follows_python_jsonschema_short_circuit():
     report = validate_frame(one_column(["1e400", "-1"], "b"), schema)
     assert report.errors_by_column == {"b": {"not": 1}}
     assert [(error.row, error.keyword) for error in report.errors] == [(3, "not")]
+
+
+@pytest.mark.parametrize("required_first", [True, False])
+@pytest.mark.parametrize("min_properties", [None, 3])  # its message shows the whole row
+def test_row_and_cell_errors_come_in_python_jsonschemas_order(required_first: bool, min_properties) -> None:
+    from jsonschema import Draft202012Validator
+
+    from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, coerce_text
+
+    properties = {"id": {"type": "integer", "minimum": 1}, "name": {"type": "string", "maxLength": 3},
+                  "tag": {"type": ["string", "null"]}}
+    keywords = [("required", ["id", "name"]), ("properties", properties), ("minProperties", min_properties),
+                ("additionalProperties", False)]
+    keywords = [(keyword, value) for keyword, value in keywords if value is not None]
+    schema = dict(keywords if required_first else keywords[::-1])
+    frame = pl.DataFrame({
+        "id": ["0", "", "5", "x", ""] * 3,
+        "name": ["toolong", "ab", "", "abcd", ""] * 3,
+        "tag": ["", "t", None, "", "u"] * 3,
+        "extra": ["", "", "e", "e", ""] * 3,
+    })
+    allowed = {"id": {"integer"}, "name": {"string"}, "tag": {"string", "null"}, "extra": None}
+    validator = Draft202012Validator(schema)
+    expected = []
+    for number, cells in enumerate(frame.iter_rows(named=True), start=2):
+        row = {}
+        for name, text in cells.items():
+            value = coerce_text(text, frozenset(allowed[name]) if allowed[name] else None)
+            if value is not ABSENT_VALUE:
+                row[name] = value
+        expected += [(number, e.path[0] if e.path else None, e.validator, e.message) for e in validator.iter_errors(row)]
+    report = validate_frame(frame, schema, max_errors=10_000)
+    assert [(e.row, e.column, e.keyword, e.message) for e in report.errors] == expected
