@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -24,6 +25,9 @@ def use_engine(which: str) -> str:
         archive = subprocess.run(["git", "archive", sha, "airflow_provider_typecheck"], cwd=REPO,
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        # As `make env` does for the installed package: with PYTHONDONTWRITEBYTECODE set,
+        # every CLI run would otherwise compile the engine from source.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], check=True)
     # PYTHONPATH comes before the editable install's .pth entry, so the snapshot wins
     os.environ["PYTHONPATH"] = os.pathsep.join([str(target), *filter(None, [os.environ.get("PYTHONPATH")])])
     return f"commit {sha} (snapshot in {target.relative_to(REPO)})"
