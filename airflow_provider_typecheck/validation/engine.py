@@ -82,7 +82,8 @@ def _flat_properties(schema: Mapping[str, Any], cells: Mapping[str, Any]) -> dic
 # Root keywords whose errors on a row (verdict and message) depend only on which
 # properties it holds. (minProperties is not one: its message shows the row.)
 _KEY_ONLY_KEYWORDS = frozenset({
-    "type", "properties", "additionalProperties", "required", "dependentRequired", "$schema", "$id", "$comment", "$defs", "definitions", "$anchor", "$vocabulary",
+    "type", "properties", "additionalProperties", "required", "dependentRequired",
+    "$schema", "$id", "$comment", "$defs", "definitions", "$anchor", "$vocabulary",
     "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
 })
 
@@ -222,7 +223,7 @@ class Validation:
         self._cells = {cell.name: cell for cell in self.plan.cells}
         self._flat_properties = _flat_properties(compiled.schema, self._cells)
         self._key_validator = _key_only_validator(compiled.validator, compiled.schema, self._flat_properties)
-        self._key_errors: dict[frozenset[str], tuple[list[Any], list[Any]]] = {}
+        self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
         self._ragged: dict[int, str] = {}
         self._next_row = 2
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
@@ -367,8 +368,8 @@ class Validation:
             # Errors on the row (required, additionalProperties...) depend only on which cells
             # are filled in; python-jsonschema yields them in the root's keyword order, the
             # properties' errors where ``properties`` stands.
-            present = frozenset(cell.name for cell, text in zip(self.plan.cells, texts, strict=True)
-                                if cell.coerce(text) is not ABSENT_VALUE)
+            present = tuple(cell.name for cell, text in zip(self.plan.cells, texts, strict=True)
+                            if cell.coerce(text) is not ABSENT_VALUE)
             if present not in self._key_errors:
                 order = list(self.compiled.schema)
                 before, after = [], []
