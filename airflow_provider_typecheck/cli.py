@@ -69,6 +69,22 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+def run() -> None:
+    """The ``typecheck`` console script: :func:`main`, then leave at once.
+
+    A validation leaves hundreds of megabytes of frames behind. The operating
+    system takes them back in one go; interpreter shutdown would free them
+    piece by piece first (0.05-0.2 s of every run). Output is flushed before.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = 141
+    os._exit(code)
+
+
 def _validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from airflow_provider_typecheck.validation.readers import open_table
@@ -177,4 +193,4 @@ def _infer(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
