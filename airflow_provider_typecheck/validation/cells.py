@@ -100,6 +100,11 @@ class Cell:
         return allows(self.allowed, "integer", "number")
 
     @cached_property
+    def nullable(self) -> bool:
+        """An empty cell is ``null`` (present), not an absent property."""
+        return allows(self.allowed, "null")
+
+    @cached_property
     def possible_kinds(self) -> frozenset[int]:
         """The kind codes :meth:`prelude` can give this column's cells."""
         kinds = {NULL if allows(self.allowed, "null") else ABSENT, STRING}

@@ -369,7 +369,7 @@ class Validation:
             # are filled in; python-jsonschema yields them in the root's keyword order, the
             # properties' errors where ``properties`` stands.
             present = tuple(cell.name for cell, text in zip(self.plan.cells, texts, strict=True)
-                            if cell.coerce(text) is not ABSENT_VALUE)
+                            if text or cell.nullable)
             if present not in self._key_errors:
                 order = list(self.compiled.schema)
                 before, after = [], []
