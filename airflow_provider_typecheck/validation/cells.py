@@ -17,6 +17,7 @@ building the rows handed to python-jsonschema when writing error messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import product
@@ -150,7 +151,9 @@ class Cell:
         kind = kind.otherwise(pl.lit(STRING, pl.UInt8))
         return [kind.alias(f"__kind{self.index}"), *exprs]
 
-    def text_check(self, predicate: Any, *, multiline: Any = None) -> pl.Expr:
+    def text_check(
+        self, predicate: Callable[[pl.Expr], pl.Expr], *, multiline: Callable[[str], bool] | None = None
+    ) -> pl.Expr:
         """``predicate(text)`` for every row, computed once per distinct text when values repeat.
 
         ``multiline(text)``, when given, decides instead for distinct texts that
