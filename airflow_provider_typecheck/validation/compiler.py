@@ -389,7 +389,7 @@ def kw_any_of(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) -> 
 
 
 def _count_valid(branches: Sequence[pl.Expr]) -> pl.Expr:
-    return pl.sum_horizontal([b.cast(pl.UInt32) for b in branches])
+    return pl.sum_horizontal(branches)  # booleans add up as UInt32
 
 
 def kw_one_of(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) -> pl.Expr:
@@ -555,7 +555,7 @@ def rw_required(value: Any, schema: Any, scope: Scope, walk: Walk) -> list[Check
 def _property_count(walk: Walk) -> pl.Expr:
     if not walk.columns:
         return pl.lit(0)
-    return pl.sum_horizontal([cell.present.cast(pl.UInt32) for cell in walk.columns.values()])
+    return pl.sum_horizontal([cell.present for cell in walk.columns.values()])  # booleans add up as UInt32
 
 
 def rw_min_properties(value: Any, schema: Any, scope: Scope, walk: Walk) -> list[Check]:

@@ -207,7 +207,7 @@ class Validation:
             grouped.setdefault((check.column, check.keyword), []).append(check.fails.fill_null(False))
         self._labels = list(grouped)
         self._label_columns = [
-            (exprs[0] if len(exprs) == 1 else pl.sum_horizontal([e.cast(pl.UInt32) for e in exprs]))
+            (exprs[0] if len(exprs) == 1 else pl.sum_horizontal(exprs))
             .alias(f"__label{i}")
             for i, exprs in enumerate(grouped.values())
         ]
