@@ -204,8 +204,9 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int) -> Table:
         ragged = _ragged_rows(source, delimiter, len(header))
     else:
         last = frame.get_column(header[-1]) if frame.width else None
-        # Polars pads a short row with nulls: only rows whose last cell is empty can be short.
-        suspects = (last.is_null() | (last.str.len_bytes() == 0)).arg_true() if last is not None else None
+        # Polars pads a short row with nulls, and reads a quoted empty field ("") as an
+        # empty string: only rows whose last cell is null can be short.
+        suspects = last.is_null().arg_true() if last is not None else None
         if (
             suspects is not None and suspects.len()
             and not _bytes_add_up(source, frame)

@@ -164,3 +164,12 @@ def test_crlf_file_with_a_short_row(tmp_path: Path) -> None:
     path = tmp_path / "crlf.csv"
     path.write_bytes(b"id,name,x\r\n1,a,\r\n2,b\r\n3,c,d\r\n")
     assert open_table(path).ragged == [RaggedRow(3, 2, 3)]
+
+
+def test_quoted_empty_last_fields_are_not_short_rows(tmp_path: Path) -> None:
+    # Every field quoted, as spreadsheet exports write them: "" is a field, a missing one is not.
+    path = tmp_path / "all-quoted.csv"
+    path.write_bytes(b'"id","name","x"\r\n"1","a",""\r\n"2","b"\r\n"3","c",\r\n"4","d",""\r\n')
+    table = open_table(path)
+    assert table.ragged == [RaggedRow(3, 2, 3)]
+    assert [r["x"] for r in rows_of(table)] == ["", None, None, ""]
