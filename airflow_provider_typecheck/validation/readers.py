@@ -315,28 +315,38 @@ def _scan_bytes(source: bytes | str, delimiter: str, chunk_bytes: int = 16 * 102
 def _bytes_add_up(source: bytes | str, frame: pl.DataFrame) -> bool:
     """True when the file's size proves that no row is short, at the cost of a few memchr passes.
 
-    In a file without quote characters, each line is its cells' bytes, one
-    delimiter less than its fields, and its line ending. A short row holds
-    fewer delimiters than the header's fields, so a file of exactly
-    ``header line + cell bytes + rows * (fields - 1 + ending)`` bytes has none.
-    Everything else that could change the size only makes the file shorter
-    than that (blank lines, a ``\\n`` in a CRLF file), never longer, as long
-    as no quote is stripped and, in an LF file, no ``\\r`` before a newline is.
-    Anything unexpected answers False, and the exact scan decides.
+    Each line is its cells' bytes, one delimiter less than its fields, its line
+    ending, and the quote characters Polars took out (a field's two, one of
+    each escaped pair). A short row holds fewer delimiters than the header's
+    fields, so a file of exactly ``header line + cell bytes + rows * (fields -
+    1 + ending) + quote characters`` bytes has none. Everything else that could
+    change the size only makes the file shorter than that (blank lines, a
+    ``\\n`` in a CRLF file, an escaped quote, which leaves one of its two
+    characters in the cell), never longer, as long as no ``\\r`` before a
+    newline is taken out of an LF file. Anything unexpected answers False, and
+    the exact scan decides.
     """
     with _mapped(source) as data:
         end_of_header = data.find(b"\n")
-        if end_of_header < 0 or data.find(b'"') >= 0:
+        if end_of_header < 0:
             return False
+        header_quotes = data[:end_of_header].count(b'"')
+        if header_quotes % 2:
+            return False  # a quoted header name holds a newline: the header is not one line
         crlf = data[end_of_header - 1:end_of_header] == b"\r"
         if not crlf and data.find(b"\r") >= 0:
             return False
+        quotes = _count(data, b'"') - header_quotes if data.find(b'"') >= 0 else 0
         ending = 2 if crlf else 1
         size = len(data)
         unterminated = data[size - 1:] != b"\n"
     cell_bytes = sum(count or 0 for count in frame.select(pl.all().str.len_bytes().sum()).row(0))
-    expected = end_of_header + 1 + cell_bytes + frame.height * (frame.width - 1 + ending)
+    expected = end_of_header + 1 + cell_bytes + quotes + frame.height * (frame.width - 1 + ending)
     return size == expected - (ending if unterminated else 0)
+
+
+def _count(data: bytes | mmap.mmap, byte: bytes, step: int = 8 * 1024 * 1024) -> int:
+    return sum(data[start:start + step].count(byte) for start in range(0, len(data), step))
 
 
 @contextmanager

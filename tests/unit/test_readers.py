@@ -141,13 +141,16 @@ def test_late_cp1252_file_still_reports_its_ragged_rows(tmp_path: Path) -> None:
         (b"id,name,x\n1,a,\n2,b\n", False),  # a short row
         (b"id,name,x\n1,a,\n\n2,b,c\n", False),  # a blank line is a short row too
         (b"id,name,x\n1,a,\r\n2,b,c\n", False),  # a stray CR in an LF file: the exact scan decides
-        (b'id,name,x\n"1",a,\n2,b,c\n', False),  # quotes: the exact scan decides
+        (b'id,name,x\n"1",a,\n2,b,c\n', True),  # the stripped quotes are counted
+        (b'id,"na\nme",x\n1,a,\n2,b,c\n', False),  # the header is not one line
+        (b'id,name,x\n1,"a\nb, c",\n2,b,c\n', True),  # a newline inside a quoted field
+        (b'id,name,x\n1,"say ""hi""",\n2,b,c\n', False),  # escaped quotes: the exact scan decides
     ],
 )
 def test_file_size_proves_no_row_is_short_only_when_it_can(tmp_path: Path, content: bytes, proved: bool) -> None:
     path = tmp_path / "p.csv"
     path.write_bytes(content)
-    frame = pl.read_csv(path, infer_schema=False, new_columns=["id", "name", "x"])
+    frame = pl.read_csv(path, infer_schema=False, new_columns=["id", "name", "x"], truncate_ragged_lines=True)
     assert readers._bytes_add_up(str(path), frame) is proved
     assert readers._bytes_add_up(content, frame) is proved
 
@@ -173,3 +176,9 @@ def test_quoted_empty_last_fields_are_not_short_rows(tmp_path: Path) -> None:
     table = open_table(path)
     assert table.ragged == [RaggedRow(3, 2, 3)]
     assert [r["x"] for r in rows_of(table)] == ["", None, None, ""]
+
+
+def test_short_rows_in_a_file_with_quoted_fields(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b'id,name,x\n1,"Doe, J",\n2,"Roe, K"\n3,c,\n')
+    assert open_table(path).ragged == [RaggedRow(3, 2, 3)]
