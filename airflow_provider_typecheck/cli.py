@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=["text", "json"], default="text", help="report format")
     validate.add_argument("--max-errors", type=int, default=1000, metavar="N",
                           help="list at most N errors (counts stay exact; default 1000)")
+    validate.add_argument("--batch-rows", type=int, metavar="N",
+                          help="rows checked at a time; a file over 256 MiB streams in batches of N rows, "
+                               "so N bounds memory (default 200000; 1000000 for smaller files)")
     validate.add_argument("--valid-out", metavar="PATH", help="write the valid rows to PATH (.csv or .parquet)")
     validate.add_argument("--invalid-out", metavar="PATH",
                           help="write the invalid rows, with _row and _errors columns, to PATH (.csv or .parquet)")
@@ -92,6 +95,9 @@ def _validate(args: argparse.Namespace) -> int:
     if args.max_errors < 0:
         print("typecheck: error: --max-errors must be 0 or more", file=sys.stderr)
         return EXIT_UNUSABLE
+    if args.batch_rows is not None and args.batch_rows < 1:
+        print("typecheck: error: --batch-rows must be 1 or more", file=sys.stderr)
+        return EXIT_UNUSABLE
     if args.delimiter == "\\t":
         args.delimiter = "\t"
     sheet: str | int | None = args.sheet
@@ -102,7 +108,8 @@ def _validate(args: argparse.Namespace) -> int:
     # is imported and the schema checked and compiled. A bad schema is still the
     # error reported, whatever the file holds.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-read") as pool:
-        opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter)
+        opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter,
+                              batch_rows=args.batch_rows)
         from airflow_provider_typecheck.validation import compile_schema, load_schema, validate_table
 
         compiled = compile_schema(load_schema(args.schema))

@@ -525,11 +525,13 @@ def validate_file(
     invalid_out: str | os.PathLike[str] | None = None,
     valid_out: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
-    batch_rows: int = 1_000_000,
+    batch_rows: int | None = None,
 ) -> ValidationReport:
     """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
 
-    ``progress(rows_done, rows_total_or_None)`` is called after each batch.
+    ``progress(rows_done, rows_total_or_None)`` is called after each batch;
+    ``batch_rows`` caps a batch's rows, and so memory on files that stream (see
+    :func:`~airflow_provider_typecheck.validation.readers.open_table`).
     Raises :class:`SchemaError` or :class:`ReadError` for unusable input.
     """
     started = time.perf_counter()

@@ -99,6 +99,17 @@ def test_max_errors_caps_the_list_not_the_counts(tmp_path: Path, schema_file: Pa
     assert report["errors_by_column"]["id"]["minimum"] == 50
 
 
+def test_batch_rows_changes_the_batches_not_the_answer(tmp_path: Path, schema_file: Path) -> None:
+    data = write(tmp_path, "b.csv", "id,name,age\n" + "".join(f"{i},n{i},{i if i % 3 else 'x'}\n" for i in range(1, 11)))
+    reports = [json.loads(run("validate", str(data), "--schema", str(schema_file), "--format", "json", *extra).stdout)
+               for extra in ([], ["--batch-rows", "3"])]
+    assert [(r["total_rows"], r["invalid_rows"], r["errors_by_column"]) for r in reports] == [
+        (10, 3, {"age": {"type": 3}})
+    ] * 2
+    refused = run("validate", str(data), "--schema", str(schema_file), "--batch-rows", "0")
+    assert (refused.returncode, refused.stderr) == (2, "typecheck: error: --batch-rows must be 1 or more\n")
+
+
 def test_quarantine_outputs(tmp_path: Path, schema_file: Path) -> None:
     data = write(tmp_path, "u.csv", "id,name,age\n1,Ann,30\n0,Bob,\n3,Cy,151\n")
     valid, invalid = tmp_path / "valid.csv", tmp_path / "invalid.parquet"

@@ -182,3 +182,13 @@ def test_short_rows_in_a_file_with_quoted_fields(tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
     path.write_bytes(b'id,name,x\n1,"Doe, J",\n2,"Roe, K"\n3,c,\n')
     assert open_table(path).ragged == [RaggedRow(3, 2, 3)]
+
+
+def test_a_streamed_file_holds_at_most_batch_rows_rows_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 0)
+    path = tmp_path / "s.csv"
+    path.write_text("id,name\n" + "".join(f"{i},n\n" for i in range(1000)))
+    heights = [batch.height for batch in open_table(path, batch_rows=64).batches()]
+    assert sum(heights) == 1000 and max(heights) <= 64
+    with pytest.raises(ValueError, match="batch_rows must be 1 or more"):
+        open_table(path, batch_rows=0)
