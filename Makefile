@@ -5,9 +5,9 @@ export UV_PYTHON_DOWNLOADS := never
 # The interpreter itself, not a pyenv shim: uv does not recognise the environment it
 # made from a shim as satisfying the shim, and would rebuild .venv on every command.
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
-# Every sync compiles bytecode, including the one `uv run` does: machines that set
-# PYTHONDONTWRITEBYTECODE would otherwise recompile every imported module on every
-# run (half a second of each CLI call).
+# Every sync compiles bytecode: machines that set PYTHONDONTWRITEBYTECODE would
+# otherwise recompile every imported module on every run (half a second of each
+# CLI call). `uv run` does not sync again (--no-sync): `env` just did.
 export UV_COMPILE_BYTECODE := 1
 UV := $(PYTHON) -m uv
 
@@ -20,19 +20,19 @@ env:
 
 # The CLI exits 1 when it finds invalid rows, as it should on the sample: only 2+ is a failure here.
 demo: env
-	@$(UV) run --frozen typecheck validate examples/users.csv --schema examples/users.schema.json; \
+	@$(UV) run --frozen --no-sync typecheck validate examples/users.csv --schema examples/users.schema.json; \
 	  status=$$?; if [ $$status -gt 1 ]; then exit $$status; fi
 
 services:
 	@bash scripts/ensure-services.sh
 
 test: env services
-	$(UV) run --frozen pytest
+	$(UV) run --frozen --no-sync pytest
 
 # The scale check reads peak RSS from GNU time (Debian package "time").
 bench: env
 	@test -x /usr/bin/time || apt-get install -y -q time
-	$(UV) run --frozen python benchmarks/run.py
+	$(UV) run --frozen --no-sync python benchmarks/run.py
 
 clean:
 	rm -rf .venv .pytest_cache
