@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_typecheck.validation import readers, validate_file
 from airflow_provider_typecheck.validation.readers import RaggedRow, open_table
@@ -192,3 +194,39 @@ def test_a_streamed_file_holds_at_most_batch_rows_rows_at_a_time(tmp_path: Path,
     assert sum(heights) == 1000 and max(heights) <= 64
     with pytest.raises(ValueError, match="batch_rows must be 1 or more"):
         open_table(path, batch_rows=0)
+
+
+@st.composite
+def csv_files(draw) -> tuple[bytes, list[RaggedRow]]:
+    """A well-formed CSV with some rows cut short, and the short rows Python's csv module sees."""
+    import csv
+    import io as _io
+
+    width = draw(st.integers(2, 4))
+    ending = draw(st.sampled_from(["\n", "\r\n"]))
+    # The csv module quotes a field holding a character of its line terminator: a CR
+    # in an LF file would stay bare, and every CSV reader takes a bare CR for a line break.
+    text = st.text(alphabet=st.sampled_from(list('ab ,"\n' + ("\r" if ending == "\r\n" else ""))), max_size=4)
+    rows = []
+    for _ in range(draw(st.integers(1, 12))):
+        # The first field is never empty: a row of one empty field would be a blank line.
+        row = [draw(st.text(alphabet="xyz", min_size=1, max_size=3)), *(draw(text) for _ in range(width - 1))]
+        rows.append(row[: draw(st.integers(1, width))] if draw(st.booleans()) else row)
+    out = _io.StringIO()
+    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+    csv.writer(out, lineterminator=ending, quoting=quoting).writerows([[f"c{i}" for i in range(width)], *rows])
+    content = out.getvalue()
+    if draw(st.booleans()):
+        content = content[: -len(ending)]  # no line ending after the last row
+    data = (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + content.encode()
+    short = [RaggedRow(number, len(row), width) for number, row in enumerate(rows, start=2) if len(row) < width]
+    return data, short
+
+
+@given(csv_files())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_short_rows_are_found_in_any_well_formed_csv(tmp_path: Path, case) -> None:
+    data, short = case
+    path = tmp_path / "h.csv"
+    path.write_bytes(data)
+    assert open_table(path).ragged == short
