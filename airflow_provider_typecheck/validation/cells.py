@@ -108,7 +108,7 @@ class Cell:
     @cached_property
     def possible_kinds(self) -> frozenset[int]:
         """The kind codes :meth:`prelude` can give this column's cells."""
-        kinds = {NULL if allows(self.allowed, "null") else ABSENT, STRING}
+        kinds = {NULL if self.nullable else ABSENT, STRING}
         if allows(self.allowed, "boolean"):
             kinds.add(BOOLEAN)
         if self.numeric:
@@ -128,7 +128,7 @@ class Cell:
         """Helper columns: the kind code, and the parsed numbers where numbers are allowed."""
         raw = self.raw
         empty = raw.is_null() | (raw.str.len_bytes() == 0)
-        kind = pl.when(empty).then(pl.lit(NULL if allows(self.allowed, "null") else ABSENT, pl.UInt8))
+        kind = pl.when(empty).then(pl.lit(NULL if self.nullable else ABSENT, pl.UInt8))
         if allows(self.allowed, "boolean"):
             kind = kind.when(raw.is_in(TRUE_SPELLINGS + FALSE_SPELLINGS)).then(pl.lit(BOOLEAN, pl.UInt8))
         exprs: list[pl.Expr] = []

@@ -416,8 +416,8 @@ class Validation:
             self._valid_sink.write(batch.filter(~invalid))
         if self._invalid_sink:
             labels = [
-                pl.when(pl.col(f"__label{i}").cast(pl.Boolean)).then(pl.lit(f"{column or ''}:{keyword}"))
-                for i, (column, keyword) in enumerate(self._labels)
+                pl.when(fired).then(pl.lit(f"{column or ''}:{keyword}"))
+                for fired, (column, keyword) in zip(self._fired, self._labels, strict=True)
             ]
             described = verdicts.select(
                 pl.concat_str(labels, separator="; ", ignore_nulls=True).alias("_errors")

@@ -215,11 +215,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         # Polars pads a short row with nulls, and reads a quoted empty field ("") as an
         # empty string: only rows whose last cell is null can be short.
         suspects = last.is_null().arg_true() if last is not None else None
-        if (
-            suspects is not None and suspects.len()
-            and not _bytes_add_up(source, frame)
-            and not _fields_add_up(_scan_bytes(source, delimiter), header, frame.height)
-        ):
+        if suspects is not None and suspects.len() and not _bytes_add_up(source, frame):
             ragged = [r for r in _ragged_rows(source, delimiter, len(header), suspects) if r.fields < r.expected]
 
     def batches() -> Iterator[pl.DataFrame]:
@@ -305,20 +301,18 @@ def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
         handle.close()
 
 
-def _scan_bytes(source: bytes | str, delimiter: str, chunk_bytes: int = 16 * 1024 * 1024) -> tuple[bool, int]:
-    """Whether the file holds a quote character, and how many delimiter bytes it holds.
+def _has_quote(source: bytes | str, chunk_bytes: int = 16 * 1024 * 1024) -> bool:
+    """Whether the file holds a quote character.
 
     Plain reads, not mmap: mapped pages of a file bigger than memory count as resident.
     """
-    separator = delimiter.encode()
     if isinstance(source, bytes):
-        return b'"' in source, source.count(separator)
-    quoted, count = False, 0
+        return b'"' in source
     with open(source, "rb") as handle:
         while chunk := handle.read(chunk_bytes):
-            quoted = quoted or b'"' in chunk
-            count += chunk.count(separator)
-    return quoted, count
+            if b'"' in chunk:
+                return True
+    return False
 
 
 def _bytes_add_up(source: bytes | str, frame: pl.DataFrame) -> bool:
@@ -372,13 +366,6 @@ def _mapped(source: bytes | str) -> Iterator[bytes | mmap.mmap]:
             yield data
 
 
-def _fields_add_up(scanned: tuple[bool, int], header: list[str], rows: int) -> bool:
-    """True when a file without quotes holds exactly one delimiter less than the header's
-    fields per line: then no row is short (too-long rows already made Polars fail)."""
-    quoted, count = scanned
-    return not quoted and count == (len(header) - 1) * (rows + 1)
-
-
 def _ragged_rows(
     source: bytes | str, delimiter: str, expected: int, rows: pl.Series | None = None
 ) -> list[RaggedRow]:
@@ -388,8 +375,7 @@ def _ragged_rows(
     delimiters per line (in Polars, streaming) is exact. With quotes, fields
     may hold delimiters and newlines: Python's csv module counts instead.
     """
-    quoted, _ = _scan_bytes(source, delimiter)
-    if not quoted:
+    if not _has_quote(source):
         fields = pl.col("line").str.count_matches(delimiter, literal=True).fill_null(0) + 1
         lines = _lines(source).with_row_index("index")
         if rows is not None:  # only these (0-based) rows can be ragged
