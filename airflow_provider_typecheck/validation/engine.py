@@ -23,6 +23,7 @@ import polars as pl
 import referencing.exceptions
 from jsonschema.exceptions import ValidationError
 
+from airflow_provider_typecheck.validation import prescan
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE
 from airflow_provider_typecheck.validation.compiler import Plan, build_plan
 from airflow_provider_typecheck.validation.errors import ReadError, SchemaError
@@ -31,6 +32,8 @@ from airflow_provider_typecheck.validation.report import CellError, ValidationRe
 from airflow_provider_typecheck.validation.schema import check_schema, json_pointer, validator_class
 
 ProgressCallback = Callable[[int, "int | None"], None]
+# Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
+SAMPLE_ROWS = 20_000
 ROW_LEVEL = ""  # errors_by_column key for errors on the row itself
 RAGGED_KEYWORD = "ragged"
 UNEVALUABLE = "unevaluable"
@@ -98,7 +101,7 @@ def _key_only_validator(validator: Any, schema: Mapping[str, Any], flat: Mapping
     return validator.evolve(schema={**schema, "properties": dict.fromkeys(schema["properties"], True)})
 
 
-def _repetitive_columns(sample: pl.DataFrame, rows: int = 20_000) -> list[str]:
+def _repetitive_columns(sample: pl.DataFrame, rows: int = SAMPLE_ROWS) -> list[str]:
     head = sample.head(rows)
     if head.height < 1000:
         return []
@@ -160,6 +163,12 @@ class _RowSink:
             part = Path(self._tmp) / f"part-{len(self._parts):06d}.parquet"
             frame.write_parquet(part)
             self._parts.append(part)
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def close(self, empty: pl.DataFrame) -> None:
         if self.format == "csv":
@@ -232,9 +241,13 @@ class Validation:
     def note_ragged(self, rows: Mapping[int, str]) -> None:
         self._ragged.update(rows)
 
-    def add(self, batch: pl.DataFrame) -> None:
-        first_row = self._next_row
-        self._next_row += batch.height
+    def add(self, batch: pl.DataFrame, row_numbers: Sequence[int] | None = None) -> None:
+        """Check a batch of rows: the next rows of the file, or the rows ``row_numbers`` names."""
+        if row_numbers is None:
+            numbers = pl.int_range(self._next_row, self._next_row + batch.height, dtype=pl.Int64, eager=True)
+            self._next_row += batch.height
+        else:
+            numbers = pl.Series(row_numbers, dtype=pl.Int64)
         self.report.total_rows += batch.height
         if batch.height == 0:
             return
@@ -270,14 +283,19 @@ class Validation:
         python_invalid = [index for index, labels in python_labels.items() if labels]
         if python_invalid:
             invalid = invalid.scatter(python_invalid, True)
-        ragged_here = [r - first_row for r in self._ragged if first_row <= r < first_row + batch.height]
-        if ragged_here:
-            invalid = invalid.scatter(ragged_here, True)
+        if self._ragged:
+            ragged_here = numbers.is_in(list(self._ragged))
+            if ragged_here.any():
+                invalid = invalid | ragged_here
         invalid_at = invalid.arg_true().to_list()
         self.report.invalid_rows += len(invalid_at)
-        self._collect_errors(batch, verdicts, invalid_at, set(python_invalid), first_row)
+        self._collect_errors(batch, verdicts, invalid_at, set(python_invalid), numbers)
         if self._invalid_sink or self._valid_sink:
-            self._write_rows(batch, verdicts, invalid, first_row, python_labels)
+            self._write_rows(batch, verdicts, invalid, numbers, python_labels)
+
+    def add_cleared(self, rows: int) -> None:
+        """Count rows found valid without being checked here (the native pre-scan cleared them)."""
+        self.report.total_rows += rows
 
     def _validate_in_python(self, batch: pl.DataFrame, index: int) -> str:
         """Validate one row with python-jsonschema and count its errors.
@@ -301,7 +319,7 @@ class Validation:
 
     def _collect_errors(
         self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid_at: list[int], python_rows: set[int],
-        first_row: int,
+        row_numbers: pl.Series,
     ) -> None:
         # Every invalid row yields at least one error: no more rows than free slots are needed.
         wanted = invalid_at[: max(self.max_errors - len(self.report.errors), 0)]
@@ -312,7 +330,7 @@ class Validation:
         for index, texts, fired in zip(wanted, rows, fired_rows, strict=True):
             if len(self.report.errors) >= self.max_errors:
                 return
-            row_number = first_row + index
+            row_number = row_numbers[index]
             if row_number in self._ragged:
                 self.report.errors.append(
                     CellError(row_number, None, "", RAGGED_KEYWORD, None, self._ragged[row_number])
@@ -408,10 +426,10 @@ class Validation:
         return errors
 
     def _write_rows(
-        self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, first_row: int,
+        self, batch: pl.DataFrame, verdicts: pl.DataFrame, invalid: pl.Series, row_numbers: pl.Series,
         python_labels: dict[int, str],
     ) -> None:
-        numbered = batch.with_columns(pl.int_range(first_row, first_row + batch.height, dtype=pl.Int64).alias("_row"))
+        numbered = batch.with_columns(row_numbers.alias("_row"))
         if self._valid_sink:
             self._valid_sink.write(batch.filter(~invalid))
         if self._invalid_sink:
@@ -431,14 +449,19 @@ class Validation:
                     .alias("_errors")
                 )
             out = pl.concat([numbered, described], how="horizontal").filter(invalid)
-            ragged = {r - first_row: m for r, m in self._ragged.items() if first_row <= r < first_row + batch.height}
-            if ragged:
+            if self._ragged:
                 out = out.with_columns(
-                    pl.when(pl.col("_row").is_in([first_row + i for i in ragged]))
+                    pl.when(pl.col("_row").is_in(list(self._ragged)))
                     .then(pl.concat_str([pl.lit("ragged"), pl.col("_errors")], separator="; ", ignore_nulls=True))
                     .otherwise(pl.col("_errors")).alias("_errors")
                 )
             self._invalid_sink.write(out.select(["_row", *self.header, "_errors"]))
+
+    def abandon(self) -> None:
+        """Drop what the row files hold so far: the rows are about to be checked again."""
+        for sink in (self._invalid_sink, self._valid_sink):
+            if sink is not None:
+                sink.discard()
 
     def finish(self) -> ValidationReport:
         counts: dict[str, dict[str, int]] = {}
@@ -496,6 +519,59 @@ def validate_table(
 ) -> ValidationReport:
     started = time.perf_counter()
     compiled = compile_schema(schema)
+    report = None
+    if table.csv is not None and valid_out is None and prescan.available():
+        report = _validate_prescanned(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
+                                      progress=progress)
+    if report is None:
+        report = _validate_batches(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
+                                   valid_out=valid_out, progress=progress)
+    report.warnings = [*table.warnings, *report.warnings]
+    report.elapsed_seconds = time.perf_counter() - started
+    return report
+
+
+def _validate_prescanned(
+    table: Table, compiled: CompiledSchema, *, max_errors: int, invalid_out: str | os.PathLike[str] | None,
+    progress: ProgressCallback | None,
+) -> ValidationReport | None:
+    """Validate a local UTF-8 CSV through the native pre-scan (see :mod:`.prescan`): only the
+    rows it cannot clear are read as text and checked. None when the file or schema is beyond it."""
+    source = table.csv
+    sample = source.head(SAMPLE_ROWS)
+    plan = compiled.plan(table.header, sample)
+    rules = prescan.column_rules(compiled.schema, compiled.validator, plan.cells)
+    if rules is None:
+        return None
+    segment_bytes = prescan.SEGMENT_BYTES
+    if source.batch_rows is not None and sample.height:
+        # As many bytes as batch_rows rows of the sample take (cells, delimiters, line endings).
+        cell_bytes = sum(size or 0 for size in sample.select(pl.all().str.len_bytes().sum()).row(0))
+        segment_bytes = max(source.batch_rows * (cell_bytes // sample.height + sample.width), 1)
+    validation = Validation(compiled, table.header, sample=sample, file=table.name, max_errors=max_errors,
+                            invalid_out=invalid_out)
+    done = 0
+    try:
+        with source.mapped() as data:
+            for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
+                                        plan.cells, segment_bytes=segment_bytes):
+                suspects = source.records(segment.records)
+                validation.add(suspects, [index + 2 for index in segment.suspects])
+                validation.add_cleared(segment.rows - suspects.height)
+                done += segment.rows
+                if progress is not None:
+                    progress(done, done if segment.last else None)
+    except prescan.NotScannable:
+        # Found at any point of the file: start again the ordinary way, from the first row.
+        validation.abandon()
+        return None
+    return validation.finish()
+
+
+def _validate_batches(
+    table: Table, compiled: CompiledSchema, *, max_errors: int, invalid_out: str | os.PathLike[str] | None,
+    valid_out: str | os.PathLike[str] | None, progress: ProgressCallback | None,
+) -> ValidationReport:
     batches = table.batches()
     first = next(batches, None)
     validation = Validation(compiled, table.header, sample=first, file=table.name, max_errors=max_errors,
@@ -509,10 +585,7 @@ def validate_table(
         done += batch.height
         if progress is not None:
             progress(done, table.total_rows)
-    report = validation.finish()
-    report.warnings = [*table.warnings, *report.warnings]
-    report.elapsed_seconds = time.perf_counter() - started
-    return report
+    return validation.finish()
 
 
 def validate_file(

@@ -13,9 +13,10 @@ import csv
 import io
 import mmap
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +44,76 @@ class RaggedRow:
     expected: int
 
 
-@dataclass
-class Table:
-    """A spreadsheet opened for validation: header, batches of text, and what was noticed."""
+@dataclass(frozen=True)
+class CsvFile:
+    """A local UTF-8 CSV as Polars reads it: what the native pre-scan needs to read it the same way."""
 
-    name: str
-    header: list[str]
-    total_rows: int | None
-    warnings: list[str] = field(default_factory=list)
+    path: str
+    delimiter: str
+    options: dict[str, Any]
+    batch_rows: int | None = None
+
+    def head(self, rows: int) -> pl.DataFrame:
+        """The first ``rows`` data rows, as text."""
+        try:
+            return pl.read_csv(self.path, **self.options, n_rows=rows)
+        except pl.exceptions.ComputeError:
+            # A ragged or unusual head: no sample, and the scan will decline the file anyway.
+            return pl.DataFrame(schema={column: pl.String for column in self.options["new_columns"]})
+
+    def records(self, data: bytes) -> pl.DataFrame:
+        """A header record and some of the file's records, read exactly as the whole file would be."""
+        return _read_csv(self.path, data, self.options)
+
+    @contextmanager
+    def mapped(self) -> Iterator[bytes | mmap.mmap]:
+        with _mapped(self.path) as data:
+            yield data
+
+
+@dataclass
+class TableContent:
+    """What reading a table gives: its batches, and what was noticed on the way."""
+
+    batches: Callable[[], Iterator[pl.DataFrame]]
+    total_rows: int | None = None
     ragged: list[RaggedRow] = field(default_factory=list)
-    _batches: Any = None
+
+
+class Table:
+    """A spreadsheet opened for validation: header, batches of text, and what was noticed.
+
+    Opening reads the header only; the rows are read on first use of
+    :meth:`batches`, :attr:`total_rows` or :attr:`ragged`, and ``warnings``
+    grows then (a file that is not UTF-8 after its head). ``csv`` is set for
+    local UTF-8 CSV files, which the native pre-scan may validate without
+    reading them as text at all.
+    """
+
+    def __init__(
+        self, name: str, header: list[str], warnings: list[str], read: Callable[[], TableContent],
+        csv: CsvFile | None = None,
+    ) -> None:
+        self.name = name
+        self.header = header
+        self.warnings = warnings
+        self.csv = csv
+        self._read = read
+
+    @cached_property
+    def _content(self) -> TableContent:
+        return self._read()
+
+    @property
+    def total_rows(self) -> int | None:
+        return self._content.total_rows
+
+    @property
+    def ragged(self) -> list[RaggedRow]:
+        return self._content.ragged
 
     def batches(self) -> Iterator[pl.DataFrame]:
-        yield from self._batches()
+        yield from self._content.batches()
 
 
 def open_table(
@@ -194,8 +252,6 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
     if isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES:
         return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows)
 
-    ragged: list[RaggedRow] = []
-
     def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
         """The frame, and whether some row had too many fields (then truncated)."""
         try:
@@ -203,27 +259,34 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         except _TooManyFields:
             return _read_csv(name, text_source, options | {"truncate_ragged_lines": True}), True
 
-    try:
-        frame, too_long = read(source)
-    except _NotUtf8:  # bad bytes after the sniffed head
-        source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
-        frame, too_long = read(source)
-    if too_long:
-        ragged = _ragged_rows(source, delimiter, len(header))
-    else:
-        last = frame.get_column(header[-1]) if frame.width else None
-        # Polars pads a short row with nulls, and reads a quoted empty field ("") as an
-        # empty string: only rows whose last cell is null can be short.
-        suspects = last.is_null().arg_true() if last is not None else None
-        if suspects is not None and suspects.len() and not _bytes_add_up(source, frame):
-            ragged = [r for r in _ragged_rows(source, delimiter, len(header), suspects) if r.fields < r.expected]
+    def read_whole() -> TableContent:
+        text_source = source
+        try:
+            frame, too_long = read(text_source)
+        except _NotUtf8:  # bad bytes after the sniffed head
+            text_source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
+            frame, too_long = read(text_source)
+        ragged: list[RaggedRow] = []
+        if too_long:
+            ragged = _ragged_rows(text_source, delimiter, len(header))
+        else:
+            last = frame.get_column(header[-1]) if frame.width else None
+            # Polars pads a short row with nulls, and reads a quoted empty field ("") as an
+            # empty string: only rows whose last cell is null can be short.
+            suspects = last.is_null().arg_true() if last is not None else None
+            if suspects is not None and suspects.len() and not _bytes_add_up(text_source, frame):
+                ragged = [r for r in _ragged_rows(text_source, delimiter, len(header), suspects)
+                          if r.fields < r.expected]
 
-    def batches() -> Iterator[pl.DataFrame]:
-        step = batch_rows or WHOLE_FILE_BATCH_ROWS
-        for offset in range(0, max(frame.height, 1), step):
-            yield frame.slice(offset, step)
+        def batches() -> Iterator[pl.DataFrame]:
+            step = batch_rows or WHOLE_FILE_BATCH_ROWS
+            for offset in range(0, max(frame.height, 1), step):
+                yield frame.slice(offset, step)
 
-    return Table(name, header, frame.height, warnings, ragged, batches)
+        return TableContent(batches, frame.height, ragged)
+
+    csv_file = CsvFile(source, delimiter, options, batch_rows) if isinstance(source, str) else None
+    return Table(name, header, warnings, read_whole, csv_file)
 
 
 class _NotUtf8(Exception):
@@ -269,16 +332,17 @@ def _streamed_csv(
     batch_rows: int | None,
 ) -> Table:
     """A file too big to hold: batches from Polars' streaming reader, memory bounded by ``batch_rows``."""
-    ragged = _ragged_rows(path, delimiter, len(header))
+    def read_streamed() -> TableContent:
+        def batches() -> Iterator[pl.DataFrame]:
+            lazy = pl.scan_csv(path, **options, truncate_ragged_lines=True)
+            try:
+                yield from lazy.collect_batches(chunk_size=batch_rows or STREAM_BATCH_ROWS, lazy=True)
+            except pl.exceptions.ComputeError as err:
+                raise ReadError(f"{name}: cannot parse as CSV: {str(err).splitlines()[0]}") from None
 
-    def batches() -> Iterator[pl.DataFrame]:
-        lazy = pl.scan_csv(path, **options, truncate_ragged_lines=True)
-        try:
-            yield from lazy.collect_batches(chunk_size=batch_rows or STREAM_BATCH_ROWS, lazy=True)
-        except pl.exceptions.ComputeError as err:
-            raise ReadError(f"{name}: cannot parse as CSV: {str(err).splitlines()[0]}") from None
+        return TableContent(batches, None, _ragged_rows(path, delimiter, len(header)))
 
-    return Table(name, header, None, warnings, ragged, batches)
+    return Table(name, header, warnings, read_streamed, CsvFile(path, delimiter, options, batch_rows))
 
 
 def _lines(source: bytes | str) -> pl.LazyFrame:
@@ -425,7 +489,8 @@ def _open_excel(name: str, sheet: str | int | None) -> Table:
     check_header(name, header)
     frame = frame.slice(1).rename(dict(zip(frame.columns, header, strict=True)))
     frame = _as_seen(reader, selected, frame)
-    return Table(name, header, frame.height, [], [], lambda: iter([frame]))
+    content = TableContent(lambda: iter([frame]), frame.height)
+    return Table(name, header, [], lambda: content)
 
 
 def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame:

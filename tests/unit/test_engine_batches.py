@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def test_batches_add_up_to_the_whole(tmp_path: Path) -> None:
     assert pieces.errors_by_column == whole.errors_by_column
     assert [e.to_dict() for e in pieces.errors] == [e.to_dict() for e in whole.errors]
     assert (pieces.total_rows, pieces.invalid_rows) == (whole.total_rows, whole.invalid_rows) == (3000, whole.invalid_rows)
-    assert seen == [(1000, 3000), (2000, 3000), (3000, 3000)]
+    # Batches hold about 1,000 rows (the native pre-scan cuts them by bytes); the total is known at the end.
+    assert len(seen) >= 3 and seen[-1] == (3000, 3000)
+    assert all(done < later for (done, _), (later, _) in itertools.pairwise(seen))
 
 
 def test_rows_python_decides_are_labelled_in_the_quarantine_file(tmp_path: Path) -> None:

@@ -1,0 +1,243 @@
+"""Clear, straight from a CSV's bytes, the rows that cannot fail; judge only the rest.
+
+Most rows of a real file are valid, and proving a row valid needs much less
+than building its text cells and running every check over them. The native
+scan (``_prescan.c``) walks the bytes once, on every core, and checks each
+cell in place: its kind under the typing contract, numeric bounds, string
+lengths, ``email`` and ``date`` formats. Columns with other keywords (enum,
+pattern, ...) that repeat their values are interned instead, and each
+distinct text is judged once by python-jsonschema. The rows it cannot clear,
+the *suspects*, are read by Polars from their own bytes and validated by the
+engine as usual, so verdicts, counts and messages are the engine's.
+
+The scan only says "valid" when it is sure; anything unusual makes a row a
+suspect. It declines whole files whose shape Polars might read differently
+(ragged or blank rows, stray quotes or carriage returns, bytes that are not
+UTF-8) and schemas beyond flat ``properties``: those take the ordinary path.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft3Validator, Draft4Validator
+
+from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, allows, coerce_text
+
+try:
+    from airflow_provider_typecheck.validation import _prescan
+except ImportError:  # built without a C compiler: every file takes the ordinary path
+    _prescan = None
+
+ANY, NATIVE, DICT = 0, 1, 2
+NO_FORMAT, EMAIL, DATE = 0, 1, 2
+NATIVE_FORMATS = {"email": EMAIL, "idn-email": EMAIL, "date": DATE}
+# A column interned by the scan may hold this many distinct texts; past it the
+# scan declines the file (judging each text in Python would cost more than it saves).
+DICT_LIMIT = 20_000
+# Bytes scanned per call: the rows found there are one batch (progress, memory).
+SEGMENT_BYTES = 256 * 1024 * 1024
+EXACT_FLOAT_INT = 2**53
+
+_ANNOTATIONS = frozenset({
+    "title", "description", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly",
+})
+_NATIVE_KEYWORDS = frozenset({
+    "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "format",
+})
+_JSON_TYPES = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
+# Root keywords under which a row's verdict is the AND of its cells' verdicts
+# and of which cells are present.
+_FLAT_ROOT = frozenset({
+    "$schema", "$id", "$defs", "definitions", "type", "properties", "required", "additionalProperties",
+    *_ANNOTATIONS,
+})
+
+NotScannable = _prescan.NotScannable if _prescan is not None else ValueError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """What the scan found in one stretch of the file's rows."""
+
+    first_row: int  # 0-based index of the segment's first data row
+    rows: int
+    suspects: list[int]  # 0-based indexes (in the file) of the rows the scan could not clear
+    records: bytes  # the header record, then each suspect's record: CSV Polars reads as the file
+    last: bool  # the file ends with this segment
+
+
+def available() -> bool:
+    return _prescan is not None
+
+
+def column_rules(
+    schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell]
+) -> list[tuple[Any, ...]] | None:
+    """The scan's rule for each column, in header order; None when the schema is beyond the scan."""
+    if isinstance(validator, (Draft3Validator, Draft4Validator)):
+        return None  # draft 4's boolean exclusive bounds, draft 3's boolean required
+    if not set(schema) <= _FLAT_ROOT or schema.get("additionalProperties", True) not in (True, False):
+        return None
+    declared = schema.get("type", "object")
+    if declared != "object" and not (isinstance(declared, list) and "object" in declared):
+        return None
+    properties = schema.get("properties", {})
+    required = schema.get("required", [])
+    if not isinstance(properties, dict) or not isinstance(required, list):
+        return None
+    names = {cell.name for cell in cells}
+    if any(name not in names for name in required):
+        return None  # every row misses it: nothing to clear
+    rules = []
+    for cell in cells:
+        subschema = properties.get(cell.name, True if schema.get("additionalProperties", True) else None)
+        if subschema is None or subschema is False:
+            return None  # a filled-in cell fails wherever it stands
+        rule = _column_rule(subschema, cell, validator, cell.name in required)
+        if rule is None:
+            return None
+        rules.append(rule)
+    return rules
+
+
+def _column_rule(subschema: Any, cell: Cell, validator: Any, required: bool) -> tuple[Any, ...] | None:
+    def passes(value: Any) -> bool:
+        try:
+            return next(iter(validator.descend(value, subschema, path=cell.name)), None) is None
+        except (ArithmeticError, ValueError):
+            return False
+
+    empty = coerce_text("", cell.allowed)
+    empty_ok = not required if empty is ABSENT_VALUE else passes(empty)
+    if subschema is True or (isinstance(subschema, dict) and set(subschema) <= _ANNOTATIONS):
+        return _rule(ANY, empty_ok)
+    if not isinstance(subschema, dict):
+        return None
+    native = _native_rule(subschema, cell, empty_ok, passes)
+    if native is not None:
+        return native
+    return _rule(DICT, empty_ok) if cell.repetitive else None
+
+
+def _native_rule(subschema: dict[str, Any], cell: Cell, empty_ok: bool, passes: Any) -> tuple[Any, ...] | None:
+    if not set(subschema) <= _NATIVE_KEYWORDS | _ANNOTATIONS:
+        return None
+    declared = subschema.get("type")
+    types = [declared] if isinstance(declared, str) else declared
+    if types is not None and (not isinstance(types, list) or not set(types) <= _JSON_TYPES):
+        return None
+    lower = _bound(subschema, "minimum", "exclusiveMinimum", max)
+    upper = _bound(subschema, "maximum", "exclusiveMaximum", min)
+    lengths = [subschema.get(k, -1) for k in ("minLength", "maxLength")]
+    if lower is False or upper is False or any(type(n) is not int or n < -1 for n in lengths):
+        return None
+    form = subschema.get("format")
+    if form is not None and form not in NATIVE_FORMATS:
+        return None
+    bools = allows(cell.allowed, "boolean")
+    return (
+        NATIVE, empty_ok, bools, bools and passes(True), bools and passes(False),
+        allows(cell.allowed, "integer", "number"),
+        types is None or "integer" in types or "number" in types,
+        # A fraction in an integer-only column may still be an integer (2.0): a suspect.
+        types is None or "number" in types,
+        types is None or "string" in types,
+        *(lower or (None, False)), *(upper or (None, False)), *lengths,
+        NATIVE_FORMATS.get(form, NO_FORMAT),
+    )
+
+
+def _bound(subschema: dict[str, Any], inclusive: str, exclusive: str, tighter: Any) -> tuple[float, bool] | None | bool:
+    """The tighter of a column's inclusive and exclusive bounds as ``(float, exclusive)``;
+    None when it has none, False when one cannot be compared exactly as a double."""
+    found = []
+    for keyword, is_exclusive in ((inclusive, False), (exclusive, True)):
+        if keyword in subschema:
+            value = subschema[keyword]
+            if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > EXACT_FLOAT_INT:
+                return False
+            found.append((float(value), is_exclusive))
+    if len(found) == 2 and found[0][0] == found[1][0]:
+        return found[1]  # equal values: the exclusive one is the tighter
+    return tighter(found, key=lambda bound: bound[0]) if found else None
+
+
+def _rule(mode: int, empty_ok: bool) -> tuple[Any, ...]:
+    return (mode, empty_ok, False, False, False, False, False, False, False, None, False, None, False, -1, -1,
+            NO_FORMAT)
+
+
+def scan(
+    data: bytes | mmap.mmap, delimiter: str, rules: list[tuple[Any, ...]], schema: Mapping[str, Any],
+    validator: Any, cells: Sequence[Cell], *, segment_bytes: int = SEGMENT_BYTES, threads: int | None = None,
+) -> Iterator[Segment]:
+    """Scan a whole CSV (header first) held in ``data``, a stretch of about ``segment_bytes`` at a time.
+
+    Raises :class:`NotScannable`, before the first segment or at any later
+    one, when the file's shape is beyond the scan.
+    """
+    header_end = data.find(b"\n") + 1
+    if header_end == 0 or b'"' in data[:header_end]:
+        raise NotScannable("the header row holds a quote or does not end in a newline")
+    header = bytes(data[:header_end])
+    crlf = header.endswith(b"\r\n")
+    judge = _Judge(schema, validator, cells)
+    threads = threads or len(os.sched_getaffinity(0))
+    big = isinstance(data, mmap.mmap) and len(data) > segment_bytes
+    position, row = header_end, 0
+    with memoryview(data) as whole:
+        while position < len(data) or row == 0:
+            length = segment_bytes
+            while True:
+                final = position + length >= len(data)
+                with whole[position:position + length] as stretch:
+                    rows, suspects, records, end = _prescan.scan(
+                        stretch, ord(delimiter), rules, judge, threads=threads, final=final, crlf=crlf,
+                        dict_limit=DICT_LIMIT,
+                    )
+                if final or rows:
+                    break
+                length *= 2  # one record longer than the stretch
+            yield Segment(row, rows, [row + index for index in suspects], header + records, final)
+            if big:  # hand the pages back: a file bigger than memory must not stay resident
+                start = position - position % mmap.PAGESIZE
+                data.madvise(mmap.MADV_DONTNEED, start, position + end - start)
+            position += end
+            row += rows
+            if final:
+                break
+
+
+class _Judge:
+    """The verdicts on distinct texts of the interned columns, remembered across segments."""
+
+    def __init__(self, schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell]) -> None:
+        self.properties = schema.get("properties", {})
+        self.validator = validator
+        self.cells = cells
+        self.refused: dict[int, dict[str, bool]] = {}
+
+    def __call__(self, position: int, texts: list[str]) -> list[bool]:
+        """True for each text python-jsonschema refuses in this column."""
+        known = self.refused.setdefault(position, {})
+        cell = self.cells[position]
+        subschema = self.properties.get(cell.name, True)
+        verdicts = []
+        for text in texts:
+            refused = known.get(text)
+            if refused is None:
+                try:
+                    refused = next(iter(self.validator.descend(coerce_text(text, cell.allowed), subschema,
+                                                               path=cell.name)), None) is not None
+                except (ArithmeticError, ValueError):
+                    refused = True
+                if len(known) < DICT_LIMIT * 4:
+                    known[text] = refused
+            verdicts.append(refused)
+        return verdicts
