@@ -176,7 +176,8 @@ typedef struct {
     int incomplete;    /* the buffer ended inside a record (not final) */
     size_t rows, capacity;
     uint64_t *starts;  /* per row: offset of its first byte */
-    unsigned char *suspect;
+    uint64_t *flagged; /* (row << 32 | column) of each cell that made its row a suspect, in order */
+    size_t nflagged, flagged_capacity;
     uint32_t *codes;   /* per row, per DICT column: rows * ndict */
     Interned *dicts;   /* ndict tables */
     const char *failure; /* NotScannable reason, or NULL */
@@ -189,15 +190,24 @@ static int grow(Range *r) {
     uint64_t *starts = realloc(r->starts, capacity * sizeof(uint64_t));
     if (!starts) return 0;
     r->starts = starts;
-    unsigned char *suspect = realloc(r->suspect, capacity);
-    if (!suspect) return 0;
-    r->suspect = suspect;
     if (r->ndict) {
         uint32_t *codes = realloc(r->codes, capacity * r->ndict * sizeof(uint32_t));
         if (!codes) return 0;
         r->codes = codes;
     }
     r->capacity = capacity;
+    return 1;
+}
+
+static int flag(Range *r, size_t row, int column) {
+    if (r->nflagged == r->flagged_capacity) {
+        size_t capacity = r->flagged_capacity ? r->flagged_capacity * 2 : 4096;
+        uint64_t *flagged = realloc(r->flagged, capacity * sizeof(uint64_t));
+        if (!flagged) return 0;
+        r->flagged = flagged;
+        r->flagged_capacity = capacity;
+    }
+    r->flagged[r->nflagged++] = (uint64_t)row << 32 | (uint32_t)column;
     return 1;
 }
 
@@ -369,7 +379,6 @@ static void scan_range(Range *r) {
         }
         size_t row = r->rows;
         row_start = at;
-        unsigned char suspect = 0;
         int field = 0;
         for (;;) { /* one field */
             const unsigned char *cell;
@@ -430,18 +439,25 @@ static void scan_range(Range *r) {
             }
             if (field < r->ncols) {
                 const Column *c = &r->columns[field];
+                int flagged = 0;
                 if (escaped) {
-                    suspect = 1;
+                    flagged = 1;
                     if (c->mode == MODE_DICT) r->codes[row * r->ndict + c->dict_slot] = NO_CODE;
                 } else if (length == 0) {
-                    if (!c->empty_ok) suspect = 1;
+                    if (!c->empty_ok) flagged = 1;
                     if (c->mode == MODE_DICT) r->codes[row * r->ndict + c->dict_slot] = NO_CODE;
                 } else if (c->mode == MODE_NATIVE) {
-                    if (!native_passes(c, cell, length, chars)) suspect = 1;
+                    if (!native_passes(c, cell, length, chars)) flagged = 1;
                 } else if (c->mode == MODE_DICT) {
                     uint32_t code = intern(&r->dicts[c->dict_slot], cell, length, r->dict_limit);
                     if (code == NO_CODE) GIVE_UP("a column has too many distinct values", at);
                     r->codes[row * r->ndict + c->dict_slot] = code;
+                }
+                if (flagged) {
+                    if (!flag(r, row, field)) {
+                        r->out_of_memory = 1;
+                        return;
+                    }
                 }
             }
             field++;
@@ -474,7 +490,6 @@ static void scan_range(Range *r) {
             GIVE_UP("a row whose field count differs from the header's", row_start);
         }
         r->starts[row] = row_start;
-        r->suspect[row] = suspect;
         r->rows++;
     }
     r->stop = at;
@@ -511,7 +526,7 @@ static int parse_column(PyObject *spec, Column *c) {
 
 static void free_range(Range *r) {
     free(r->starts);
-    free(r->suspect);
+    free(r->flagged);
     free(r->codes);
     if (r->dicts) {
         for (int k = 0; k < r->ndict; k++) interned_free(&r->dicts[k]);
@@ -561,6 +576,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
         return NULL;
     PyObject *result = NULL;
     Column *columns = NULL;
+    int *dict_columns = NULL; /* per DICT slot, its column */
     Range ranges[MAX_THREADS];
     int nranges = 0;
     memset(ranges, 0, sizeof(ranges));
@@ -580,13 +596,14 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
     }
     int ncols = (int)PyList_GET_SIZE(specs), ndict = 0;
     columns = calloc(ncols ? ncols : 1, sizeof(Column));
-    if (!columns) {
+    dict_columns = calloc(ncols ? ncols : 1, sizeof(int));
+    if (!columns || !dict_columns) {
         PyErr_NoMemory();
         goto done;
     }
     for (int i = 0; i < ncols; i++) {
         if (!parse_column(PyList_GET_ITEM(specs, i), &columns[i])) goto done;
-        if (columns[i].mode == MODE_DICT) columns[i].dict_slot = ndict++;
+        if (columns[i].mode == MODE_DICT) dict_columns[ndict] = i, columns[i].dict_slot = ndict++;
     }
 
     size_t begin = 0;
@@ -638,6 +655,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
         if (previous->failure || previous->out_of_memory || previous->incomplete) break;
         if (previous->stop == r->begin) continue;
         r->rows = 0;
+        r->nflagged = 0;
         r->failure = NULL;
         r->incomplete = 0;
         for (int k = 0; k < ndict; k++) interned_free(&r->dicts[k]);
@@ -704,10 +722,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
             }
             PyList_SET_ITEM(texts, (Py_ssize_t)code, text);
         }
-        int slot = 0, column = 0;
-        for (; column < ncols; column++)
-            if (columns[column].mode == MODE_DICT && slot++ == k) break;
-        PyObject *verdicts = PyObject_CallFunction(judge, "iN", column, texts);
+        PyObject *verdicts = PyObject_CallFunction(judge, "iN", dict_columns[k], texts);
         if (!verdicts) goto done;
         PyList_SET_ITEM(bad_lists, k, verdicts);
     }
@@ -740,40 +755,54 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
             refused[k][code] = (unsigned char)PyObject_IsTrue(PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)code));
         Py_DECREF(seq);
     }
-    PyObject *rows_out = PyList_New(0);
+    /* Suspects: rows with a flagged cell, or holding a text the judge refused. */
+    PyObject *rows_out = PyList_New(0), *columns_out = PyList_New(0);
+    int *row_columns = malloc((ncols ? ncols : 1) * sizeof(int));
     size_t total = 0;
-    for (int t = 0; rows_out && t < nranges; t++) {
+    for (int t = 0; rows_out && columns_out && row_columns && t < nranges; t++) {
         Range *r = &ranges[t];
+        size_t next_flag = 0;
         for (size_t row = 0; row < r->rows; row++) {
-            int bad = r->suspect[row];
-            for (int k = 0; !bad && k < ndict; k++) {
+            int n = 0;
+            for (; next_flag < r->nflagged && (r->flagged[next_flag] >> 32) == row; next_flag++)
+                row_columns[n++] = (int)(uint32_t)r->flagged[next_flag];
+            for (int k = 0; k < ndict; k++) {
                 uint32_t code = r->codes[row * ndict + k];
-                bad = code != NO_CODE && refused[k][code];
+                if (code != NO_CODE && refused[k][code]) row_columns[n++] = dict_columns[k];
             }
-            if (bad) {
-                size_t end = row + 1 < r->rows ? r->starts[row + 1] : r->stop;
-                PyObject *index = PyLong_FromSize_t(total + row);
-                if (!index || PyList_Append(rows_out, index) < 0 ||
-                    !append_record(&records, &records_used, &records_capacity, data, r->starts[row], end, crlf)) {
-                    Py_XDECREF(index);
-                    Py_CLEAR(rows_out);
-                    if (!PyErr_Occurred()) PyErr_NoMemory();
-                    break;
-                }
-                Py_DECREF(index);
+            if (!n) continue;
+            size_t end = row + 1 < r->rows ? r->starts[row + 1] : r->stop;
+            PyObject *index = PyLong_FromSize_t(total + row), *columns = PyTuple_New(n);
+            for (int i = 0; columns && i < n; i++) PyTuple_SET_ITEM(columns, i, PyLong_FromLong(row_columns[i]));
+            if (!index || !columns || PyList_Append(rows_out, index) < 0 || PyList_Append(columns_out, columns) < 0 ||
+                !append_record(&records, &records_used, &records_capacity, data, r->starts[row], end, crlf)) {
+                Py_XDECREF(index);
+                Py_XDECREF(columns);
+                Py_CLEAR(rows_out);
+                break;
             }
+            Py_DECREF(index);
+            Py_DECREF(columns);
         }
         total += r->rows;
+    }
+    free(row_columns);
+    if (!rows_out || !columns_out) {
+        Py_XDECREF(rows_out);
+        Py_XDECREF(columns_out);
+        rows_out = NULL;
+        if (!PyErr_Occurred()) PyErr_NoMemory();
     }
     for (int k = 0; k < ndict; k++) free(refused[k]);
     free(refused);
     if (!rows_out) goto done;
-    result = Py_BuildValue("nNy#n", (Py_ssize_t)total, rows_out, records ? records : "", (Py_ssize_t)records_used,
-                           (Py_ssize_t)end_of_scan);
+    result = Py_BuildValue("nNNy#n", (Py_ssize_t)total, rows_out, columns_out, records ? records : "",
+                           (Py_ssize_t)records_used, (Py_ssize_t)end_of_scan);
 
 done:
     for (int t = 0; t < MAX_THREADS; t++) free_range(&ranges[t]);
     free(columns);
+    free(dict_columns);
     free(records);
     Py_XDECREF(bad_lists);
     PyBuffer_Release(&view);
@@ -783,7 +812,8 @@ done:
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_VARARGS | METH_KEYWORDS,
      "scan(data, delimiter, columns, judge, threads=2, final=True, crlf=False, dict_limit=20000)\n"
-     "-> (rows, suspect_rows, suspect_records, end). Not final: stops before a record the data ends inside."},
+     "-> (rows, suspect_rows, suspect_columns, suspect_records, end).\n"
+     "Not final: stops before a record the data ends inside."},
     {NULL, NULL, 0, NULL},
 };
 

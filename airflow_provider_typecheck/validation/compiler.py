@@ -697,16 +697,12 @@ class Plan:
         return [expr for cell in self.cells for expr in cell.prelude()]
 
 
-def build_plan(
+def plan_cells(
     schema: Mapping[str, Any], validator: Any, header: Sequence[str], repetitive: Sequence[str] = ()
-) -> Plan:
-    """Compile ``schema`` for a spreadsheet with this ``header``.
-
-    ``repetitive`` names the columns whose values repeat a lot (from a sample):
-    their costly string checks run once per distinct value.
-    """
+) -> tuple[Cell, ...]:
+    """The header's columns as the typing contract sees them (allowed types, repetition)."""
     scope = Scope(validator)
-    cells = {}
+    cells = []
     for index, name in enumerate(header):
         governing = governing_subschemas(schema, name)
         if not governing:
@@ -715,11 +711,19 @@ def build_plan(
             # As within one subschema: the types named across all governing subschemas.
             named = frozenset().union(*(allowed_types(sub, scope) or () for sub in governing))
             allowed = named or None
-        cells[name] = Cell(name, index, allowed, name in repetitive)
-    walk = Walk(cells)
+        cells.append(Cell(name, index, allowed, name in repetitive))
+    return tuple(cells)
+
+
+def build_plan(schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell]) -> Plan:
+    """Compile ``schema`` for a spreadsheet with these ``cells`` (see :func:`plan_cells`).
+
+    Repetitive cells' costly string checks run once per distinct value.
+    """
+    scope = Scope(validator)
+    walk = Walk({cell.name: cell for cell in cells})
     checks = row_checks(schema, scope, walk)
-    for cell in cells.values():
+    for cell in cells:
         if cell.numeric:
             walk.in_python(cell.is_kind(PYTHON))
-    return Plan(tuple(cells.values()), tuple(checks), tuple(sorted(walk.fallback_keywords)),
-                any_of(walk.python_rows))
+    return Plan(tuple(cells), tuple(checks), tuple(sorted(walk.fallback_keywords)), any_of(walk.python_rows))

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ import referencing.exceptions
 from jsonschema.exceptions import ValidationError
 
 from airflow_provider_typecheck.validation import prescan
-from airflow_provider_typecheck.validation.cells import ABSENT_VALUE
-from airflow_provider_typecheck.validation.compiler import Plan, build_plan
+from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell
+from airflow_provider_typecheck.validation.compiler import Plan, build_plan, plan_cells
 from airflow_provider_typecheck.validation.errors import ReadError, SchemaError
 from airflow_provider_typecheck.validation.readers import Table, open_table
 from airflow_provider_typecheck.validation.report import CellError, ValidationReport
@@ -34,6 +34,10 @@ from airflow_provider_typecheck.validation.schema import check_schema, json_poin
 ProgressCallback = Callable[[int, "int | None"], None]
 # Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
 SAMPLE_ROWS = 20_000
+# Up to this many rows the pre-scan could not clear are checked row by row by
+# python-jsonschema; building and running the vectorised plan costs more (a
+# wide schema's plan costs 0.1 s, a suspect row about 20 microseconds).
+PYTHON_SUSPECTS = 1_000
 ROW_LEVEL = ""  # errors_by_column key for errors on the row itself
 RAGGED_KEYWORD = "ragged"
 UNEVALUABLE = "unevaluable"
@@ -47,15 +51,27 @@ class CompiledSchema:
         self.schema = schema
         cls = validator_class(schema)
         self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self._cells: dict[tuple[str, ...], tuple[Cell, ...]] = {}
         self._plans: dict[tuple[str, ...], Plan] = {}
 
-    def plan(self, header: Sequence[str], sample: pl.DataFrame | None = None) -> Plan:
-        """The plan for this header; ``sample`` rows tell which columns repeat their values."""
+    def cells(self, header: Sequence[str], sample: pl.DataFrame | None = None) -> tuple[Cell, ...]:
+        """The header's cells; ``sample`` rows tell which columns repeat their values (first call decides)."""
         key = tuple(header)
-        if key not in self._plans:
+        if key not in self._cells:
             repetitive = _repetitive_columns(sample) if sample is not None else ()
             try:
-                self._plans[key] = build_plan(self.schema, self.validator, key, repetitive)
+                self._cells[key] = plan_cells(self.schema, self.validator, key, repetitive)
+            except referencing.exceptions.Unresolvable as err:
+                raise SchemaError(f"$ref cannot be resolved within this schema: {err}") from None
+        return self._cells[key]
+
+    def plan(self, header: Sequence[str], sample: pl.DataFrame | None = None) -> Plan:
+        """The vectorised checks for this header (see :meth:`cells` for ``sample``)."""
+        key = tuple(header)
+        if key not in self._plans:
+            cells = self.cells(header, sample)
+            try:
+                self._plans[key] = build_plan(self.schema, self.validator, cells)
             except referencing.exceptions.Unresolvable as err:
                 raise SchemaError(f"$ref cannot be resolved within this schema: {err}") from None
         return self._plans[key]
@@ -204,15 +220,34 @@ class Validation:
     ) -> None:
         self.compiled = compiled
         self.header = list(header)
-        self.plan = compiled.plan(self.header, sample)
+        self._sample = sample
+        self.cells = compiled.cells(self.header, sample)
         self.max_errors = max_errors
-        self.report = ValidationReport(file=file, schema_draft=compiled.draft,
-                                       fallback_keywords=list(self.plan.fallback_keywords))
+        self.report = ValidationReport(file=file, schema_draft=compiled.draft)
+        self._counts: list[int] = []
+        self._python_counts: dict[tuple[str | None, str | None], int] = {}
+        self._validators: dict[frozenset[str | None], Any] = {}
+        self._cell_errors: dict[tuple[str, str | None], list[Any]] = {}
+        self._positions = {name: position for position, name in enumerate(self.header)}
+        self._cells = {cell.name: cell for cell in self.cells}
+        self._flat_properties = _flat_properties(compiled.schema, self._cells)
+        self._key_validator = _key_only_validator(compiled.validator, compiled.schema, self._flat_properties)
+        self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
+        self._ragged: dict[int, str] = {}
+        self._next_row = 2
+        self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
+        self._valid_sink = _RowSink(valid_out) if valid_out else None
+
+    @cached_property
+    def plan(self) -> Plan:
+        """The vectorised checks, built when a batch first needs them."""
+        plan = self.compiled.plan(self.header, self._sample)
+        self.report.fallback_keywords = list(plan.fallback_keywords)
         # One column per (column, keyword) label: the check's booleans, or, where
         # several checks share a label (a hundred ``required`` entries), their
         # count per row. Booleans are bits: most labels cost 1M rows / 8 bytes.
         grouped: dict[tuple[str | None, str | None], list[pl.Expr]] = {}
-        for check in self.plan.checks:
+        for check in plan.checks:
             grouped.setdefault((check.column, check.keyword), []).append(check.fails.fill_null(False))
         self._labels = list(grouped)
         self._label_columns = [
@@ -225,18 +260,7 @@ class Validation:
             for i, exprs in enumerate(grouped.values())
         ]
         self._counts = [0] * len(self._labels)
-        self._python_counts: dict[tuple[str | None, str | None], int] = {}
-        self._validators: dict[frozenset[str | None], Any] = {}
-        self._cell_errors: dict[tuple[str, str | None], list[Any]] = {}
-        self._positions = {name: position for position, name in enumerate(self.header)}
-        self._cells = {cell.name: cell for cell in self.plan.cells}
-        self._flat_properties = _flat_properties(compiled.schema, self._cells)
-        self._key_validator = _key_only_validator(compiled.validator, compiled.schema, self._flat_properties)
-        self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
-        self._ragged: dict[int, str] = {}
-        self._next_row = 2
-        self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
-        self._valid_sink = _RowSink(valid_out) if valid_out else None
+        return plan
 
     def note_ragged(self, rows: Mapping[int, str]) -> None:
         self._ragged.update(rows)
@@ -251,14 +275,15 @@ class Validation:
         self.report.total_rows += batch.height
         if batch.height == 0:
             return
+        plan = self.plan
         # The row index makes constant checks (a required column missing from the
         # header) broadcast to the batch's height instead of collapsing to one row.
         verdicts = (
             batch.lazy()
-            .with_columns(self.plan.prelude())
+            .with_columns(plan.prelude())
             .select(
                 pl.int_range(pl.len()).alias("__index"),
-                self.plan.python_rows.fill_null(False).alias("__python"),
+                plan.python_rows.fill_null(False).alias("__python"),
                 *self._label_columns,
             )
             .with_columns(pl.any_horizontal(self._fired or [pl.lit(False)]).alias("__invalid"))
@@ -292,6 +317,50 @@ class Validation:
         self._collect_errors(batch, verdicts, invalid_at, set(python_invalid), numbers)
         if self._invalid_sink or self._valid_sink:
             self._write_rows(batch, verdicts, invalid, numbers, python_labels)
+
+    def add_suspects(self, batch: pl.DataFrame, row_numbers: Sequence[int], flagged: Sequence[Sequence[int]]) -> None:
+        """Check the rows the native pre-scan could not clear; ``flagged`` lists each one's doubtful cells.
+
+        Many rows go through the vectorised checks. A few are cheaper row by
+        row: the other cells were cleared, so python-jsonschema descends into
+        the flagged ones only, and the errors on the row come from which cells
+        are filled in (exact for the flat schemas the pre-scan takes).
+        """
+        if batch.height > PYTHON_SUSPECTS or "plan" in self.__dict__:
+            self.add(batch, row_numbers)
+            return
+        self.report.total_rows += batch.height
+        invalid: list[int] = []
+        labels: list[str] = []
+        for index, (texts, columns) in enumerate(zip(batch.rows(), flagged, strict=True)):
+            # An absent cell (empty, null not allowed) has no errors of its own: its ``required``
+            # error is the row's, and comes from which cells are filled in.
+            present = {self.header[c] for c in columns if texts[c] or self.cells[c].nullable}
+            errors = self._errors_for(texts, present | {None})
+            if not errors:
+                continue
+            invalid.append(index)
+            keys = [(str(error.path[0]) if error.path else None, error.validator) for error in errors]
+            for key in keys:
+                self._python_counts[key] = self._python_counts.get(key, 0) + 1
+            labels.append("; ".join(dict.fromkeys(f"{column or ''}:{keyword}" for column, keyword in keys)))
+            row_number = row_numbers[index]
+            for error in errors:
+                if len(self.report.errors) >= self.max_errors:
+                    break
+                column = str(error.path[0]) if error.path else None
+                self.report.errors.append(CellError(
+                    row=row_number, column=column, path=json_pointer(error.path), keyword=error.validator,
+                    value=texts[self._positions[column]] if column in self._positions else None,
+                    message=error.message,
+                ))
+        self.report.invalid_rows += len(invalid)
+        if self._invalid_sink and invalid:
+            rows = batch[invalid].with_columns(
+                pl.Series("_row", [row_numbers[i] for i in invalid], dtype=pl.Int64),
+                pl.Series("_errors", labels, dtype=pl.String),
+            )
+            self._invalid_sink.write(rows.select(["_row", *self.header, "_errors"]))
 
     def add_cleared(self, rows: int) -> None:
         """Count rows found valid without being checked here (the native pre-scan cleared them)."""
@@ -357,7 +426,7 @@ class Validation:
 
     def _row_from(self, texts: Sequence[str | None]) -> dict[str, Any]:
         row = {}
-        for cell, text in zip(self.plan.cells, texts, strict=True):
+        for cell, text in zip(self.cells, texts, strict=True):
             value = cell.coerce(text)
             if value is not ABSENT_VALUE:
                 row[cell.name] = value
@@ -386,7 +455,7 @@ class Validation:
             # Errors on the row (required, additionalProperties...) depend only on which cells
             # are filled in; python-jsonschema yields them in the root's keyword order, the
             # properties' errors where ``properties`` stands.
-            present = tuple(cell.name for cell, text in zip(self.plan.cells, texts, strict=True)
+            present = tuple(cell.name for cell, text in zip(self.cells, texts, strict=True)
                             if text or cell.nullable)
             if present not in self._key_errors:
                 order = list(self.compiled.schema)
@@ -465,7 +534,8 @@ class Validation:
 
     def finish(self) -> ValidationReport:
         counts: dict[str, dict[str, int]] = {}
-        for (column, keyword), count in [*zip(self._labels, self._counts, strict=True),
+        labels = self._labels if "plan" in self.__dict__ else []
+        for (column, keyword), count in [*zip(labels, self._counts, strict=True),
                                          *self._python_counts.items()]:
             if not count:
                 continue
@@ -539,8 +609,8 @@ def _validate_prescanned(
     rows it cannot clear are read as text and checked. None when the file or schema is beyond it."""
     source = table.csv
     sample = source.head(SAMPLE_ROWS)
-    plan = compiled.plan(table.header, sample)
-    rules = prescan.column_rules(compiled.schema, compiled.validator, plan.cells)
+    cells = compiled.cells(table.header, sample)
+    rules = prescan.column_rules(compiled.schema, compiled.validator, cells)
     if rules is None:
         return None
     segment_bytes = prescan.SEGMENT_BYTES
@@ -554,9 +624,9 @@ def _validate_prescanned(
     try:
         with source.mapped() as data:
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
-                                        plan.cells, segment_bytes=segment_bytes):
+                                        cells, segment_bytes=segment_bytes):
                 suspects = source.records(segment.records)
-                validation.add(suspects, [index + 2 for index in segment.suspects])
+                validation.add_suspects(suspects, [index + 2 for index in segment.suspects], segment.flagged)
                 validation.add_cleared(segment.rows - suspects.height)
                 done += segment.rows
                 if progress is not None:

@@ -68,6 +68,7 @@ class Segment:
     first_row: int  # 0-based index of the segment's first data row
     rows: int
     suspects: list[int]  # 0-based indexes (in the file) of the rows the scan could not clear
+    flagged: list[tuple[int, ...]]  # per suspect, the positions of the cells that made it one
     records: bytes  # the header record, then each suspect's record: CSV Polars reads as the file
     last: bool  # the file ends with this segment
 
@@ -197,14 +198,14 @@ def scan(
             while True:
                 final = position + length >= len(data)
                 with whole[position:position + length] as stretch:
-                    rows, suspects, records, end = _prescan.scan(
+                    rows, suspects, flagged, records, end = _prescan.scan(
                         stretch, ord(delimiter), rules, judge, threads=threads, final=final, crlf=crlf,
                         dict_limit=DICT_LIMIT,
                     )
                 if final or rows:
                     break
                 length *= 2  # one record longer than the stretch
-            yield Segment(row, rows, [row + index for index in suspects], header + records, final)
+            yield Segment(row, rows, [row + index for index in suspects], flagged, header + records, final)
             if big:  # hand the pages back: a file bigger than memory must not stay resident
                 start = position - position % mmap.PAGESIZE
                 data.madvise(mmap.MADV_DONTNEED, start, position + end - start)
