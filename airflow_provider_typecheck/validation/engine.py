@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,25 +51,24 @@ class CompiledSchema:
         self.schema = schema
         cls = validator_class(schema)
         self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-        self._cells: dict[tuple[str, ...], tuple[Cell, ...]] = {}
-        self._plans: dict[tuple[str, ...], Plan] = {}
+        self._cells: dict[tuple[tuple[str, ...], frozenset[str]], tuple[Cell, ...]] = {}
+        self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
 
-    def cells(self, header: Sequence[str], sample: pl.DataFrame | None = None) -> tuple[Cell, ...]:
-        """The header's cells; ``sample`` rows tell which columns repeat their values (first call decides)."""
-        key = tuple(header)
+    def cells(self, header: Sequence[str], repetitive: Collection[str] = ()) -> tuple[Cell, ...]:
+        """The header's cells; ``repetitive`` names the columns that repeat their values a lot."""
+        key = (tuple(header), frozenset(repetitive))
         if key not in self._cells:
-            repetitive = _repetitive_columns(sample) if sample is not None else ()
             try:
-                self._cells[key] = plan_cells(self.schema, self.validator, key, repetitive)
+                self._cells[key] = plan_cells(self.schema, self.validator, key[0], key[1])
             except referencing.exceptions.Unresolvable as err:
                 raise SchemaError(f"$ref cannot be resolved within this schema: {err}") from None
         return self._cells[key]
 
-    def plan(self, header: Sequence[str], sample: pl.DataFrame | None = None) -> Plan:
-        """The vectorised checks for this header (see :meth:`cells` for ``sample``)."""
-        key = tuple(header)
+    def plan(self, header: Sequence[str], repetitive: Collection[str] = ()) -> Plan:
+        """The vectorised checks for this header: those of repetitive columns run per distinct value."""
+        key = (tuple(header), frozenset(repetitive))
         if key not in self._plans:
-            cells = self.cells(header, sample)
+            cells = self.cells(header, repetitive)
             try:
                 self._plans[key] = build_plan(self.schema, self.validator, cells)
             except referencing.exceptions.Unresolvable as err:
@@ -117,7 +116,10 @@ def _key_only_validator(validator: Any, schema: Mapping[str, Any], flat: Mapping
     return validator.evolve(schema={**schema, "properties": dict.fromkeys(schema["properties"], True)})
 
 
-def _repetitive_columns(sample: pl.DataFrame, rows: int = SAMPLE_ROWS) -> list[str]:
+def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> list[str]:
+    """The columns whose values repeat a lot in the sample's first ``rows`` rows."""
+    if sample is None:
+        return []
     head = sample.head(rows)
     if head.height < 1000:
         return []
@@ -212,7 +214,7 @@ class Validation:
         compiled: CompiledSchema,
         header: Sequence[str],
         *,
-        sample: pl.DataFrame | None = None,
+        repetitive: Collection[str] = (),
         file: str | None = None,
         max_errors: int = 1000,
         invalid_out: str | os.PathLike[str] | None = None,
@@ -220,8 +222,8 @@ class Validation:
     ) -> None:
         self.compiled = compiled
         self.header = list(header)
-        self._sample = sample
-        self.cells = compiled.cells(self.header, sample)
+        self._repetitive = repetitive
+        self.cells = compiled.cells(self.header, repetitive)
         self.max_errors = max_errors
         self.report = ValidationReport(file=file, schema_draft=compiled.draft)
         self._counts: list[int] = []
@@ -241,7 +243,7 @@ class Validation:
     @cached_property
     def plan(self) -> Plan:
         """The vectorised checks, built when a batch first needs them."""
-        plan = self.compiled.plan(self.header, self._sample)
+        plan = self.compiled.plan(self.header, self._repetitive)
         self.report.fallback_keywords = list(plan.fallback_keywords)
         # One column per (column, keyword) label: the check's booleans, or, where
         # several checks share a label (a hundred ``required`` entries), their
@@ -570,7 +572,7 @@ def validate_frame(
     started = time.perf_counter()
     compiled = compile_schema(schema)
     frame = frame.with_columns(pl.all().cast(pl.String)) if any(d != pl.String for d in frame.dtypes) else frame
-    validation = Validation(compiled, frame.columns, sample=frame, max_errors=max_errors,
+    validation = Validation(compiled, frame.columns, repetitive=repetitive_columns(frame), max_errors=max_errors,
                             invalid_out=invalid_out, valid_out=valid_out)
     validation.add(frame)
     report = validation.finish()
@@ -608,23 +610,25 @@ def _validate_prescanned(
     """Validate a local UTF-8 CSV through the native pre-scan (see :mod:`.prescan`): only the
     rows it cannot clear are read as text and checked. None when the file or schema is beyond it."""
     source = table.csv
-    sample = source.head(SAMPLE_ROWS)
-    cells = compiled.cells(table.header, sample)
-    rules = prescan.column_rules(compiled.schema, compiled.validator, cells)
+    repetitive: list[str] = []
+
+    def sample_repetitive() -> list[str]:
+        # Only columns the scan cannot check natively need to know; the sample costs a read.
+        repetitive.extend(repetitive_columns(source.head(SAMPLE_ROWS)))
+        return repetitive
+
+    rules = prescan.column_rules(compiled.schema, compiled.validator, compiled.cells(table.header),
+                                 sample_repetitive)
     if rules is None:
         return None
-    segment_bytes = prescan.SEGMENT_BYTES
-    if source.batch_rows is not None and sample.height:
-        # As many bytes as batch_rows rows of the sample take (cells, delimiters, line endings).
-        cell_bytes = sum(size or 0 for size in sample.select(pl.all().str.len_bytes().sum()).row(0))
-        segment_bytes = max(source.batch_rows * (cell_bytes // sample.height + sample.width), 1)
-    validation = Validation(compiled, table.header, sample=sample, file=table.name, max_errors=max_errors,
-                            invalid_out=invalid_out)
+    validation = Validation(compiled, table.header, repetitive=repetitive, file=table.name,
+                            max_errors=max_errors, invalid_out=invalid_out)
+    cells = validation.cells
     done = 0
     try:
         with source.mapped() as data:
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
-                                        cells, segment_bytes=segment_bytes):
+                                        cells, batch_rows=source.batch_rows):
                 suspects = source.records(segment.records)
                 validation.add_suspects(suspects, [index + 2 for index in segment.suspects], segment.flagged)
                 validation.add_cleared(segment.rows - suspects.height)
@@ -644,7 +648,8 @@ def _validate_batches(
 ) -> ValidationReport:
     batches = table.batches()
     first = next(batches, None)
-    validation = Validation(compiled, table.header, sample=first, file=table.name, max_errors=max_errors,
+    validation = Validation(compiled, table.header, repetitive=repetitive_columns(first), file=table.name,
+                            max_errors=max_errors,
                             invalid_out=invalid_out, valid_out=valid_out)
     validation.note_ragged(
         {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged}

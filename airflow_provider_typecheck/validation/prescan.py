@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 import mmap
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from jsonschema import Draft3Validator, Draft4Validator
@@ -78,9 +79,13 @@ def available() -> bool:
 
 
 def column_rules(
-    schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell]
+    schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell], repetitive: Callable[[], Collection[str]]
 ) -> list[tuple[Any, ...]] | None:
-    """The scan's rule for each column, in header order; None when the schema is beyond the scan."""
+    """The scan's rule for each column, in header order; None when the schema is beyond the scan.
+
+    ``repetitive()`` names the columns whose values repeat; it is asked (once)
+    only when a column has keywords the scan cannot check natively.
+    """
     if isinstance(validator, (Draft3Validator, Draft4Validator)):
         return None  # draft 4's boolean exclusive bounds, draft 3's boolean required
     if not set(schema) <= _FLAT_ROOT or schema.get("additionalProperties", True) not in (True, False):
@@ -96,18 +101,21 @@ def column_rules(
     if any(name not in names for name in required):
         return None  # every row misses it: nothing to clear
     rules = []
+    interned = cache(lambda: frozenset(repetitive()))
     for cell in cells:
         subschema = properties.get(cell.name, True if schema.get("additionalProperties", True) else None)
         if subschema is None or subschema is False:
             return None  # a filled-in cell fails wherever it stands
-        rule = _column_rule(subschema, cell, validator, cell.name in required)
+        rule = _column_rule(subschema, cell, validator, cell.name in required, interned)
         if rule is None:
             return None
         rules.append(rule)
     return rules
 
 
-def _column_rule(subschema: Any, cell: Cell, validator: Any, required: bool) -> tuple[Any, ...] | None:
+def _column_rule(
+    subschema: Any, cell: Cell, validator: Any, required: bool, repetitive: Callable[[], frozenset[str]]
+) -> tuple[Any, ...] | None:
     def passes(value: Any) -> bool:
         try:
             return next(iter(validator.descend(value, subschema, path=cell.name)), None) is None
@@ -123,7 +131,7 @@ def _column_rule(subschema: Any, cell: Cell, validator: Any, required: bool) -> 
     native = _native_rule(subschema, cell, empty_ok, passes)
     if native is not None:
         return native
-    return _rule(DICT, empty_ok) if cell.repetitive else None
+    return _rule(DICT, empty_ok) if cell.name in repetitive() else None
 
 
 def _native_rule(subschema: dict[str, Any], cell: Cell, empty_ok: bool, passes: Any) -> tuple[Any, ...] | None:
@@ -176,9 +184,10 @@ def _rule(mode: int, empty_ok: bool) -> tuple[Any, ...]:
 
 def scan(
     data: bytes | mmap.mmap, delimiter: str, rules: list[tuple[Any, ...]], schema: Mapping[str, Any],
-    validator: Any, cells: Sequence[Cell], *, segment_bytes: int = SEGMENT_BYTES, threads: int | None = None,
+    validator: Any, cells: Sequence[Cell], *, batch_rows: int | None = None, threads: int | None = None,
 ) -> Iterator[Segment]:
-    """Scan a whole CSV (header first) held in ``data``, a stretch of about ``segment_bytes`` at a time.
+    """Scan a whole CSV (header first) held in ``data``, a stretch of ``SEGMENT_BYTES`` at a time,
+    or of about ``batch_rows`` rows (as long as the first lines are).
 
     Raises :class:`NotScannable`, before the first segment or at any later
     one, when the file's shape is beyond the scan.
@@ -187,6 +196,10 @@ def scan(
     if header_end == 0 or b'"' in data[:header_end]:
         raise NotScannable("the header row holds a quote or does not end in a newline")
     header = bytes(data[:header_end])
+    segment_bytes = SEGMENT_BYTES
+    if batch_rows is not None:
+        head = data[header_end:header_end + 1024 * 1024]
+        segment_bytes = max(batch_rows * len(head) // max(head.count(b"\n"), 1), 1)
     crlf = header.endswith(b"\r\n")
     judge = _Judge(schema, validator, cells)
     threads = threads or len(os.sched_getaffinity(0))
