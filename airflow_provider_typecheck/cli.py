@@ -104,9 +104,10 @@ def _validate(args: argparse.Namespace) -> int:
     if isinstance(sheet, str) and sheet.isdigit():
         sheet = int(sheet)
     interactive = args.format == "text" and sys.stderr.isatty()
-    # Polars reads without holding the GIL: the file is read while python-jsonschema
-    # is imported and the schema checked and compiled. A bad schema is still the
-    # error reported, whatever the file holds.
+    # The file is opened while python-jsonschema is imported and the schema checked
+    # and compiled: a workbook is read whole there (fastexcel releases the GIL), a
+    # CSV has its header and delimiter sniffed (its rows are scanned once the schema
+    # is known). A bad schema is still the error reported, whatever the file holds.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-read") as pool:
         opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter,
                               batch_rows=args.batch_rows)
