@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -350,6 +352,26 @@ def assert_engine_matches_oracle(frame: pl.DataFrame, schema: dict) -> None:
     assert {error.row for error in report.errors} == invalid
     assert got_errors == expected_errors
     assert not report.errors_truncated
+    assert_file_report_matches(frame, schema, report)
+
+
+def assert_file_report_matches(frame: pl.DataFrame, schema: dict, expected) -> None:
+    """The same rows written to a CSV file (where the native pre-scan runs) give the same report."""
+    from airflow_provider_typecheck.validation import validate_file
+
+    texts = [text for column in frame.iter_columns() for text in column.fill_null("").to_list()]
+    if frame.width == 0 or any("\x00" in text for text in texts):
+        return  # a file with NUL bytes is refused as binary
+    if frame.width == 1 and any(text == "" for text in texts):
+        return  # an empty cell alone on its line is a blank line: the CSV reader's own rule
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "frame.csv"
+        frame.write_csv(path)
+        report = validate_file(path, schema, max_errors=MAX_ERRORS)
+    assert report.total_rows == expected.total_rows
+    assert report.errors_by_column == expected.errors_by_column
+    assert report.invalid_rows == expected.invalid_rows
+    assert [error.to_dict() for error in report.errors] == [error.to_dict() for error in expected.errors]
 
 
 DIFFERENTIAL = settings(
