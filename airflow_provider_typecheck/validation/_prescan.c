@@ -510,7 +510,7 @@ static void *scan_thread(void *arg) {
 static PyObject *NotScannable;
 
 static int parse_column(PyObject *spec, Column *c) {
-    /* (mode, empty_ok, bools, true_ok, false_ok, numeric, int_ok, float_ok, string_ok,
+    /* prescan.ColumnRule: (mode, empty_ok, booleans, true_ok, false_ok, numeric, int_ok, float_ok, string_ok,
         min, min_excl, max, max_excl, min_len, max_len, fmt); min/max None when absent. */
     PyObject *min = NULL, *max = NULL;
     if (!PyArg_ParseTuple(spec, "iiiiiiiiiOiOiLLi", &c->mode, &c->empty_ok, &c->bools, &c->true_ok, &c->false_ok,

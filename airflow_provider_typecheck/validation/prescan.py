@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonschema import Draft3Validator, Draft4Validator
 
@@ -74,13 +74,34 @@ class Segment:
     last: bool  # the file ends with this segment
 
 
+class ColumnRule(NamedTuple):
+    """How the scan checks one column (a tuple, as the C code parses it)."""
+
+    mode: int  # ANY, NATIVE or DICT
+    empty_ok: bool  # an empty cell passes (a null the subschema takes, or an absent optional property)
+    booleans: bool = False  # true/false spellings are booleans here ...
+    true_ok: bool = False  # ... and pass, or not
+    false_ok: bool = False
+    numeric: bool = False  # numerals are numbers here ...
+    int_ok: bool = False  # ... an integer's type passes
+    float_ok: bool = False  # ... a fraction's type passes
+    string_ok: bool = False  # any other text's type passes
+    minimum: float | None = None
+    minimum_exclusive: bool = False
+    maximum: float | None = None
+    maximum_exclusive: bool = False
+    min_length: int = -1  # -1: none
+    max_length: int = -1
+    format: int = NO_FORMAT
+
+
 def available() -> bool:
     return _prescan is not None
 
 
 def column_rules(
     schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell], repetitive: Callable[[], Collection[str]]
-) -> list[tuple[Any, ...]] | None:
+) -> list[ColumnRule] | None:
     """The scan's rule for each column, in header order; None when the schema is beyond the scan.
 
     ``repetitive()`` names the columns whose values repeat; it is asked (once)
@@ -115,7 +136,7 @@ def column_rules(
 
 def _column_rule(
     subschema: Any, cell: Cell, validator: Any, required: bool, repetitive: Callable[[], frozenset[str]]
-) -> tuple[Any, ...] | None:
+) -> ColumnRule | None:
     def passes(value: Any) -> bool:
         try:
             return next(iter(validator.descend(value, subschema, path=cell.name)), None) is None
@@ -125,16 +146,16 @@ def _column_rule(
     empty = coerce_text("", cell.allowed)
     empty_ok = not required if empty is ABSENT_VALUE else passes(empty)
     if subschema is True or (isinstance(subschema, dict) and set(subschema) <= _ANNOTATIONS):
-        return _rule(ANY, empty_ok)
+        return ColumnRule(ANY, empty_ok)
     if not isinstance(subschema, dict):
         return None
     native = _native_rule(subschema, cell, empty_ok, passes)
     if native is not None:
         return native
-    return _rule(DICT, empty_ok) if cell.name in repetitive() else None
+    return ColumnRule(DICT, empty_ok) if cell.name in repetitive() else None
 
 
-def _native_rule(subschema: dict[str, Any], cell: Cell, empty_ok: bool, passes: Any) -> tuple[Any, ...] | None:
+def _native_rule(subschema: dict[str, Any], cell: Cell, empty_ok: bool, passes: Any) -> ColumnRule | None:
     if not set(subschema) <= _NATIVE_KEYWORDS | _ANNOTATIONS:
         return None
     declared = subschema.get("type")
@@ -149,16 +170,18 @@ def _native_rule(subschema: dict[str, Any], cell: Cell, empty_ok: bool, passes: 
     form = subschema.get("format")
     if form is not None and form not in NATIVE_FORMATS:
         return None
-    bools = allows(cell.allowed, "boolean")
-    return (
-        NATIVE, empty_ok, bools, bools and passes(True), bools and passes(False),
-        allows(cell.allowed, "integer", "number"),
-        types is None or "integer" in types or "number" in types,
+    booleans = allows(cell.allowed, "boolean")
+    return ColumnRule(
+        NATIVE, empty_ok, booleans, booleans and passes(True), booleans and passes(False),
+        numeric=allows(cell.allowed, "integer", "number"),
+        int_ok=types is None or "integer" in types or "number" in types,
         # A fraction in an integer-only column may still be an integer (2.0): a suspect.
-        types is None or "number" in types,
-        types is None or "string" in types,
-        *(lower or (None, False)), *(upper or (None, False)), *lengths,
-        NATIVE_FORMATS.get(form, NO_FORMAT),
+        float_ok=types is None or "number" in types,
+        string_ok=types is None or "string" in types,
+        minimum=lower[0] if lower else None, minimum_exclusive=bool(lower and lower[1]),
+        maximum=upper[0] if upper else None, maximum_exclusive=bool(upper and upper[1]),
+        min_length=lengths[0], max_length=lengths[1],
+        format=NATIVE_FORMATS.get(form, NO_FORMAT),
     )
 
 
@@ -177,13 +200,8 @@ def _bound(subschema: dict[str, Any], inclusive: str, exclusive: str, tighter: A
     return tighter(found, key=lambda bound: bound[0]) if found else None
 
 
-def _rule(mode: int, empty_ok: bool) -> tuple[Any, ...]:
-    return (mode, empty_ok, False, False, False, False, False, False, False, None, False, None, False, -1, -1,
-            NO_FORMAT)
-
-
 def scan(
-    data: bytes | mmap.mmap, delimiter: str, rules: list[tuple[Any, ...]], schema: Mapping[str, Any],
+    data: bytes | mmap.mmap, delimiter: str, rules: list[ColumnRule], schema: Mapping[str, Any],
     validator: Any, cells: Sequence[Cell], *, batch_rows: int | None = None, threads: int | None = None,
 ) -> Iterator[Segment]:
     """Scan a whole CSV (header first) held in ``data``, a stretch of ``SEGMENT_BYTES`` at a time,
