@@ -377,7 +377,7 @@ class Validation:
         keys = [(str(e.path[0]) if e.path else None, e.validator) for e in self._iter_errors(self.compiled.validator, row)]
         for key in keys:
             self._python_counts[key] = self._python_counts.get(key, 0) + 1
-        return "; ".join(f"{column or ''}:{keyword}" for column, keyword in keys)
+        return "; ".join(dict.fromkeys(f"{column or ''}:{keyword}" for column, keyword in keys))
 
     @staticmethod
     def _iter_errors(validator: Any, row: dict[str, Any]) -> list[Any]:
@@ -639,7 +639,13 @@ def _validate_prescanned(
         # Found at any point of the file: start again the ordinary way, from the first row.
         validation.abandon()
         return None
-    return validation.finish()
+    report = validation.finish()
+    if "plan" not in validation.__dict__ and any(rule.mode == prescan.DICT for rule in rules):
+        # No segment needed the vectorised checks; the report still says which of the
+        # interned columns' keywords they would have left to python-jsonschema (a
+        # natively checked column has none).
+        report.fallback_keywords = list(compiled.plan(table.header, repetitive).fallback_keywords)
+    return report
 
 
 def _validate_batches(

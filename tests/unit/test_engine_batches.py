@@ -101,3 +101,11 @@ def test_rows_python_decides_are_labelled_in_the_quarantine_file(tmp_path: Path)
     assert pl.read_csv(out, infer_schema=False).select("_row", "_errors").rows() == [
         ("2", "age:maximum"), ("4", "age:type; age:maximum"), ("5", "age:type"),
     ]
+
+
+def test_the_native_prescan_is_built() -> None:
+    # The build goes on without a C compiler (the extension is optional), and then every
+    # pre-scan test skips: this one says so instead of letting the speed vanish quietly.
+    from airflow_provider_typecheck.validation import prescan
+
+    assert prescan.available(), "the C extension validation/_prescan was not built: `make env` needs a C compiler"
