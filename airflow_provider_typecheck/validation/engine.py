@@ -240,6 +240,11 @@ class Validation:
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
         self._valid_sink = _RowSink(valid_out) if valid_out else None
 
+    @property
+    def planned(self) -> bool:
+        """Whether a batch has needed the vectorised checks yet (see :attr:`plan`)."""
+        return "plan" in self.__dict__
+
     @cached_property
     def plan(self) -> Plan:
         """The vectorised checks, built when a batch first needs them."""
@@ -328,7 +333,7 @@ class Validation:
         the flagged ones only, and the errors on the row come from which cells
         are filled in (exact for the flat schemas the pre-scan takes).
         """
-        if batch.height > PYTHON_SUSPECTS or "plan" in self.__dict__:
+        if batch.height > PYTHON_SUSPECTS or self.planned:
             self.add(batch, row_numbers)
             return
         self.report.total_rows += batch.height
@@ -346,16 +351,7 @@ class Validation:
             for key in keys:
                 self._python_counts[key] = self._python_counts.get(key, 0) + 1
             labels.append("; ".join(dict.fromkeys(f"{column or ''}:{keyword}" for column, keyword in keys)))
-            row_number = row_numbers[index]
-            for error in errors:
-                if len(self.report.errors) >= self.max_errors:
-                    break
-                column = str(error.path[0]) if error.path else None
-                self.report.errors.append(CellError(
-                    row=row_number, column=column, path=json_pointer(error.path), keyword=error.validator,
-                    value=texts[self._positions[column]] if column in self._positions else None,
-                    message=error.message,
-                ))
+            self._list_errors(row_numbers[index], texts, errors)
         self.report.invalid_rows += len(invalid)
         if self._invalid_sink and invalid:
             rows = batch[invalid].with_columns(
@@ -411,20 +407,22 @@ class Validation:
             else:
                 columns = {column for (column, _), hit in zip(self._labels, fired, strict=True) if hit}
                 errors = self._errors_for(texts, columns)
-            for error in errors:
-                if len(self.report.errors) >= self.max_errors:
-                    return
-                column = str(error.path[0]) if error.path else None
-                self.report.errors.append(
-                    CellError(
-                        row=row_number,
-                        column=column,
-                        path=json_pointer(error.path),
-                        keyword=error.validator,
-                        value=texts[self._positions[column]] if column in self._positions else None,
-                        message=error.message,
-                    )
+            self._list_errors(row_number, texts, errors)
+
+    def _list_errors(self, row_number: int, texts: Sequence[str | None], errors: list[Any]) -> None:
+        """Add a row's errors to the report's list, as far as ``max_errors`` allows."""
+        for error in errors[: max(self.max_errors - len(self.report.errors), 0)]:
+            column = str(error.path[0]) if error.path else None
+            self.report.errors.append(
+                CellError(
+                    row=row_number,
+                    column=column,
+                    path=json_pointer(error.path),
+                    keyword=error.validator,
+                    value=texts[self._positions[column]] if column in self._positions else None,
+                    message=error.message,
                 )
+            )
 
     def _row_from(self, texts: Sequence[str | None]) -> dict[str, Any]:
         row = {}
@@ -536,7 +534,7 @@ class Validation:
 
     def finish(self) -> ValidationReport:
         counts: dict[str, dict[str, int]] = {}
-        labels = self._labels if "plan" in self.__dict__ else []
+        labels = self._labels if self.planned else []
         for (column, keyword), count in [*zip(labels, self._counts, strict=True),
                                          *self._python_counts.items()]:
             if not count:
@@ -640,7 +638,7 @@ def _validate_prescanned(
         validation.abandon()
         return None
     report = validation.finish()
-    if "plan" not in validation.__dict__ and any(rule.mode == prescan.DICT for rule in rules):
+    if not validation.planned and any(rule.mode == prescan.DICT for rule in rules):
         # No segment needed the vectorised checks; the report still says which of the
         # interned columns' keywords they would have left to python-jsonschema (a
         # natively checked column has none).
