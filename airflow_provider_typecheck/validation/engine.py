@@ -605,7 +605,7 @@ def _validate_prescanned(
     table: Table, compiled: CompiledSchema, *, max_errors: int, invalid_out: str | os.PathLike[str] | None,
     progress: ProgressCallback | None,
 ) -> ValidationReport | None:
-    """Validate a local UTF-8 CSV through the native pre-scan (see :mod:`.prescan`): only the
+    """Validate a CSV through the native pre-scan (see :mod:`.prescan`): only the
     rows it cannot clear are read as text and checked. None when the file or schema is beyond it."""
     source = table.csv
     repetitive: list[str] = []

@@ -210,9 +210,9 @@ def scan(
     Raises :class:`NotScannable`, before the first segment or at any later
     one, when the file's shape is beyond the scan.
     """
-    header_end = data.find(b"\n") + 1
-    if header_end == 0 or b'"' in data[:header_end]:
-        raise NotScannable("the header row holds a quote or does not end in a newline")
+    header_end = _header_end(data)
+    if header_end == 0:
+        raise NotScannable("the header row does not end in a newline")
     header = bytes(data[:header_end])
     segment_bytes = SEGMENT_BYTES
     if batch_rows is not None:
@@ -244,6 +244,18 @@ def scan(
             row += rows
             if final:
                 break
+
+
+def _header_end(data: bytes | mmap.mmap, limit: int = 1024 * 1024) -> int:
+    """One past the newline that ends the header record (a quoted name may hold newlines); 0 if none."""
+    quoted = False
+    position = 0
+    while (newline := data.find(b"\n", position, limit)) >= 0:
+        quoted ^= data[position:newline].count(b'"') % 2 == 1
+        if not quoted:
+            return newline + 1
+        position = newline + 1
+    return 0
 
 
 class _Judge:

@@ -46,28 +46,34 @@ class RaggedRow:
 
 @dataclass(frozen=True)
 class CsvFile:
-    """A local UTF-8 CSV as Polars reads it: what the native pre-scan needs to read it the same way."""
+    """A CSV as Polars reads it: what the native pre-scan needs to read it the same way.
 
-    path: str
+    ``source`` is a local path to a UTF-8 file, or the file's bytes (fetched from
+    a remote URI, or recoded to UTF-8) when they are held in memory anyway.
+    """
+
+    name: str
+    source: str | bytes
     delimiter: str
     options: dict[str, Any]
     batch_rows: int | None = None
 
     def head(self, rows: int) -> pl.DataFrame:
         """The first ``rows`` data rows, as text."""
+        source = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
         try:
-            return pl.read_csv(self.path, **self.options, n_rows=rows)
+            return pl.read_csv(source, **self.options, n_rows=rows)
         except pl.exceptions.ComputeError:
             # A ragged or unusual head: no sample, and the scan will decline the file anyway.
             return pl.DataFrame(schema={column: pl.String for column in self.options["new_columns"]})
 
     def records(self, data: bytes) -> pl.DataFrame:
         """A header record and some of the file's records, read exactly as the whole file would be."""
-        return _read_csv(self.path, data, self.options)
+        return _read_csv(self.name, data, self.options)
 
     @contextmanager
     def mapped(self) -> Iterator[bytes | mmap.mmap]:
-        with _mapped(self.path) as data:
+        with _mapped(self.source) as data:
             yield data
 
 
@@ -86,8 +92,8 @@ class Table:
     Opening reads the header only; the rows are read on first use of
     :meth:`batches`, :attr:`total_rows` or :attr:`ragged`, and ``warnings``
     grows then (a file that is not UTF-8 after its head). ``csv`` is set for
-    local UTF-8 CSV files, which the native pre-scan may validate without
-    reading them as text at all.
+    CSV files, which the native pre-scan may validate without reading them as
+    text at all.
     """
 
     def __init__(
@@ -285,8 +291,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
 
         return TableContent(batches, frame.height, ragged)
 
-    csv_file = CsvFile(source, delimiter, options, batch_rows) if isinstance(source, str) else None
-    return Table(name, header, warnings, read_whole, csv_file)
+    return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows))
 
 
 class _NotUtf8(Exception):
@@ -342,7 +347,7 @@ def _streamed_csv(
 
         return TableContent(batches, None, _ragged_rows(path, delimiter, len(header)))
 
-    return Table(name, header, warnings, read_streamed, CsvFile(path, delimiter, options, batch_rows))
+    return Table(name, header, warnings, read_streamed, CsvFile(name, path, delimiter, options, batch_rows))
 
 
 def _lines(source: bytes | str) -> pl.LazyFrame:
