@@ -355,6 +355,14 @@ static inline size_t next_special(const unsigned char *data, size_t i, size_t si
     return i;
 }
 
+/* The length of the UTF-8 sequence at i; 0 when it is invalid, -1 when the buffer
+ * (not the file's end) may have cut it short. */
+static inline long utf8_step(const Range *r, size_t i) {
+    size_t n = utf8_sequence(r->data + i, r->data + r->size);
+    if (n) return (long)n;
+    return !r->final && r->size - i < 4 ? -1 : 0;
+}
+
 #define GIVE_UP(why, where)        \
     do {                           \
         r->failure = (why);        \
@@ -393,13 +401,11 @@ static void scan_range(Range *r) {
                         GIVE_UP("a quoted field is not closed", at);
                     }
                     if (data[i] >= 0x80) {
-                        size_t n = utf8_sequence(data + i, data + size);
-                        if (!n) {
-                            if (!r->final && size - i < 4) goto incomplete;
-                            GIVE_UP("bytes that are not UTF-8", i);
-                        }
-                        continuation += n - 1;
-                        i += n;
+                        long n = utf8_step(r, i);
+                        if (n < 0) goto incomplete;
+                        if (n == 0) GIVE_UP("bytes that are not UTF-8", i);
+                        continuation += (size_t)n - 1;
+                        i += (size_t)n;
                         continue;
                     }
                     if (i + 1 < size && data[i + 1] == '"') { /* an escaped quote */
@@ -420,13 +426,11 @@ static void scan_range(Range *r) {
                 for (;;) {
                     i = next_special(data, i, size, delimiter, special);
                     if (i < size && data[i] >= 0x80) {
-                        size_t n = utf8_sequence(data + i, data + size);
-                        if (!n) {
-                            if (!r->final && size - i < 4) goto incomplete;
-                            GIVE_UP("bytes that are not UTF-8", i);
-                        }
-                        continuation += n - 1;
-                        i += n;
+                        long n = utf8_step(r, i);
+                        if (n < 0) goto incomplete;
+                        if (n == 0) GIVE_UP("bytes that are not UTF-8", i);
+                        continuation += (size_t)n - 1;
+                        i += (size_t)n;
                         continue;
                     }
                     break;
