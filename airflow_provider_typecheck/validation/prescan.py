@@ -220,7 +220,7 @@ def scan(
         segment_bytes = max(batch_rows * len(head) // max(head.count(b"\n"), 1), 1)
     crlf = header.endswith(b"\r\n")
     judge = _Judge(schema, validator, cells)
-    threads = threads or len(os.sched_getaffinity(0))
+    threads = threads or _usable_cores()
     big = isinstance(data, mmap.mmap) and len(data) > segment_bytes
     position, row = header_end, 0
     with memoryview(data) as whole:
@@ -244,6 +244,13 @@ def scan(
             row += rows
             if final:
                 break
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on (Linux)
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
 
 
 def _header_end(data: bytes | mmap.mmap, limit: int = 1024 * 1024) -> int:
