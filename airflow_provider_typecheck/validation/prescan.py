@@ -210,6 +210,8 @@ def scan(
     Raises :class:`NotScannable`, before the first segment or at any later
     one, when the file's shape is beyond the scan.
     """
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
+        raise NotScannable(f"the scan splits fields on one ASCII byte, not {delimiter!r}")
     header_end = _header_end(data)
     if header_end == 0:
         raise NotScannable("the header row does not end in a newline")

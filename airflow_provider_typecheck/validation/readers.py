@@ -237,8 +237,9 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
     warnings: list[str] = []
     if delimiter is None:
         delimiter = sniff_delimiter(text)
-    elif len(delimiter) != 1:
-        raise ReadError(f"delimiter must be one character, got {delimiter!r}")
+    elif len(delimiter.encode("utf-8")) != 1:
+        # Polars (and the native pre-scan) split fields on one byte.
+        raise ReadError(f"delimiter must be one single-byte (ASCII) character, got {delimiter!r}")
     try:
         header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     except (StopIteration, csv.Error) as err:

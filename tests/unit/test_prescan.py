@@ -887,3 +887,11 @@ def test_two_threads_on_segments_that_end_inside_a_quoted_field(tmp_path: Path) 
     whole = scan_file(path, THREADS_SCHEMA, threads=1)
     assert suspects_of(cut) == suspects_of(whole)
     assert [f for s in cut for f in s.flagged] == whole[0].flagged
+
+
+def test_a_delimiter_beyond_ascii_is_a_clear_error(tmp_path: Path) -> None:
+    # Polars splits fields on one byte too: the reader refuses it before either path runs.
+    path = tmp_path / "data.csv"
+    path.write_text("id§name§day§score\n1§a§§1\n2§b§x§200\n", encoding="utf-8")
+    with pytest.raises(ReadError, match="single-byte"):
+        validate_file(path, SCHEMA, delimiter="§")
