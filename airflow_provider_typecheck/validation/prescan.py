@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from jsonschema import Draft3Validator, Draft4Validator
 
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, allows, coerce_text
+from airflow_provider_typecheck.validation.compiler import EXACT_FLOAT_INT
 
 try:
     from airflow_provider_typecheck.validation import _prescan
@@ -43,7 +44,6 @@ NATIVE_FORMATS = {"email": EMAIL, "idn-email": EMAIL, "date": DATE}
 DICT_LIMIT = 20_000
 # Bytes scanned per call: the rows found there are one batch (progress, memory).
 SEGMENT_BYTES = 256 * 1024 * 1024
-EXACT_FLOAT_INT = 2**53
 
 _ANNOTATIONS = frozenset({
     "title", "description", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly",
@@ -138,10 +138,7 @@ def _column_rule(
     subschema: Any, cell: Cell, validator: Any, required: bool, repetitive: Callable[[], frozenset[str]]
 ) -> ColumnRule | None:
     def passes(value: Any) -> bool:
-        try:
-            return next(iter(validator.descend(value, subschema, path=cell.name)), None) is None
-        except (ArithmeticError, ValueError):
-            return False
+        return _accepts(validator, subschema, cell.name, value)
 
     empty = coerce_text("", cell.allowed)
     empty_ok = not required if empty is ABSENT_VALUE else passes(empty)
@@ -267,6 +264,14 @@ def _header_end(data: bytes | mmap.mmap, limit: int = 1024 * 1024) -> int:
     return 0
 
 
+def _accepts(validator: Any, subschema: Any, name: str, value: Any) -> bool:
+    """python-jsonschema's verdict on one cell's value (a value it cannot evaluate is refused)."""
+    try:
+        return next(iter(validator.descend(value, subschema, path=name)), None) is None
+    except (ArithmeticError, ValueError):
+        return False
+
+
 class _Judge:
     """The verdicts on distinct texts of the interned columns, remembered across segments."""
 
@@ -285,11 +290,7 @@ class _Judge:
         for text in texts:
             refused = known.get(text)
             if refused is None:
-                try:
-                    refused = next(iter(self.validator.descend(coerce_text(text, cell.allowed), subschema,
-                                                               path=cell.name)), None) is not None
-                except (ArithmeticError, ValueError):
-                    refused = True
+                refused = not _accepts(self.validator, subschema, cell.name, coerce_text(text, cell.allowed))
                 if len(known) < DICT_LIMIT * 4:
                     known[text] = refused
             verdicts.append(refused)
