@@ -1,4 +1,4 @@
-"""Fixtures for the stores' integration tests: real PostgreSQL and Redis, per-test connections.
+"""Fixtures for the integration tests: real PostgreSQL, Redis and RabbitMQ, per-test connections.
 
 Connections come from ``AIRFLOW_CONN_*`` variables set per test (Airflow 3 reads them
 without a metadata database). Servers default to the local ones and can be pointed
@@ -6,12 +6,15 @@ elsewhere with ``TYPECHECK_TEST_POSTGRES_URI`` and ``TYPECHECK_TEST_REDIS_URI``.
 
 Nothing here wipes a database: PostgreSQL tests work in a schema created for this
 session (dropped at its end) or for one test; Redis tests use a key prefix of their own
-and delete only keys under it.
+and delete only keys under it; RabbitMQ tests work in a virtual host created for this
+session and deleted at its end, so two test runs on one broker never take each other's
+messages.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 POSTGRES_URI = os.environ.get("TYPECHECK_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URI = os.environ.get("TYPECHECK_TEST_REDIS_URI", "redis://127.0.0.1:6379")
+RABBITMQ_HOST = os.environ.get("TYPECHECK_TEST_RABBITMQ_HOST", "127.0.0.1:5672")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -88,6 +92,33 @@ def redis_prefix(redis_conn: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[str]:
+    """A RabbitMQ virtual host for this test session (guest may use it), deleted at its end."""
+    name = f"typecheck_test_{uuid.uuid4().hex[:12]}"
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    yield name
+    _rabbitmqctl("delete_vhost", name)
+
+
+@pytest.fixture
+def rabbitmq_uri(rabbitmq_vhost: str) -> str:
+    """An AMQP URI of the test session's virtual host."""
+    return f"amqp://guest:guest@{RABBITMQ_HOST}/{rabbitmq_vhost}"
+
+
+@pytest.fixture
+def rabbitmq_conn(monkeypatch: pytest.MonkeyPatch, rabbitmq_uri: str) -> str:
+    """Point the ``rabbitmq_default`` Airflow connection at the test session's virtual host."""
+    monkeypatch.setenv("AIRFLOW_CONN_RABBITMQ_DEFAULT", rabbitmq_uri)
+    return "rabbitmq_default"
 
 
 @pytest.fixture
