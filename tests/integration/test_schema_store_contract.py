@@ -22,9 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_typecheck.registry.errors import InvalidImportName, InvalidSchema, SchemaNotFound
+from airflow_provider_typecheck.registry.errors import InvalidImportName, InvalidSchema, SchemaNotFound, VersionConflict
 from airflow_provider_typecheck.registry.models import PutOutcome
-from airflow_provider_typecheck.registry.schemas import MongoSchemaStore, PostgresSchemaStore, SchemaStore
+from airflow_provider_typecheck.registry.schemas import (
+    MONGO_MAX_DOCUMENT_BYTES,
+    MongoSchemaStore,
+    PostgresSchemaStore,
+    SchemaStore,
+)
 
 MONGO_URI = os.environ.get("TYPECHECK_TEST_MONGO_URI")
 NO_MONGO_REASON = "TYPECHECK_TEST_MONGO_URI is not set: no real MongoDB to test against (mongomock ran instead)"
@@ -80,8 +85,8 @@ def make_store(
         request.getfixturevalue("postgres_conn")
         schema = request.getfixturevalue("pg_session_schema")
 
-        def make() -> SchemaStore:
-            made.append(PostgresSchemaStore(schema=schema))
+        def make(**kw: Any) -> SchemaStore:
+            made.append(PostgresSchemaStore(schema=kw.pop("pg_schema", schema), **kw))
             return made[-1]
 
     else:
@@ -98,8 +103,9 @@ def make_store(
         else:
             monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", _airflow_mongo_uri(MONGO_URI or ""))
 
-        def make() -> SchemaStore:
-            made.append(MongoSchemaStore(database=mongo_database, collection="schemas"))
+        def make(**kw: Any) -> SchemaStore:
+            kw.pop("pg_schema", None)
+            made.append(MongoSchemaStore(database=mongo_database, collection="schemas", **kw))
             return made[-1]
 
     yield make
@@ -226,12 +232,158 @@ def test_version_numbers_are_not_reused_after_a_rollback(store: SchemaStore, nam
         store.active(name, version=2)
 
 
-def test_a_recreated_entry_starts_again_at_version_one(store: SchemaStore, name: str) -> None:
-    store.put(name, _schema(), new_version=True, actor=None)
+def test_a_recreated_entry_never_reuses_a_version_number(store: SchemaStore, name: str) -> None:
+    """Version 1 of a removed name and version 1 of its successor would be two schemas under one number."""
+    store.put(name, _schema(a={"type": "string"}), new_version=True, actor=None)
+    store.put(name, _schema(b={"type": "string"}), new_version=True, actor=None)
     store.remove(name)
+    store.remove(name)
+    assert store.list(name).total == 0
 
-    assert store.put(name, _schema(), new_version=True, actor=None).outcome is PutOutcome.CREATED
+    result = store.put(name, _schema(c={"type": "string"}), new_version=True, actor=None)
+
+    assert (result.outcome, result.version) == (PutOutcome.CREATED, 3)
+    assert [v.version for v in store.status(name).versions] == [3]
+    with pytest.raises(SchemaNotFound):
+        store.active(name, version=1)
+    assert [(i.import_name, i.active_version, i.version_count) for i in store.list(name).items] == [(name, 3, 1)]
+
+
+def test_a_rollback_leaves_the_active_version_right_everywhere(store: SchemaStore, name: str) -> None:
+    for prop in "abc":
+        store.put(name, _schema(**{prop: {"type": "string"}}), new_version=True, actor=None)
+
+    assert store.remove(name).active_version == 2
+
+    assert store.active(name).version == 2
+    assert store.status(name).active_version == 2
+    (summary,) = store.list(name).items
+    assert (summary.active_version, summary.version_count) == (2, 2)
+
+
+def test_an_expected_version_guards_put_and_remove(store: SchemaStore, name: str) -> None:
+    with pytest.raises(VersionConflict):
+        store.put(name, _schema(), new_version=True, actor=None, expected_version=1)
+    store.put(name, _schema(a={"type": "string"}), new_version=True, actor=None, expected_version=None)
+    store.put(name, _schema(b={"type": "string"}), new_version=True, actor=None, expected_version=1)
+
+    with pytest.raises(VersionConflict, match="version 2"):
+        store.put(name, _schema(c={"type": "string"}), new_version=False, actor=None, expected_version=1)
+    with pytest.raises(VersionConflict):
+        store.put(name, _schema(b={"type": "string"}), new_version=True, actor=None, expected_version=1)
+    assert store.active(name).schema == _schema(b={"type": "string"})
+
+    # Two callers who both saw version 2 and both roll back: only the first removes anything.
+    assert store.remove(name, expected_version=2).active_version == 1
+    with pytest.raises(VersionConflict):
+        store.remove(name, expected_version=2)
     assert store.active(name).version == 1
+    replaced = store.put(name, _schema(d={"type": "string"}), new_version=False, actor=None, expected_version=1)
+    assert replaced.version == 1
+    store.remove(name, expected_version=1)
+    with pytest.raises(VersionConflict):
+        store.remove(name, expected_version=1)
+
+
+def test_concurrent_rollbacks_with_an_expected_version_remove_one(backend: str, make_store: Any, name: str) -> None:
+    if backend == "mongomock":
+        pytest.skip("mongomock is not thread-safe; the sequential expected-version test covers it")
+    stores = [make_store() for _ in range(4)]
+    for prop in "abc":
+        stores[0].put(name, _schema(**{prop: {"type": "string"}}), new_version=True, actor=None)
+    start = threading.Barrier(len(stores))
+    outcomes: list[str] = []
+
+    def roll_back(store: SchemaStore) -> None:
+        start.wait()
+        try:
+            store.remove(name, expected_version=3)
+            outcomes.append("removed")
+        except VersionConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=roll_back, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(outcomes) == ["conflict"] * 3 + ["removed"]
+    assert stores[0].active(name).version == 2
+
+
+def test_listing_sorts_bytewise(backend: str, make_store: Any, unique: str, request: pytest.FixtureRequest) -> None:
+    """Both backends page in one order: PostgreSQL's "C" collation is MongoDB's bytewise order."""
+    kw: dict[str, Any] = {}
+    if backend == "postgres":
+        # A database whose default collation is linguistic (en_US, ICU) sorts 'a' before 'B'.
+        schema = request.getfixturevalue("pg_test_schema")
+        kw["pg_schema"] = schema
+        make_store(**kw).ping()
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        with PostgresHook().get_conn() as conn, conn.cursor() as cur:
+            for table in ("schema_versions", "schema_entries"):
+                cur.execute(f'ALTER TABLE "{schema}".{table} ALTER COLUMN import_name TYPE text COLLATE "und-x-icu"')
+            conn.commit()
+    store = make_store(**kw)
+    names = [f"sort{unique}{suffix}" for suffix in ("a", "B", "_x", "-x", ".x", "0", "Z", "b")]
+    for n in names:
+        store.put(n, _schema(), new_version=True, actor=None)
+
+    listed = [i.import_name for i in store.list(f"sort{unique}").items]
+
+    assert listed == sorted(names, key=lambda n: n.encode())
+    assert [i.import_name for i in store.list(f"sort{unique}", skip=2, limit=3).items] == listed[2:5]
+
+
+def test_schemas_past_the_size_and_depth_limits_are_refused(make_store: Any, name: str) -> None:
+    store = make_store(max_schema_bytes=2_000, max_schema_depth=10)
+    big = _schema(a={"type": "string", "description": "x" * 2_000})
+    with pytest.raises(InvalidSchema, match="bytes"):
+        store.put(name, big, new_version=True, actor=None)
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(10):
+        deep = {"type": "object", "properties": {"a": deep}}
+    with pytest.raises(InvalidSchema, match="deeper than 10"):
+        store.put(name, deep, new_version=True, actor=None)
+    # Far past Python's stack: refused, not a RecursionError.
+    abyss: dict[str, Any] = {}
+    for _ in range(20_000):
+        abyss = {"not": abyss}
+    with pytest.raises(InvalidSchema):
+        make_store().put(name, abyss, new_version=True, actor=None)
+    with pytest.raises(SchemaNotFound):
+        store.active(name)
+
+
+def test_many_big_versions_fit_though_together_they_pass_16_mib(make_store: Any, name: str) -> None:
+    """One document holding every version would pass MongoDB's 16 MiB limit here."""
+    store = make_store(max_schema_bytes=5 * 1024 * 1024)
+    size = 4 * 1024 * 1024
+    for i in range(5):
+        store.put(name, {"type": "string", "description": str(i) * size}, new_version=True, actor=None)
+
+    assert [v.version for v in store.status(name).versions] == [1, 2, 3, 4, 5]
+    assert store.active(name, version=2).schema["description"] == "1" * size
+    assert store.remove(name).active_version == 4
+
+
+def test_a_version_past_16_mib_is_refused_by_mongodb_stores(backend: str, make_store: Any, name: str) -> None:
+    if backend == "postgres":
+        pytest.skip("PostgreSQL has no 16 MiB limit on a row")
+    store = make_store(max_schema_bytes=32 * 1024 * 1024)
+
+    with pytest.raises(InvalidSchema, match="16,777,216"):
+        huge = {"type": "string", "description": "x" * (MONGO_MAX_DOCUMENT_BYTES + 1)}
+        store.put(name, huge, new_version=True, actor=None)
+
+    with pytest.raises(SchemaNotFound):
+        store.active(name)
+
+
+def test_ping(store: SchemaStore) -> None:
+    store.ping()
 
 
 def test_unknown_names_and_versions_are_not_found(store: SchemaStore, name: str) -> None:
