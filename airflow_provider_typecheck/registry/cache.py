@@ -4,12 +4,22 @@ Key layout (``prefix`` is ``typecheck:`` unless told otherwise)::
 
     {prefix}cache:schema:<import_name>   hash: field "active" or "v<N>" -> SchemaVersion JSON
     {prefix}cache:gen:<import_name>      string: generation, bumped on every invalidation
+    {prefix}cache:writing:<import_name>  string: writes in progress (expires by itself)
     {prefix}cache:stats                  hash: hits, misses
 
 A miss remembers the generation it saw; filling the cache afterwards succeeds only if
-the generation is unchanged (a Lua script), so a reader that fetched the old version
-just before a write can never put it back after the writer's invalidation. Hence a
-new version takes effect as soon as ``put``/``remove`` returns.
+the generation is unchanged and no write is in progress (a Lua script), so a reader
+that fetched the old version can never put it back after a writer's invalidation.
+
+A write invalidates twice: before it writes (the cached entry goes, and the writing
+marker stops any fill while the store changes) and after. If Redis fails before the
+write, the write is refused (:class:`~.errors.CacheUnavailable`): nothing was written
+and nothing cached is stale. If it fails after, the entry is already gone and the
+marker keeps fills out until it expires, so the old version is never served again.
+Hence a new version takes effect as soon as ``put``/``remove`` returns.
+
+Reads never depend on Redis: when it does not answer (within ``socket_timeout``),
+:class:`CachedSchemaStore` reads the store itself.
 
 Clearing deletes the cached schemas and the counters, nothing else under the prefix:
 task status (``{prefix}task:...``) is never touched.
@@ -17,19 +27,27 @@ task status (``{prefix}task:...``) is never touched.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_typecheck.registry.errors import InvalidInput
-from airflow_provider_typecheck.registry.models import CacheStats, PutOutcome, SchemaVersion
-from airflow_provider_typecheck.registry.schemas import SchemaStore, validate_import_name
+from airflow_provider_typecheck.registry.errors import CacheUnavailable
+from airflow_provider_typecheck.registry.models import CacheStats, SchemaVersion
+from airflow_provider_typecheck.registry.schemas import DEFAULT_PING_TIMEOUT_SECONDS, SchemaStore, validate_import_name
 
 if TYPE_CHECKING:
     from redis import Redis
 
     from airflow_provider_typecheck.registry.models import PutResult, RemoveResult, SchemaPage, SchemaStatus
+    from airflow_provider_typecheck.settings import TypecheckSettings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "typecheck:"
+DEFAULT_SOCKET_TIMEOUT_SECONDS = 2.0
+# How long a write's marker keeps fills out if the write never clears it (its process
+# died, or Redis failed after the store write): longer than any store write takes.
+WRITING_MARKER_SECONDS = 60
 
 # Read one field and count the hit or miss in the same round trip; also return the
 # generation so that the caller can fill the cache conditionally after a miss.
@@ -43,10 +61,11 @@ end
 return {value, redis.call('GET', KEYS[3])}
 """
 
-# Fill only if nobody invalidated since the miss (see the module docstring).
+# Fill only if nobody invalidated since the miss and no write is under way (see the
+# module docstring).
 _FILL = """
 local current = redis.call('GET', KEYS[2]) or ''
-if current ~= ARGV[1] then
+if current ~= ARGV[1] or tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then
   return 0
 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
@@ -61,9 +80,14 @@ class SchemaCache:
     """
     Cached schema versions per import name, with hit/miss counters.
 
+    The Redis client keeps its connections (a pool) for the life of the cache.
+
     :param redis_conn_id: Airflow connection (``redis://host:port``; ``{"db": n}`` in extra).
     :param ttl_seconds: how long a cached schema lives without being refreshed.
     :param prefix: the key prefix shared with the task status store.
+    :param redis_uri: a ``redis://`` URI used instead of the Airflow connection.
+    :param socket_timeout: seconds to connect or to wait for an answer before a call
+        fails (and a read falls back to the store).
     """
 
     def __init__(
@@ -72,10 +96,14 @@ class SchemaCache:
         redis_conn_id: str = "redis_default",
         ttl_seconds: int = 3600,
         prefix: str = DEFAULT_PREFIX,
+        redis_uri: str | None = None,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_SECONDS,
     ) -> None:
         self.redis_conn_id = redis_conn_id
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
+        self.socket_timeout = socket_timeout
+        self._uri = redis_uri
         self._redis: Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -84,9 +112,17 @@ class SchemaCache:
         if self._redis is None:
             with self._lock:
                 if self._redis is None:
-                    from airflow.providers.redis.hooks.redis import RedisHook
+                    timeouts = {"socket_timeout": self.socket_timeout, "socket_connect_timeout": self.socket_timeout}
+                    if self._uri is None:
+                        from airflow.providers.redis.hooks.redis import RedisHook
 
-                    client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+                        client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+                        # The hook sets no timeouts; no connection exists yet, so these apply to all.
+                        client.connection_pool.connection_kwargs.update(timeouts)
+                    else:
+                        from redis import Redis
+
+                        client = Redis.from_url(self._uri, **timeouts)
                     self._scripts = {"get": client.register_script(_GET), "fill": client.register_script(_FILL)}
                     self._redis = client
         return self._redis
@@ -96,6 +132,13 @@ class SchemaCache:
 
     def _gen_key(self, import_name: str) -> str:
         return f"{self.prefix}cache:gen:{import_name}"
+
+    def _writing_key(self, import_name: str) -> str:
+        return f"{self.prefix}cache:writing:{import_name}"
+
+    def ping(self, timeout: float = DEFAULT_PING_TIMEOUT_SECONDS) -> None:
+        """Check that Redis answers (within ``socket_timeout``); raise ``redis.RedisError`` if not."""
+        self._client().ping()
 
     @property
     def _stats_key(self) -> str:
@@ -113,19 +156,35 @@ class SchemaCache:
         """Cache ``value`` unless the entry was invalidated since ``generation`` was read."""
         self._client()
         done = self._scripts["fill"](
-            keys=[self._entry_key(import_name), self._gen_key(import_name)],
+            keys=[self._entry_key(import_name), self._gen_key(import_name), self._writing_key(import_name)],
             args=[generation, field, value, self.ttl_seconds],
         )
         return bool(done)
 
     def invalidate(self, import_name: str) -> None:
         """Forget every cached version of ``import_name``, at once for every process."""
+        self._invalidate(import_name, writing=0)
+
+    def begin_write(self, import_name: str) -> None:
+        """Before a store write: forget the entry and keep fills out until :meth:`end_write`."""
+        self._invalidate(import_name, writing=1)
+
+    def end_write(self, import_name: str) -> None:
+        """After a store write (done or failed): forget the entry again and let fills back in."""
+        self._invalidate(import_name, writing=-1)
+
+    def _invalidate(self, import_name: str, *, writing: int) -> None:
         pipe = self._client().pipeline(transaction=True)
         gen_key = self._gen_key(import_name)
         pipe.incr(gen_key)
         # The generation only has to outlive a reader's miss-to-fill window.
         pipe.expire(gen_key, max(self.ttl_seconds, 60))
         pipe.delete(self._entry_key(import_name))
+        if writing:
+            # A count, not a flag: one writer ending must not let fills in while another writes.
+            writing_key = self._writing_key(import_name)
+            pipe.incrby(writing_key, writing)
+            pipe.expire(writing_key, WRITING_MARKER_SECONDS)
         pipe.execute()
 
     def _schema_keys(self) -> list[str]:
@@ -179,9 +238,11 @@ class CachedSchemaStore(SchemaStore):
     """
     Any :class:`SchemaStore` with reads of ``active()`` served from a :class:`SchemaCache`.
 
-    Writes go to the wrapped store, then invalidate the import name's cache entry, so
-    readers in every process see the new active version once the write returns.
-    ``status`` and ``list`` are not cached: they are for people, not for the hot path.
+    Writes invalidate the import name's cache entry before and after they go to the
+    wrapped store (see the module docstring), so readers in every process see the new
+    active version once the write returns. Reads fall back to the wrapped store when
+    Redis does not answer. ``status`` and ``list`` are not cached: they are for
+    people, not for the hot path.
     """
 
     def __init__(self, store: SchemaStore, cache: SchemaCache) -> None:
@@ -189,35 +250,70 @@ class CachedSchemaStore(SchemaStore):
         self.cache = cache
 
     def active(self, import_name: str, version: int | None = None) -> SchemaVersion:
+        from redis.exceptions import RedisError
+
         validate_import_name(import_name)
         field = "active" if version is None else f"v{version}"
-        cached, generation = self.cache.get(import_name, field)
+        try:
+            cached, generation = self.cache.get(import_name, field)
+        except RedisError as exc:
+            log.warning("Schema cache unavailable, reading the store: %s", exc)
+            return self.store.active(import_name, version)
         if cached is not None:
             return SchemaVersion.model_validate_json(cached)
         found = self.store.active(import_name, version)
-        self.cache.fill(import_name, field, found.model_dump_json(by_alias=True), generation)
+        try:
+            self.cache.fill(import_name, field, found.model_dump_json(by_alias=True), generation)
+        except RedisError as exc:
+            log.warning("Schema cache unavailable, %s not cached: %s", import_name, exc)
         return found
 
-    def put(self, import_name: str, schema: dict[str, Any], *, new_version: bool, actor: str | None) -> PutResult:
+    def put(
+        self,
+        import_name: str,
+        schema: dict[str, Any],
+        *,
+        new_version: bool,
+        actor: str | None,
+        expected_version: int | None = None,
+    ) -> PutResult:
+        validate_import_name(import_name)
+        self._begin_write(import_name)
         try:
-            result = self.store.put(import_name, schema, new_version=new_version, actor=actor)
-        except InvalidInput:
-            raise  # refused before anything was written
-        except BaseException:
-            # The write may have landed before the failure (a lost reply): forget the entry.
-            self.cache.invalidate(import_name)
-            raise
-        if result.outcome is not PutOutcome.UNCHANGED:
-            self.cache.invalidate(import_name)
+            result = self.store.put(
+                import_name, schema, new_version=new_version, actor=actor, expected_version=expected_version
+            )
+        finally:
+            # Even after a failure: the write may have landed before a lost reply.
+            self._end_write(import_name)
         return result
 
-    def remove(self, import_name: str) -> RemoveResult:
+    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
         validate_import_name(import_name)
+        self._begin_write(import_name)
         try:
-            return self.store.remove(import_name)
+            return self.store.remove(import_name, expected_version=expected_version)
         finally:
-            # Even after a failure: the removal may have landed before a lost reply.
-            self.cache.invalidate(import_name)
+            self._end_write(import_name)
+
+    def _begin_write(self, import_name: str) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            self.cache.begin_write(import_name)
+        except RedisError as exc:
+            raise CacheUnavailable(
+                f"the schema cache cannot be invalidated ({exc}); nothing was written, try again"
+            ) from None
+
+    def _end_write(self, import_name: str) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            self.cache.end_write(import_name)
+        except RedisError as exc:
+            # The entry went at begin_write and its marker keeps fills out until it expires.
+            log.warning("Schema cache not invalidated after writing %s: %s", import_name, exc)
 
     def status(self, import_name: str) -> SchemaStatus:
         return self.store.status(import_name)
@@ -225,6 +321,23 @@ class CachedSchemaStore(SchemaStore):
     def list(self, prefix: str = "", skip: int = 0, limit: int = 100) -> SchemaPage:
         return self.store.list(prefix, skip, limit)
 
+    def ping(self, timeout: float = DEFAULT_PING_TIMEOUT_SECONDS) -> None:
+        """Ping the wrapped store only: schemas are served without Redis (see ``SchemaCache.ping``)."""
+        self.store.ping(timeout)
+
     def close(self) -> None:
         self.store.close()
         self.cache.close()
+
+
+def build_schema_cache(settings: TypecheckSettings | None = None) -> SchemaCache:
+    """The schema cache of ``settings``: ``TYPECHECK_REDIS_URI`` when set, else the Airflow connection."""
+    if settings is None:
+        from airflow_provider_typecheck.settings import get_settings
+
+        settings = get_settings()
+    return SchemaCache(
+        redis_conn_id=settings.redis_conn_id,
+        ttl_seconds=settings.cache_ttl_seconds,
+        redis_uri=None if settings.redis_uri is None else settings.redis_uri.get_secret_value(),
+    )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
+from redis.exceptions import RedisError
 
-from airflow_provider_typecheck.registry.cache import CachedSchemaStore, SchemaCache
-from airflow_provider_typecheck.registry.errors import InvalidSchema, SchemaNotFound
+from airflow_provider_typecheck.registry.cache import CachedSchemaStore, SchemaCache, build_schema_cache
+from airflow_provider_typecheck.registry.errors import CacheUnavailable, InvalidSchema, SchemaNotFound
 from airflow_provider_typecheck.registry.schemas import PostgresSchemaStore, build_schema_store
 from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+from airflow_provider_typecheck.registry.users import UserStore
 from airflow_provider_typecheck.settings import TypecheckSettings
+from tests.integration.conftest import POSTGRES_URI, REDIS_URI
 
 pytestmark = [pytest.mark.integration("redis"), pytest.mark.integration("postgres")]
 
@@ -77,25 +82,131 @@ def test_a_new_version_takes_effect_at_once(
         cached.active(name)
 
 
-def test_an_unchanged_put_keeps_the_cached_entry(cached: CachedSchemaStore, cache: SchemaCache, name: str) -> None:
+def test_an_unchanged_or_refused_put_leaves_reads_right(
+    cached: CachedSchemaStore, cache: SchemaCache, name: str
+) -> None:
+    """Every write attempt invalidates (it cannot know beforehand that it will write nothing)."""
     cached.put(name, _schema("a"), new_version=True, actor=None)
     cached.active(name)
 
     cached.put(name, _schema("a"), new_version=True, actor=None)
-    cached.active(name)
-
-    assert (cache.stats().hits, cache.stats().misses) == (1, 1)
-
-
-def test_a_refused_schema_does_not_touch_the_cache(cached: CachedSchemaStore, cache: SchemaCache, name: str) -> None:
-    cached.put(name, _schema("a"), new_version=True, actor=None)
-    cached.active(name)
-
+    assert cached.active(name).schema == _schema("a")
     with pytest.raises(InvalidSchema):
         cached.put(name, {"type": "no-such-type"}, new_version=True, actor=None)
+    assert cached.active(name).schema == _schema("a")
+    assert cached.active(name).schema == _schema("a")
+
+    assert cache.stats().hits == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def dead_cache(redis_prefix: str) -> Iterator[SchemaCache]:
+    """A cache whose Redis does not answer: a port nobody listens on."""
+    schema_cache = SchemaCache(redis_uri=f"redis://127.0.0.1:{_closed_port()}", prefix=redis_prefix, socket_timeout=1)
+    yield schema_cache
+    schema_cache.close()
+
+
+def test_reads_fall_back_to_the_store_when_redis_is_down(
+    backing: PostgresSchemaStore, dead_cache: SchemaCache, name: str
+) -> None:
+    backing.put(name, _schema("a"), new_version=True, actor=None)
+    cached = CachedSchemaStore(backing, dead_cache)
 
     assert cached.active(name).schema == _schema("a")
-    assert cache.stats().hits == 1
+    assert cached.active(name, version=1).schema == _schema("a")
+    with pytest.raises(RedisError):
+        dead_cache.ping()
+    cached.ping()  # the schemas themselves are served
+
+
+def test_a_write_that_cannot_invalidate_is_refused_before_it_writes(
+    backing: PostgresSchemaStore, dead_cache: SchemaCache, name: str
+) -> None:
+    backing.put(name, _schema("a"), new_version=True, actor=None)
+    cached = CachedSchemaStore(backing, dead_cache)
+
+    with pytest.raises(CacheUnavailable, match="nothing was written"):
+        cached.put(name, _schema("b"), new_version=True, actor=None)
+    with pytest.raises(CacheUnavailable):
+        cached.remove(name)
+
+    assert backing.active(name).schema == _schema("a")
+
+
+class _FailingAfterWrite(PostgresSchemaStore):
+    """A store whose write lands, after which something fails: ``after_write`` says what."""
+
+    after_write: Any = None
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().put(*args, **kwargs)
+        self.after_write()
+        return result
+
+
+@pytest.fixture
+def failing_backing(postgres_conn: str, pg_session_schema: str) -> _FailingAfterWrite:
+    return _FailingAfterWrite(schema=pg_session_schema)
+
+
+def test_a_failed_put_invalidates_the_cache(
+    failing_backing: _FailingAfterWrite, cache: SchemaCache, name: str
+) -> None:
+    cached = CachedSchemaStore(failing_backing, cache)
+    failing_backing.after_write = lambda: None
+    cached.put(name, _schema("a"), new_version=True, actor=None)
+    assert cached.active(name).schema == _schema("a")  # now cached
+
+    def lost_reply() -> None:
+        raise ConnectionError("the reply was lost after the commit")
+
+    failing_backing.after_write = lost_reply
+    with pytest.raises(ConnectionError):
+        cached.put(name, _schema("b"), new_version=True, actor=None)
+
+    assert cached.active(name).schema == _schema("b")
+
+
+def test_redis_failing_after_the_store_write_never_serves_the_old_version(
+    failing_backing: _FailingAfterWrite, cache: SchemaCache, dead_cache: SchemaCache, name: str
+) -> None:
+    cached = CachedSchemaStore(failing_backing, cache)
+    failing_backing.after_write = lambda: None
+    cached.put(name, _schema("a"), new_version=True, actor=None)
+    assert cached.active(name).schema == _schema("a")
+    stale: dict[str, Any] = {}
+
+    def reader_then_redis_dies() -> None:
+        # A reader that missed just before the write and read the old version from the
+        # store comes to fill the cache; then Redis stops answering this writer.
+        stale["old"] = failing_backing.active(name, version=1).model_dump_json(by_alias=True)
+        stale["generation"] = cache.get(name, "active")[1]
+        cached.cache = dead_cache
+
+    failing_backing.after_write = reader_then_redis_dies
+    result = cached.put(name, _schema("b"), new_version=False, actor=None)  # the write landed: no error
+    cached.cache = cache
+
+    assert result.version == 1
+    assert cache.fill(name, "active", stale["old"], stale["generation"]) is False
+    assert CachedSchemaStore(failing_backing, cache).active(name).schema == _schema("b")
+    assert cache.get(name, "active")[0] is None  # and not cached while the write's marker lives
+
+
+def test_a_fill_during_a_write_is_dropped(cache: SchemaCache, name: str) -> None:
+    cache.begin_write(name)
+    _, generation = cache.get(name, "active")
+    assert cache.fill(name, "active", '{"old": true}', generation) is False
+    cache.end_write(name)
+    _, generation = cache.get(name, "active")
+    assert cache.fill(name, "active", '{"new": true}', generation) is True
 
 
 def test_a_fill_after_an_invalidation_is_dropped(cache: SchemaCache, name: str) -> None:
@@ -148,7 +259,7 @@ def test_status_and_list_pass_through(cached: CachedSchemaStore, name: str) -> N
 
 
 def test_build_schema_store_follows_the_settings(redis_conn: str, postgres_conn: str, pg_session_schema: str) -> None:
-    settings = TypecheckSettings(schema_store="postgres", postgres_schema=pg_session_schema)
+    settings = TypecheckSettings(schema_store="postgres", postgres_schema=pg_session_schema, max_schema_bytes=1234)
 
     store = build_schema_store(settings)
     plain = build_schema_store(settings, cached=False)
@@ -156,3 +267,34 @@ def test_build_schema_store_follows_the_settings(redis_conn: str, postgres_conn:
     assert isinstance(store, CachedSchemaStore) and isinstance(store.store, PostgresSchemaStore)
     assert isinstance(plain, PostgresSchemaStore) and plain.schema == pg_session_schema
     assert store.cache.prefix == "typecheck:"
+    assert plain.max_schema_bytes == 1234
+
+
+def test_stores_built_from_uris_need_no_airflow_connection(
+    pg_test_schema: str, redis_prefix: str, name: str
+) -> None:
+    """The API and workers may run with no Airflow connection, and no metadata database, at all."""
+    # Connection ids that name no connection: only the URIs can make this work.
+    settings = TypecheckSettings(
+        schema_store="postgres",
+        postgres_schema=pg_test_schema,
+        postgres_conn_id="no_such_connection",
+        redis_conn_id="no_such_connection",
+        postgres_uri=SecretStr(POSTGRES_URI),
+        redis_uri=SecretStr(REDIS_URI),
+    )
+    store = build_schema_store(settings)
+    assert isinstance(store, CachedSchemaStore)
+    store.cache.prefix = redis_prefix  # this test's own keys
+    users = UserStore.from_settings(settings)
+
+    store.put(name, _schema("a"), new_version=True, actor=None)
+    assert store.active(name).schema == _schema("a")
+    assert store.active(name).schema == _schema("a")
+    assert store.cache.stats().hits == 1
+    assert users.list().count == 0
+    for service in (store, store.cache, users):
+        service.ping()
+    store.close()
+    users.close()
+    assert build_schema_cache(settings).redis_conn_id == "no_such_connection"
