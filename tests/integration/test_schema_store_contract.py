@@ -622,3 +622,22 @@ def test_nul_in_a_schema_round_trips_or_is_refused_clearly(backend: str, store: 
     else:
         store.put(name, schema, new_version=True, actor=None)
         assert store.active(name).schema == schema
+
+
+def test_a_mongo_uri_is_used_instead_of_the_airflow_connection(
+    monkeypatch: pytest.MonkeyPatch, mongo_database: str, name: str
+) -> None:
+    """With ``mongo_uri`` the store builds its own client: no Airflow connection is looked up."""
+    import mongomock
+
+    made: list[str] = []
+    monkeypatch.delenv("AIRFLOW_CONN_MONGO_DEFAULT", raising=False)
+    monkeypatch.setattr("pymongo.MongoClient", lambda uri, **kw: made.append(uri) or mongomock.MongoClient())
+    store = MongoSchemaStore(mongo_conn_id="no_such_connection", database=mongo_database, mongo_uri="mongodb://db:27017")
+
+    store.put(name, _schema(), new_version=True, actor=None)
+
+    assert store.active(name).schema == _schema()
+    assert made == ["mongodb://db:27017"]
+    store.ping()
+    store.close()
