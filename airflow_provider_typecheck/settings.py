@@ -1,8 +1,11 @@
 """The package's one settings class, read from ``TYPECHECK_*`` environment variables.
 
-Connections themselves (hosts, passwords) are not settings: they are Airflow
-connections, configured the Airflow way (``AIRFLOW_CONN_<ID>`` or the UI). These
-settings only name which connection ids to use, plus what Airflow has no place for.
+Connections themselves (hosts, passwords) are Airflow connections, configured the
+Airflow way (``AIRFLOW_CONN_<ID>`` or the UI); these settings name which connection
+ids to use, plus what Airflow has no place for. The one exception is for processes
+that run without Airflow (the REST API, the workers): ``TYPECHECK_POSTGRES_URI``,
+``TYPECHECK_MONGO_URI`` and ``TYPECHECK_REDIS_URI`` replace the connection of their
+service when set.
 
 Settings are built on first use by :func:`get_settings`, never at import, so that
 importing an operator at DAG-parse time reads no environment and fails on nothing.

@@ -248,3 +248,14 @@ def test_authenticate_checks_a_dummy_hash_for_unknown_users(monkeypatch: pytest.
         authenticate(lambda username: None, "ghost", "whatever password")
 
     assert len(verified) == 1 and verified[0].startswith("$argon2")
+
+
+def test_service_uris_are_secrets_too() -> None:
+    settings = TypecheckSettings(
+        postgres_uri=SecretStr("postgresql://u:pg-pass@db/x"),
+        mongo_uri=SecretStr("mongodb://u:mongo-pass@db"),
+        redis_uri=SecretStr("redis://:redis-pass@cache/0"),
+    )
+    for password in ("pg-pass", "mongo-pass", "redis-pass"):
+        assert password not in repr(settings) and password not in str(settings)
+    assert settings.redis_uri is not None and "redis-pass" in settings.redis_uri.get_secret_value()
