@@ -29,7 +29,14 @@ from airflow_provider_typecheck.validation.compiler import Plan, build_plan, pla
 from airflow_provider_typecheck.validation.errors import ReadError, SchemaError
 from airflow_provider_typecheck.validation.readers import Table, open_table
 from airflow_provider_typecheck.validation.report import CellError, ValidationReport
-from airflow_provider_typecheck.validation.schema import check_schema, json_pointer, validator_class
+from airflow_provider_typecheck.validation.schema import (
+    DEFAULT_MAX_SCHEMA_BYTES,
+    DEFAULT_MAX_SCHEMA_DEPTH,
+    bounded_validator_class,
+    check_schema,
+    json_pointer,
+    validator_class,
+)
 
 ProgressCallback = Callable[[int, "int | None"], None]
 # Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
@@ -46,10 +53,13 @@ UNEVALUABLE = "unevaluable"
 class CompiledSchema:
     """A checked schema, its python-jsonschema validator, and its plans per header."""
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
-        self.draft = check_schema(schema)
+    def __init__(
+        self, schema: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES,
+        max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH,
+    ) -> None:
+        self.draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
         self.schema = schema
-        cls = validator_class(schema)
+        cls = bounded_validator_class(validator_class(schema))
         self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self._cells: dict[tuple[tuple[str, ...], frozenset[str]], tuple[Cell, ...]] = {}
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
@@ -130,20 +140,26 @@ def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> 
 
 
 @lru_cache(maxsize=128)
-def _compile_cached(digest: str, canonical: str) -> CompiledSchema:
-    return CompiledSchema(json.loads(canonical))
+def _compile_cached(digest: str, canonical: str, max_bytes: int, max_depth: int) -> CompiledSchema:
+    return CompiledSchema(json.loads(canonical), max_bytes=max_bytes, max_depth=max_depth)
 
 
-def compile_schema(schema: Mapping[str, Any] | CompiledSchema) -> CompiledSchema:
-    """Check and compile ``schema``; the same content compiles once per process."""
+def compile_schema(
+    schema: Mapping[str, Any] | CompiledSchema, *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES,
+    max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH,
+) -> CompiledSchema:
+    """Check and compile ``schema``; the same content compiles once per process.
+
+    ``max_bytes`` and ``max_depth`` are :func:`check_schema`'s limits.
+    """
     if isinstance(schema, CompiledSchema):
         return schema
-    if not isinstance(schema, Mapping):
-        check_schema(schema)  # raises the clear "must be an object" error
+    # Checked first: it refuses what is not an object, and what nests too deeply to serialise.
+    check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
     # Key order is kept, not sorted: python-jsonschema applies keywords in the
     # schema's order, which decides the order of errors and where is_valid stops.
     canonical = json.dumps(schema, separators=(",", ":"))
-    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical)
+    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical, max_bytes, max_depth)
 
 
 class _RowSink:
