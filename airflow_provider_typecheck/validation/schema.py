@@ -30,13 +30,8 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from airflow_provider_typecheck.validation import patterns
 from airflow_provider_typecheck.validation.errors import SchemaError
+from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
 
-# Real schemas are kilobytes; 1,000 columns with 200-value enums make 1.5 MB.
-DEFAULT_MAX_SCHEMA_BYTES = 4 * 1024 * 1024
-# python-jsonschema's own meta-validation exhausts Python's recursion limit at about
-# 125 levels of nesting; 64 leaves half the stack to the caller (a worker thread, a
-# web server) and is as deep as the compiler vectorises.
-DEFAULT_MAX_SCHEMA_DEPTH = 64
 
 DRAFTS: dict[type, str] = {
     Draft4Validator: "4",
@@ -67,13 +62,15 @@ def load_schema(
 ) -> dict[str, Any]:
     """Read a JSON Schema file and check it (see :func:`check_schema`); errors name the file and the problem."""
     try:
+        status = os.stat(path)
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(status.st_mode):
+            # A FIFO would block opening it, a device be read forever.
+            raise SchemaError(f"schema file {path} is not a regular file")
+        if status.st_size > max_bytes:
+            raise SchemaError(f"schema file {path} is {status.st_size:,} bytes; the limit is {max_bytes:,}")
         with open(path, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                # A FIFO or a device would be read forever.
-                raise SchemaError(f"schema file {path} is not a regular file")
-            if status.st_size > max_bytes:
-                raise SchemaError(f"schema file {path} is {status.st_size:,} bytes; the limit is {max_bytes:,}")
             text = handle.read(max_bytes + 1).decode("utf-8-sig")
     except FileNotFoundError:
         raise SchemaError(f"schema file not found: {path}") from None
