@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"typecheck: error: {message}", file=sys.stderr)
+    # One line, whatever the message: some readers' errors span several.
+    one_line = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    print(f"typecheck: error: {one_line}", file=sys.stderr)
     return EXIT_UNUSABLE
 
 
