@@ -233,3 +233,21 @@ def test_case(case: Case, results: dict[str, subprocess.CompletedProcess[str]]) 
         assert last.startswith("typecheck: error: ")
         # One line; argparse prints its usage before its own.
         assert not usage or (usage[0].startswith("usage: ") and all(line.startswith(" ") for line in usage[1:]))
+
+
+def test_an_internal_error_is_exit_2_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_provider_typecheck import cli
+    from airflow_provider_typecheck.validation import readers
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug\nspanning lines")
+
+    monkeypatch.setattr(readers, "open_table", broken)
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(SCHEMA))
+    assert cli.main(["validate", str(tmp_path / "any.csv"), "--schema", str(schema)]) == 2
+    assert capsys.readouterr().err == (
+        "typecheck: error: internal error (KeyError: 'a bug\\nspanning lines'); please report it\n"
+    )
