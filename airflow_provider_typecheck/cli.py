@@ -15,7 +15,10 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.validation.limits import WorkbookLimits
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 SHOWN_ERRORS = 20
@@ -118,7 +121,7 @@ _LIMIT_VARIABLES = (
 )
 
 
-def _limits() -> tuple[dict[str, int], Any]:
+def _limits() -> tuple[dict[str, int], WorkbookLimits]:
     """The schema limits (``compile_schema`` keywords) and the workbook limits, from the settings."""
     from airflow_provider_typecheck.validation.limits import WorkbookLimits
 
