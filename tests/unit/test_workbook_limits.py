@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from pathlib import Path
 
@@ -65,3 +66,26 @@ def test_the_file_itself_counts_for_xls_and_normal_workbooks_pass(tmp_path: Path
     assert open_table(xls).header == ["id"]
     table = open_table(workbook(tmp_path / "ok.xlsx", rows=1000), workbook_limits=WorkbookLimits(max_cells=1000))
     assert table.total_rows == 999
+
+
+def test_an_archive_that_understates_its_sizes_is_read_only_as_far_as_it_declares(tmp_path: Path) -> None:
+    # The limit trusts the sizes the archive declares; that holds because the reader
+    # (calamine's zip) stops inflating there too. Forge a sheet declaring 1,000 bytes.
+    bomb = with_sheet(workbook(tmp_path / "plain.xlsx"), tmp_path / "bomb.xlsx", "A1:A2", 300_000)
+    data = bytearray(bomb.read_bytes())
+    part = zipfile.ZipFile(bomb).getinfo("xl/worksheets/sheet1.xml")
+    struct.pack_into("<I", data, part.header_offset + 22, 1000)  # the local header's size
+    central = data.find(b"PK\x01\x02", part.header_offset)
+    while central >= 0:
+        name_length = struct.unpack_from("<H", data, central + 28)[0]
+        if data[central + 46:central + 46 + name_length] == b"xl/worksheets/sheet1.xml":
+            struct.pack_into("<I", data, central + 24, 1000)  # the central directory's size
+        central = data.find(b"PK\x01\x02", central + 4)
+    forged = tmp_path / "forged.xlsx"
+    forged.write_bytes(data)
+    assert zipfile.ZipFile(forged).getinfo("xl/worksheets/sheet1.xml").file_size == 1000
+    try:
+        rows = open_table(forged).total_rows
+    except ReadError:
+        rows = 0
+    assert rows is not None and rows < 100
