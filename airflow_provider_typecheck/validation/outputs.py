@@ -34,6 +34,13 @@ def _same_place(first: str, second: str) -> bool:
         return os.path.realpath(first) == os.path.realpath(second)
 
 
+def _output_format(target: str) -> str:
+    suffix = Path(target.removeprefix("file://").split("?")[0]).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise OutputError(f"{target}: unknown output type {suffix or '(no extension)'!r}; use .csv or .parquet")
+    return OUTPUT_FORMATS[suffix]
+
+
 def check_outputs(
     source: str | os.PathLike[str] | None, *, valid_out: str | os.PathLike[str] | None = None,
     invalid_out: str | os.PathLike[str] | None = None,
@@ -48,9 +55,7 @@ def check_outputs(
         if target is None:
             continue
         target = str(target)
-        suffix = Path(target.removeprefix("file://").split("?")[0]).suffix.lower()
-        if suffix not in OUTPUT_FORMATS:
-            raise OutputError(f"{target}: unknown output type {suffix or '(no extension)'!r}; use .csv or .parquet")
+        _output_format(target)
         for other, place in places:
             if _same_place(target, place):
                 raise OutputError(f"{target}: {what} is {other} ({place}); write it elsewhere")
@@ -73,7 +78,7 @@ class RowSink:
         self.target = str(target)
         self.remote = _is_remote(self.target)
         local = self.target.removeprefix("file://")
-        self.format = OUTPUT_FORMATS.get(Path(local.split("?")[0]).suffix.lower(), "csv")
+        self.format = _output_format(self.target)
         token = secrets.token_hex(4)
         self._tmp: str | None = None
         self._parts: list[Path] = []
