@@ -302,12 +302,14 @@ def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) ->
     specification = referencing.jsonschema.specification_with(
         cls.META_SCHEMA.get("$schema", ""), default=referencing.Specification.OPAQUE
     )
+    id_keyword = "id" if cls is Draft4Validator else "$id"
     nodes: dict[int, tuple[Any, Any, str]] = {}  # id -> (subschema, its resolver, where it is)
 
     def collect(sub: Any, resolver: Any, path: list[Any]) -> None:
         if not isinstance(sub, dict) or id(sub) in nodes:
             return
-        resolver = resolver.in_subresource(specification.create_resource(sub))
+        if id_keyword in sub:  # only an id moves the base URI that references resolve against
+            resolver = resolver.in_subresource(specification.create_resource(sub))
         nodes[id(sub)] = (sub, resolver, json_pointer(path))
         for key, value in sub.items():
             if key in _DATA_KEYWORDS:
