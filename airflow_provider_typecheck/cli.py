@@ -1,8 +1,10 @@
 """The ``typecheck`` command: validate a spreadsheet against a JSON Schema.
 
-Exit codes: 0 every row valid, 1 some rows invalid, 2 usage error or an
-unreadable file or schema (one line on stderr, never a traceback).
-Only the validation core is imported here: Airflow's import costs seconds.
+Exit codes: 0 every row valid, 1 some rows invalid (and nothing else), 2
+anything that kept the file from being checked: a usage error, an unreadable
+or oversized file or schema, an output that cannot be written, or an internal
+error (one line on stderr, never a traceback). Only the validation core is
+imported here: Airflow's import costs seconds.
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.validation.limits import WorkbookLimits
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 SHOWN_ERRORS = 20
+
+
+class _SettingsError(Exception):
+    """A ``TYPECHECK_*`` setting the CLI reads is invalid."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,9 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args)
         return _infer(args)
-    except TypecheckError as err:
-        print(f"typecheck: error: {err}", file=sys.stderr)
-        return EXIT_UNUSABLE
+    except (TypecheckError, _SettingsError) as err:
+        return _fail(str(err))
     except KeyboardInterrupt:
         print("typecheck: interrupted", file=sys.stderr)
         return 130
@@ -70,6 +78,23 @@ def main(argv: list[str] | None = None) -> int:
         # The reader (``| head``) left: stop quietly, as a killed-by-SIGPIPE process would.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except ImportError as err:
+        # fsspec backends are optional: ``http://`` needs aiohttp, ``s3://`` s3fs.
+        return _fail(f"a package this needs is not installed: {err.name or err}")
+    except MemoryError:
+        return _fail("out of memory; for big files lower --batch-rows")
+    except OSError as err:
+        return _fail(f"{err.filename + ': ' if err.filename else ''}{err.strerror or err}")
+    except Exception as err:  # noqa: BLE001 - exit 1 means invalid rows; anything else is 2, in one line
+        return _fail(f"internal error ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                     "please report it")
+
+
+def _fail(message: str) -> int:
+    # One line, whatever the message: some readers' errors span several.
+    one_line = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    print(f"typecheck: error: {one_line}", file=sys.stderr)
+    return EXIT_UNUSABLE
 
 
 def run() -> None:
@@ -88,8 +113,37 @@ def run() -> None:
     os._exit(code)
 
 
+# Read through the settings class only when set: importing pydantic-settings costs
+# 0.2 s of every start, and the defaults are the core's own.
+_LIMIT_VARIABLES = (
+    "TYPECHECK_MAX_SCHEMA_BYTES", "TYPECHECK_MAX_SCHEMA_DEPTH", "TYPECHECK_MAX_WORKBOOK_UNCOMPRESSED_BYTES",
+    "TYPECHECK_MAX_WORKBOOK_CELLS",
+)
+
+
+def _limits() -> tuple[dict[str, int], WorkbookLimits]:
+    """The schema limits (``compile_schema`` keywords) and the workbook limits, from the settings."""
+    from airflow_provider_typecheck.validation.limits import WorkbookLimits
+
+    if not any(name in os.environ for name in _LIMIT_VARIABLES):
+        return {}, WorkbookLimits()
+    from pydantic import ValidationError
+
+    from airflow_provider_typecheck.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise _SettingsError(f"setting TYPECHECK_{where.upper()}: {problem['msg']}") from None
+    schema_limits = {"max_bytes": settings.max_schema_bytes, "max_depth": settings.max_schema_depth}
+    return schema_limits, WorkbookLimits(settings.max_workbook_uncompressed_bytes, settings.max_workbook_cells)
+
+
 def _validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    from airflow_provider_typecheck.validation.outputs import check_outputs
     from airflow_provider_typecheck.validation.readers import open_table
 
     if args.max_errors < 0:
@@ -103,6 +157,9 @@ def _validate(args: argparse.Namespace) -> int:
     sheet: str | int | None = args.sheet
     if isinstance(sheet, str) and sheet.isdigit():
         sheet = int(sheet)
+    schema_limits, workbook_limits = _limits()
+    # Before the file is opened: an output over the input would destroy it while it is read.
+    check_outputs(args.file, valid_out=args.valid_out, invalid_out=args.invalid_out)
     interactive = args.format == "text" and sys.stderr.isatty()
     # The file is opened while python-jsonschema is imported and the schema checked
     # and compiled: a workbook is read whole there (fastexcel releases the GIL), a
@@ -110,10 +167,10 @@ def _validate(args: argparse.Namespace) -> int:
     # is known). A bad schema is still the error reported, whatever the file holds.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-read") as pool:
         opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter,
-                              batch_rows=args.batch_rows)
+                              batch_rows=args.batch_rows, workbook_limits=workbook_limits)
         from airflow_provider_typecheck.validation import compile_schema, load_schema, validate_table
 
-        compiled = compile_schema(load_schema(args.schema))
+        compiled = compile_schema(load_schema(args.schema, **schema_limits), **schema_limits)
         table = opening.result()
     report = validate_table(
         table,
@@ -190,6 +247,9 @@ def _print_text(report: Any, out: TextIO) -> None:
 
 def _infer(args: argparse.Namespace) -> int:
     from airflow_provider_typecheck.validation.infer import infer_schema
+
+    if args.sample < 1:
+        return _fail("--sample must be 1 or more")
 
     sheet: str | int | None = args.sheet
     if isinstance(sheet, str) and sheet.isdigit():

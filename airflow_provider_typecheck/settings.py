@@ -20,6 +20,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from airflow_provider_typecheck.validation.limits import (
+    DEFAULT_MAX_SCHEMA_BYTES,
+    DEFAULT_MAX_SCHEMA_DEPTH,
+    DEFAULT_MAX_WORKBOOK_CELLS,
+    DEFAULT_MAX_WORKBOOK_UNCOMPRESSED_BYTES,
+)
+
 # Values that people leave in .env files by accident; outside development they
 # are refused, so a deployment can never run on a secret published in a template.
 PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "change-me", "secret", "password", "admin"})
@@ -81,11 +88,11 @@ class TypecheckSettings(BaseSettings):
     # Limits.
     max_upload_bytes: int = Field(default=100 * MiB, gt=0)
     max_errors: int = Field(default=1000, gt=0)
-
-    # Schema limits (stores; the same names and defaults as branch h9-cli's, which
-    # the core's check_schema takes: keep one copy of this block when merging).
-    max_schema_bytes: int = Field(default=4 * MiB, gt=0)
-    max_schema_depth: int = Field(default=64, gt=0, le=100)
+    max_schema_bytes: int = Field(default=DEFAULT_MAX_SCHEMA_BYTES, gt=0)
+    # Past about 125 levels python-jsonschema's own meta-validation exhausts Python's stack.
+    max_schema_depth: int = Field(default=DEFAULT_MAX_SCHEMA_DEPTH, gt=0, le=100)
+    max_workbook_uncompressed_bytes: int = Field(default=DEFAULT_MAX_WORKBOOK_UNCOMPRESSED_BYTES, gt=0)
+    max_workbook_cells: int = Field(default=DEFAULT_MAX_WORKBOOK_CELLS, gt=0)
 
     @field_validator("postgres_schema")
     @classmethod

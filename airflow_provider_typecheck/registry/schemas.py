@@ -58,6 +58,7 @@ from airflow_provider_typecheck.registry.models import (
     VersionInfo,
     is_valid_import_name,
 )
+from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -66,9 +67,6 @@ if TYPE_CHECKING:
     from airflow_provider_typecheck.settings import TypecheckSettings
 
 MAX_PAGE_SIZE = 1000
-# The same defaults as the settings' TYPECHECK_MAX_SCHEMA_BYTES and _DEPTH.
-DEFAULT_MAX_SCHEMA_BYTES = 4 * 1024 * 1024
-DEFAULT_MAX_SCHEMA_DEPTH = 64
 # MongoDB refuses a document larger than this; mongomock does not, so the store checks.
 MONGO_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 DEFAULT_PING_TIMEOUT_SECONDS = 2.0
@@ -150,7 +148,7 @@ def prepare_schema(
     from airflow_provider_typecheck.validation.schema import check_schema
 
     try:
-        draft = check_schema(schema)
+        draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
     except SchemaError as exc:
         raise InvalidSchema(exc.message, exc.pointer) from exc
     except RecursionError:

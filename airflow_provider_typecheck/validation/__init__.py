@@ -20,20 +20,25 @@ if TYPE_CHECKING:
         validate_frame,
         validate_table,
     )
-    from airflow_provider_typecheck.validation.errors import ReadError, SchemaError, TypecheckError
+    from airflow_provider_typecheck.validation.errors import OutputError, ReadError, SchemaError, TypecheckError
+    from airflow_provider_typecheck.validation.limits import WorkbookLimits
+    from airflow_provider_typecheck.validation.outputs import check_outputs
     from airflow_provider_typecheck.validation.readers import open_table
     from airflow_provider_typecheck.validation.report import CellError, ValidationReport
     from airflow_provider_typecheck.validation.schema import check_schema, load_schema
 
 _HOMES = {
     "CompiledSchema": "engine",
+    "check_outputs": "outputs",
     "compile_schema": "engine",
     "validate_file": "engine",
     "validate_frame": "engine",
     "validate_table": "engine",
+    "OutputError": "errors",
     "ReadError": "errors",
     "SchemaError": "errors",
     "TypecheckError": "errors",
+    "WorkbookLimits": "limits",
     "open_table": "readers",
     "CellError": "report",
     "ValidationReport": "report",

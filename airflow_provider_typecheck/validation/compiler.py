@@ -43,8 +43,8 @@ from airflow_provider_typecheck.validation.cells import (
     coerce_text,
 )
 from airflow_provider_typecheck.validation.formats import FORMAT_RULES
-from airflow_provider_typecheck.validation.patterns import runs_in_polars
-from airflow_provider_typecheck.validation.schema import governing_subschemas
+from airflow_provider_typecheck.validation.patterns import PatternTooSlow, runs_in_polars, search
+from airflow_provider_typecheck.validation.schema import draft_of, governing_subschemas
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 EXACT_FLOAT_INT = 2**53
@@ -97,7 +97,7 @@ class Scope:
 
     @property
     def draft4(self) -> bool:
-        return isinstance(self.validator, Draft4Validator)
+        return issubclass(draft_of(self.validator), Draft4Validator)
 
     def enter(self, schema: Any) -> Scope:
         if self.depth > MAX_DEPTH:
@@ -118,7 +118,7 @@ class Scope:
 
     def applicable(self, schema: Mapping[str, Any]) -> Sequence[tuple[str, Any]]:
         # Drafts 4-7 ignore every sibling of $ref.
-        if "$ref" in schema and isinstance(self.validator, REF_OVERRIDES_SIBLINGS):
+        if "$ref" in schema and issubclass(draft_of(self.validator), REF_OVERRIDES_SIBLINGS):
             return [("$ref", schema["$ref"])]
         return list(schema.items())
 
@@ -348,16 +348,24 @@ def _polars_accepts(pattern: str) -> bool:
     return True
 
 
+def _matches_in_time(pattern: str, text: str) -> bool:
+    try:
+        return search(pattern, text)
+    except PatternTooSlow:
+        return False
+
+
 def kw_pattern(value: Any, schema: Any, cell: Cell, scope: Scope, walk: Walk) -> pl.Expr:
     strings = cell.is_kind(STRING)
-    regex = re.compile(value)
-    in_python = lambda v: regex.search(v) is None  # noqa: E731
+    # Python's side runs under a time budget (patterns.search): a match past it
+    # raises, and a value whose check raises fails.
+    in_python = lambda v: not search(value, v)  # noqa: E731
     if runs_in_polars(value) and _polars_accepts(value):
         matches = lambda text: text.str.contains(value)  # noqa: E731
         # Python's $ also matches before a final newline; Rust's does not. A text
         # with a newline is matched by Python: per distinct value, else the row goes whole.
         if cell.repetitive:
-            return strings & ~cell.text_check(matches, multiline=lambda text: regex.search(text) is not None)
+            return strings & ~cell.text_check(matches, multiline=lambda text: _matches_in_time(value, text))
         walk.in_python(strings & cell.raw.str.contains("\n", literal=True))
         return strings & ~cell.text_check(matches)
     walk.fallback_keywords.add("pattern")

@@ -11,12 +11,9 @@ import hashlib
 import itertools
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -26,10 +23,21 @@ from jsonschema.exceptions import ValidationError
 from airflow_provider_typecheck.validation import prescan
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell
 from airflow_provider_typecheck.validation.compiler import Plan, build_plan, plan_cells
-from airflow_provider_typecheck.validation.errors import ReadError, SchemaError
+from airflow_provider_typecheck.validation.errors import OutputError, ReadError, SchemaError  # noqa: F401 - re-exported
+from airflow_provider_typecheck.validation.limits import (
+    DEFAULT_MAX_SCHEMA_BYTES,
+    DEFAULT_MAX_SCHEMA_DEPTH,
+    WorkbookLimits,
+)
+from airflow_provider_typecheck.validation.outputs import RowSink, check_outputs
 from airflow_provider_typecheck.validation.readers import Table, open_table
 from airflow_provider_typecheck.validation.report import CellError, ValidationReport
-from airflow_provider_typecheck.validation.schema import check_schema, json_pointer, validator_class
+from airflow_provider_typecheck.validation.schema import (
+    bounded_validator_class,
+    check_schema,
+    json_pointer,
+    validator_class,
+)
 
 ProgressCallback = Callable[[int, "int | None"], None]
 # Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
@@ -46,10 +54,13 @@ UNEVALUABLE = "unevaluable"
 class CompiledSchema:
     """A checked schema, its python-jsonschema validator, and its plans per header."""
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
-        self.draft = check_schema(schema)
+    def __init__(
+        self, schema: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES,
+        max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH,
+    ) -> None:
+        self.draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
         self.schema = schema
-        cls = validator_class(schema)
+        cls = bounded_validator_class(validator_class(schema))
         self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self._cells: dict[tuple[tuple[str, ...], frozenset[str]], tuple[Cell, ...]] = {}
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
@@ -130,80 +141,26 @@ def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> 
 
 
 @lru_cache(maxsize=128)
-def _compile_cached(digest: str, canonical: str) -> CompiledSchema:
-    return CompiledSchema(json.loads(canonical))
+def _compile_cached(digest: str, canonical: str, max_bytes: int, max_depth: int) -> CompiledSchema:
+    return CompiledSchema(json.loads(canonical), max_bytes=max_bytes, max_depth=max_depth)
 
 
-def compile_schema(schema: Mapping[str, Any] | CompiledSchema) -> CompiledSchema:
-    """Check and compile ``schema``; the same content compiles once per process."""
+def compile_schema(
+    schema: Mapping[str, Any] | CompiledSchema, *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES,
+    max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH,
+) -> CompiledSchema:
+    """Check and compile ``schema``; the same content compiles once per process.
+
+    ``max_bytes`` and ``max_depth`` are :func:`check_schema`'s limits.
+    """
     if isinstance(schema, CompiledSchema):
         return schema
-    if not isinstance(schema, Mapping):
-        check_schema(schema)  # raises the clear "must be an object" error
+    # Checked first: it refuses what is not an object, and what nests too deeply to serialise.
+    check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
     # Key order is kept, not sorted: python-jsonschema applies keywords in the
     # schema's order, which decides the order of errors and where is_valid stops.
     canonical = json.dumps(schema, separators=(",", ":"))
-    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical)
-
-
-class _RowSink:
-    """Writes rows to CSV or Parquet, a local path or any fsspec URI, as batches arrive.
-
-    CSV is appended batch by batch; Parquet parts go to a temporary folder and
-    are streamed into one file at the end. Nothing holds all the rows.
-    """
-
-    def __init__(self, target: str | os.PathLike[str]) -> None:
-        self.target = str(target)
-        self.remote = "://" in self.target and not self.target.startswith("file://")
-        local = self.target.removeprefix("file://")
-        self.format = "parquet" if Path(local.split("?")[0]).suffix.lower() in (".parquet", ".pq") else "csv"
-        self._local = Path(local)
-        self._handle: Any = None
-        self._tmp = tempfile.mkdtemp(prefix="typecheck-") if self.format == "parquet" else None
-        self._parts: list[Path] = []
-
-    def _open(self) -> Any:
-        if self.remote:
-            import fsspec
-
-            return fsspec.open(self.target, "wb").open()
-        self._local.parent.mkdir(parents=True, exist_ok=True)
-        return self._local.open("wb")
-
-    def write(self, frame: pl.DataFrame) -> None:
-        if self.format == "csv":
-            first = self._handle is None
-            if first:
-                self._handle = self._open()
-            frame.write_csv(self._handle, include_header=first)
-        else:
-            part = Path(self._tmp) / f"part-{len(self._parts):06d}.parquet"
-            frame.write_parquet(part)
-            self._parts.append(part)
-
-    def discard(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def close(self, empty: pl.DataFrame) -> None:
-        if self.format == "csv":
-            if self._handle is None:
-                self.write(empty)
-            self._handle.close()
-            return
-        merged = Path(self._tmp) / "merged.parquet" if self.remote else self._local
-        merged.parent.mkdir(parents=True, exist_ok=True)
-        if self._parts:
-            pl.scan_parquet(self._parts).sink_parquet(merged)
-        else:
-            empty.write_parquet(merged)
-        if self.remote:
-            with merged.open("rb") as source, self._open() as destination:
-                shutil.copyfileobj(source, destination)
-        shutil.rmtree(self._tmp, ignore_errors=True)
+    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical, max_bytes, max_depth)
 
 
 class Validation:
@@ -237,8 +194,13 @@ class Validation:
         self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
         self._ragged: dict[int, str] = {}
         self._next_row = 2
-        self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
-        self._valid_sink = _RowSink(valid_out) if valid_out else None
+        self._invalid_sink = self._valid_sink = None
+        self._invalid_sink = RowSink(invalid_out) if invalid_out else None
+        try:
+            self._valid_sink = RowSink(valid_out) if valid_out else None
+        except BaseException:
+            self.abandon()
+            raise
 
     @property
     def planned(self) -> bool:
@@ -527,7 +489,8 @@ class Validation:
             self._invalid_sink.write(out.select(["_row", *self.header, "_errors"]))
 
     def abandon(self) -> None:
-        """Drop what the row files hold so far: the rows are about to be checked again."""
+        """Drop what the row files hold so far: the rows are about to be checked again, or
+        the run failed (then no output is left)."""
         for sink in (self._invalid_sink, self._valid_sink):
             if sink is not None:
                 sink.discard()
@@ -546,12 +509,17 @@ class Validation:
         self.report.errors_by_column = counts
         self.report.errors_truncated = self.report.error_count > len(self.report.errors)
         empty = pl.DataFrame(schema={c: pl.String for c in self.header})
-        if self._valid_sink:
-            self._valid_sink.close(empty)
-        if self._invalid_sink:
-            self._invalid_sink.close(
-                pl.DataFrame(schema={"_row": pl.Int64, **{c: pl.String for c in self.header}, "_errors": pl.String})
-            )
+        try:
+            if self._valid_sink:
+                self._valid_sink.close(empty)
+            if self._invalid_sink:
+                self._invalid_sink.close(
+                    pl.DataFrame(schema={"_row": pl.Int64, **{c: pl.String for c in self.header},
+                                         "_errors": pl.String})
+                )
+        except BaseException:
+            self.abandon()
+            raise
         return self.report
 
 
@@ -570,9 +538,14 @@ def validate_frame(
     started = time.perf_counter()
     compiled = compile_schema(schema)
     frame = frame.with_columns(pl.all().cast(pl.String)) if any(d != pl.String for d in frame.dtypes) else frame
+    check_outputs(None, valid_out=valid_out, invalid_out=invalid_out)
     validation = Validation(compiled, frame.columns, repetitive=repetitive_columns(frame), max_errors=max_errors,
                             invalid_out=invalid_out, valid_out=valid_out)
-    validation.add(frame)
+    try:
+        validation.add(frame)
+    except BaseException:
+        validation.abandon()
+        raise
     report = validation.finish()
     report.elapsed_seconds = time.perf_counter() - started
     return report
@@ -588,6 +561,7 @@ def validate_table(
     progress: ProgressCallback | None = None,
 ) -> ValidationReport:
     started = time.perf_counter()
+    check_outputs(table.name, valid_out=valid_out, invalid_out=invalid_out)
     compiled = compile_schema(schema)
     report = None
     if table.csv is not None and valid_out is None and prescan.available():
@@ -637,6 +611,9 @@ def _validate_prescanned(
         # Found at any point of the file: start again the ordinary way, from the first row.
         validation.abandon()
         return None
+    except BaseException:
+        validation.abandon()
+        raise
     report = validation.finish()
     if not validation.planned and any(rule.mode == prescan.DICT for rule in rules):
         # No segment needed the vectorised checks; the report still says which of the
@@ -659,11 +636,15 @@ def _validate_batches(
         {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged}
     )
     done = 0
-    for batch in itertools.chain([first] if first is not None else [], batches):
-        validation.add(batch)
-        done += batch.height
-        if progress is not None:
-            progress(done, table.total_rows)
+    try:
+        for batch in itertools.chain([first] if first is not None else [], batches):
+            validation.add(batch)
+            done += batch.height
+            if progress is not None:
+                progress(done, table.total_rows)
+    except BaseException:
+        validation.abandon()
+        raise
     return validation.finish()
 
 
@@ -678,21 +659,29 @@ def validate_file(
     valid_out: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     batch_rows: int | None = None,
+    workbook_limits: WorkbookLimits = WorkbookLimits(),
 ) -> ValidationReport:
     """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
 
     ``progress(rows_done, rows_total_or_None)`` is called after each batch;
     ``batch_rows`` caps a batch's rows, and so memory on files that stream (see
-    :func:`~airflow_provider_typecheck.validation.readers.open_table`).
-    Raises :class:`SchemaError` or :class:`ReadError` for unusable input.
+    :func:`~airflow_provider_typecheck.validation.readers.open_table`), and
+    ``workbook_limits`` what a workbook may inflate to. The row outputs are
+    written whole or not at all, and never over the input.
+    Raises :class:`SchemaError`, :class:`ReadError` or :class:`OutputError` for unusable input.
     """
     started = time.perf_counter()
+    check_outputs(source, valid_out=valid_out, invalid_out=invalid_out)
     compiled = compile_schema(schema)
-    table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows)
+    table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows,
+                       workbook_limits=workbook_limits)
     report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
                             valid_out=valid_out, progress=progress)
     report.elapsed_seconds = time.perf_counter() - started
     return report
 
 
-__all__ = ["CompiledSchema", "ReadError", "compile_schema", "validate_file", "validate_frame", "validate_table"]
+__all__ = [
+    "CompiledSchema", "OutputError", "ReadError", "check_outputs", "compile_schema", "validate_file", "validate_frame",
+    "validate_table",
+]

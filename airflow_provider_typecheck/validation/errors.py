@@ -33,3 +33,7 @@ class SchemaError(TypecheckError):
 
 class ReadError(TypecheckError):
     """The spreadsheet cannot be read: missing, corrupt, bad header, unknown format."""
+
+
+class OutputError(TypecheckError):
+    """A row output cannot be written: unwritable, of an unknown type, or the input itself."""

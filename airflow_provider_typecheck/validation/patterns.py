@@ -15,6 +15,8 @@ from functools import lru_cache
 from re import _constants as C  # noqa: N812
 from re import _parser as sre_parse
 
+import regex
+
 _SAFE_OPCODES = {
     C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN, C.BRANCH, C.SUBPATTERN,
     C.MAX_REPEAT, C.MIN_REPEAT, C.AT,
@@ -67,3 +69,50 @@ def runs_in_polars(pattern: str) -> bool:
     if tree.state.flags & ~(re.UNICODE):
         return False
     return _safe(tree)
+
+
+# Patterns Polars cannot run go to the ``regex`` package: it reads every pattern
+# Python's ``re`` compiles the same way (see ``ambiguous_for_regex``), and unlike
+# ``re`` it can stop a match that backtracks for too long. A cell whose match
+# runs past the budget fails its ``pattern`` (with a message saying so).
+PATTERN_TIMEOUT_SECONDS = 0.1
+
+
+class PatternTooSlow(Exception):
+    """Matching a pattern against one text ran past :data:`PATTERN_TIMEOUT_SECONDS`."""
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern, regex.VERSION0)
+
+
+def search(pattern: str, text: str, timeout: float = PATTERN_TIMEOUT_SECONDS) -> bool:
+    """``re.search(pattern, text) is not None``, in at most ``timeout`` seconds.
+
+    Raises :class:`PatternTooSlow` past the budget.
+    """
+    try:
+        return _compiled(pattern).search(text, timeout=timeout) is not None
+    except TimeoutError:
+        raise PatternTooSlow(pattern) from None
+
+
+def too_slow_message(pattern: str, text: str, timeout: float = PATTERN_TIMEOUT_SECONDS) -> str:
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return (f"{shown!r} ({len(text):,} characters) could not be matched against {pattern!r} "
+            f"within {timeout} s; counted as not matching")
+
+
+# ``re`` reads these literally; ``regex`` reads them as a POSIX class
+# (``[[:alpha:]]``) or a fuzzy-matching constraint (``(?:ab){e<=1}``).
+_POSIX_CLASS = re.compile(r"\[:\^?[A-Za-z]+:\]")
+_BRACES = re.compile(r"(?<!\\)\{([^}]*)\}")
+_REPEAT = re.compile(r"[0-9]*,?[0-9]*")
+
+
+def ambiguous_for_regex(pattern: str) -> bool:
+    """True when ``regex`` could read ``pattern`` otherwise than ``re`` does."""
+    if _POSIX_CLASS.search(pattern):
+        return True
+    return any(not _REPEAT.fullmatch(inside) for inside in _BRACES.findall(pattern))

@@ -30,6 +30,7 @@ from jsonschema import Draft3Validator, Draft4Validator
 
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, allows, coerce_text
 from airflow_provider_typecheck.validation.compiler import EXACT_FLOAT_INT
+from airflow_provider_typecheck.validation.schema import draft_of
 
 try:
     from airflow_provider_typecheck.validation import _prescan
@@ -107,7 +108,7 @@ def column_rules(
     ``repetitive()`` names the columns whose values repeat; it is asked (once)
     only when a column has keywords the scan cannot check natively.
     """
-    if isinstance(validator, (Draft3Validator, Draft4Validator)):
+    if issubclass(draft_of(validator), (Draft3Validator, Draft4Validator)):
         return None  # draft 4's boolean exclusive bounds, draft 3's boolean required
     if not set(schema) <= _FLAT_ROOT or schema.get("additionalProperties", True) not in (True, False):
         return None

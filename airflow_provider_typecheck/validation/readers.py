@@ -13,6 +13,7 @@ import csv
 import io
 import mmap
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.limits import WorkbookLimits, check_workbook
 
 CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
 EXCEL_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -128,21 +130,44 @@ def open_table(
     sheet: str | int | None = None,
     delimiter: str | None = None,
     batch_rows: int | None = None,
+    workbook_limits: WorkbookLimits = WorkbookLimits(),
 ) -> Table:
     """Open a CSV, XLSX or XLS file from a path or any fsspec URI.
 
     ``batch_rows`` caps the rows of each batch; a streamed file holds no more
     than one batch at a time (default 200,000 rows streamed, 1,000,000 read whole).
+    ``workbook_limits`` bounds what a workbook may inflate to (see :mod:`.limits`).
+    A local file must be a regular file: a FIFO or a device would be read forever.
     """
     if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be 1 or more, got {batch_rows}")
     name = str(source)
+    local = _local_path(name)
+    if local is not None:
+        _check_regular_file(name, local)
     suffix = Path(name.split("?")[0]).suffix.lower()
     if suffix in EXCEL_EXTENSIONS:
-        return _open_excel(name, sheet)
+        return _open_excel(name, sheet, workbook_limits)
     if suffix in CSV_EXTENSIONS:
+        if sheet is not None:
+            raise ReadError(f"{name}: a CSV file has no sheets; a sheet ({sheet!r}) applies to XLSX/XLS files only")
+        if delimiter in ('"', "\n", "\r"):
+            raise ReadError(f"delimiter {delimiter!r} cannot separate fields: it quotes them or ends a row")
         return _open_csv(name, delimiter, batch_rows)
     raise ReadError(f"{name}: unknown file type {suffix or '(no extension)'!r}; expected .csv, .tsv, .xlsx or .xls")
+
+
+def _check_regular_file(name: str, path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ReadError(f"{name}: file not found") from None
+    except OSError as err:
+        raise ReadError(f"{name}: cannot open: {err.strerror or err}") from None
+    if stat.S_ISDIR(mode):
+        raise ReadError(f"{name}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise ReadError(f"{name}: not a regular file (a FIFO, device or socket); give the path of a file")
 
 
 def _local_path(name: str) -> str | None:
@@ -170,6 +195,8 @@ def _opened(name: str) -> Iterator[Any]:
         raise ReadError(f"{name}: file not found") from None
     except IsADirectoryError:
         raise ReadError(f"{name}: is a directory, not a file") from None
+    except ImportError as err:  # fsspec backends are optional: http:// needs aiohttp, s3:// s3fs
+        raise ReadError(f"{name}: reading it needs a package that is not installed: {err}") from None
     except (OSError, ValueError) as err:
         raise ReadError(f"{name}: cannot open: {err}") from None
 
@@ -470,10 +497,11 @@ _EXCEL_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-
 _ROUNDED_FLOAT = r"^[+-]?[0-9]*\.[0-9]{9}$"
 
 
-def _open_excel(name: str, sheet: str | int | None) -> Table:
+def _open_excel(name: str, sheet: str | int | None, limits: WorkbookLimits) -> Table:
     import fastexcel
 
     data = _read_bytes(name)
+    check_workbook(name, data, limits)
     try:
         reader = fastexcel.read_excel(data)
     except Exception as err:  # noqa: BLE001 - fastexcel raises its own and calamine errors

@@ -1,25 +1,37 @@
 """Loading and checking JSON Schemas, and the typing contract's view of them.
 
 A schema is meta-validated against its draft before anything else looks at
-it, so later stages can trust its shape. Remote references are refused here,
-once, so nothing downstream ever fetches a URL.
+it, so later stages can trust its shape. Remote references, references that
+loop without descending into a value, and schemas past the size and depth
+limits are refused here, once, so nothing downstream ever fetches a URL or
+recurses without end.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import warnings
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
+import attrs
 import jsonschema.validators
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 
+from airflow_provider_typecheck.validation import patterns
 from airflow_provider_typecheck.validation.errors import SchemaError
+from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
+
 
 DRAFTS: dict[type, str] = {
     Draft4Validator: "4",
@@ -45,19 +57,34 @@ def json_pointer(parts: Iterator[Any] | list[Any]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def load_schema(path: str | Path) -> dict[str, Any]:
-    """Read a JSON Schema file and check it; errors name the file and the problem."""
+def load_schema(
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES, max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
+) -> dict[str, Any]:
+    """Read a JSON Schema file and check it (see :func:`check_schema`); errors name the file and the problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        status = os.stat(path)
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(status.st_mode):
+            # A FIFO would block opening it, a device be read forever.
+            raise SchemaError(f"schema file {path} is not a regular file")
+        if status.st_size > max_bytes:
+            raise SchemaError(f"schema file {path} is {status.st_size:,} bytes; the limit is {max_bytes:,}")
+        with open(path, "rb") as handle:
+            text = handle.read(max_bytes + 1).decode("utf-8-sig")
     except FileNotFoundError:
         raise SchemaError(f"schema file not found: {path}") from None
+    except IsADirectoryError:
+        raise SchemaError(f"schema file {path} is a directory") from None
     except (OSError, UnicodeDecodeError) as err:
         raise SchemaError(f"cannot read schema file {path}: {err}") from None
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as err:
         raise SchemaError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
-    check_schema(schema)
+    except RecursionError:
+        raise SchemaError(f"{path} nests deeper than {max_depth} levels") from None
+    check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
     return schema
 
 
@@ -78,25 +105,53 @@ def validator_class(schema: Mapping[str, Any]) -> type:
     return cls
 
 
-def check_schema(schema: object) -> str:
+def check_schema(
+    schema: object, *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES, max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
+) -> str:
     """Meta-validate ``schema`` and return its draft name (``"2020-12"``, ``"7"``, ...).
 
     Raises :class:`SchemaError` naming the bad keyword and its JSON pointer when
-    the schema is not an object, fails its draft's meta-schema, holds a regular
-    expression Python cannot compile, or references anything outside itself.
+    the schema is not an object, is longer than ``max_bytes`` as compact JSON,
+    nests deeper than ``max_depth`` (objects and arrays, or a chain of
+    references and in-place keywords such as ``allOf``), fails its draft's
+    meta-schema, holds a regular expression Python cannot compile (or one the
+    ``regex`` package would read otherwise), references anything outside
+    itself, or holds references that loop without descending into a value
+    (``{"$ref": "#"}``): python-jsonschema would recurse without end there.
     """
     if not isinstance(schema, dict):
         raise SchemaError(f"the schema must be a JSON object, not {type(schema).__name__}")
+    # Before anything recursive (json.dumps included) looks at it.
+    if _nesting_depth(schema, max_depth) > max_depth:
+        raise SchemaError(f"the schema nests deeper than {max_depth} levels")
     # Loading a schema and compiling it both check it: the same content is checked once.
     try:
         text = json.dumps(schema, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
         raise SchemaError(f"the schema is not JSON: {err}") from None
-    return _check_schema_text(text)
+    if len(text) > max_bytes or len(text.encode()) > max_bytes:
+        raise SchemaError(f"the schema is {len(text.encode()):,} bytes as compact JSON; the limit is {max_bytes:,}")
+    return _check_schema_text(text, max_depth)
+
+
+def _nesting_depth(value: Any, limit: int) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar is 0); stops counting past ``limit``."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 @lru_cache(maxsize=256)
-def _check_schema_text(text: str) -> str:
+def _check_schema_text(text: str, max_depth: int) -> str:
     schema = json.loads(text)
     cls = validator_class(schema)
     error = best_match(cls(cls.META_SCHEMA).iter_errors(schema))
@@ -106,11 +161,61 @@ def _check_schema_text(text: str) -> str:
         raise SchemaError(f"{keyword!r}: {error.message}", pointer)
     for pointer, regex in _regexes(schema, []):
         try:
-            re.compile(regex)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": refused below
+                re.compile(regex)
         except re.error as err:
             raise SchemaError(f"{regex!r} is not a valid regular expression: {err}", pointer) from None
+        if patterns.ambiguous_for_regex(regex):
+            raise SchemaError(
+                f"{regex!r} holds a POSIX class ([:alpha:]) or braces that are not a repeat count; "
+                "Python's re reads them literally and the regex engine otherwise: escape them (\\[, \\{)",
+                pointer,
+            )
     _check_references(schema, cls)
+    _check_in_place_chains(schema, cls, max_depth)
     return DRAFTS[cls]
+
+
+def _pattern_within_budget(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """python-jsonschema's ``pattern`` keyword, matched by :func:`patterns.search` under its time budget."""
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        if patterns.search(pattern, instance):
+            return
+        message = f"{instance!r} does not match {pattern!r}"
+    except patterns.PatternTooSlow:
+        message = patterns.too_slow_message(pattern, instance)
+    yield ValidationError(message)
+
+
+@lru_cache(maxsize=None)
+def bounded_validator_class(draft: type) -> type:
+    """``draft``'s python-jsonschema class with ``pattern`` matched under a time budget.
+
+    ``re.search`` has no bound: ``^(a|aa)+$`` against forty ``a`` and a ``b``
+    would run for hours. Its ``evolve`` keeps the bound when a schema with a
+    ``$schema`` (the root, reached again by a ``$ref``) picks the class anew.
+    """
+    cls = jsonschema.validators.extend(draft, {"pattern": _pattern_within_budget})
+    cls.DRAFT = draft
+
+    def evolve(self: Any, **changes: Any) -> Any:
+        schema = changes.setdefault("schema", self.schema)
+        evolved = bounded_validator_class(jsonschema.validators.validator_for(schema, default=draft))
+        for attribute in attrs.fields(type(self)):
+            if attribute.init and attribute.alias not in changes:
+                changes[attribute.alias] = getattr(self, attribute.name)
+        return evolved(**changes)
+
+    cls.evolve = evolve
+    return cls
+
+
+def draft_of(validator: Any) -> type:
+    """The registered python-jsonschema class (``Draft7Validator``, ...) a validator checks by."""
+    return getattr(type(validator), "DRAFT", type(validator))
 
 
 def _subschemas(schema: Any, path: list[Any]) -> Iterator[tuple[list[Any], dict[str, Any]]]:
@@ -176,6 +281,105 @@ def _check_references(schema: dict[str, Any], cls: type) -> None:
                 "inline the referenced schema under $defs instead",
                 pointer,
             )
+
+
+# Keywords that apply their subschemas to the very value being checked: a chain of
+# them does not get shorter as the value gets smaller, so a loop never ends.
+_IN_PLACE_SCHEMAS = ("not", "if", "then", "else")
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_IN_PLACE_MAPS = ("dependentSchemas", "dependencies")
+_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) -> None:
+    """Refuse references that loop back without descending into a value, and chains of
+    references and in-place keywords longer than ``max_depth``.
+
+    A tree (``"items": {"$ref": "#"}``) descends into a smaller value at each
+    turn and ends; ``{"$ref": "#"}`` or ``a -> allOf -> b -> a`` never does, and
+    python-jsonschema would recurse until Python's stack runs out.
+    """
+    specification = referencing.jsonschema.specification_with(
+        cls.META_SCHEMA.get("$schema", ""), default=referencing.Specification.OPAQUE
+    )
+    id_keyword = "id" if cls is Draft4Validator else "$id"
+    nodes: dict[int, tuple[Any, Any, str]] = {}  # id -> (subschema, its resolver, where it is)
+
+    def collect(sub: Any, resolver: Any, path: list[Any]) -> None:
+        if not isinstance(sub, dict) or id(sub) in nodes:
+            return
+        if id_keyword in sub:  # only an id moves the base URI that references resolve against
+            resolver = resolver.in_subresource(specification.create_resource(sub))
+        nodes[id(sub)] = (sub, resolver, json_pointer(path))
+        for key, value in sub.items():
+            if key in _DATA_KEYWORDS:
+                continue
+            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+                for name, child in value.items():
+                    collect(child, resolver, [*path, key, name])
+            elif isinstance(value, dict):
+                collect(value, resolver, [*path, key])
+            elif isinstance(value, list):
+                for index, child in enumerate(value):
+                    collect(child, resolver, [*path, key, index])
+
+    collect(schema, cls(schema)._resolver, [])
+
+    edges: dict[int, list[int]] = {}
+
+    def in_place(node_id: int) -> list[int]:
+        if node_id not in edges:
+            edges[node_id] = _in_place_children(node_id)
+        return edges[node_id]
+
+    def _in_place_children(node_id: int) -> list[int]:
+        sub, resolver, where = nodes[node_id]
+        children = [sub[key] for key in _IN_PLACE_SCHEMAS if key in sub]
+        children += [child for key in _IN_PLACE_LISTS if isinstance(sub.get(key), list) for child in sub[key]]
+        children += [child for key in _IN_PLACE_MAPS if isinstance(sub.get(key), dict)
+                     for child in sub[key].values() if isinstance(child, dict)]
+        for key in _REFERENCES:
+            if isinstance(sub.get(key), str):
+                try:
+                    resolved = resolver.lookup(sub[key])
+                except referencing.exceptions.Unresolvable:
+                    raise SchemaError(f"{key} {sub[key]!r} cannot be resolved within this schema",
+                                      where) from None
+                if id(resolved.contents) not in nodes and isinstance(resolved.contents, dict):
+                    nodes[id(resolved.contents)] = (resolved.contents, resolved.resolver, f"{where} -> {sub[key]}")
+                children.append(resolved.contents)
+        return [id(child) for child in children if isinstance(child, dict)]
+
+    # Longest chain from each subschema, depth first without recursion; a subschema met
+    # again while its own chain is being followed closes a loop.
+    longest: dict[int, int] = {}
+    for start in list(nodes):
+        if start in longest:
+            continue
+        stack = [(start, iter(in_place(start)))]
+        on_path = {start}
+        while stack:
+            node_id, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(node_id)
+                longest[node_id] = 1 + max((longest[c] for c in in_place(node_id)), default=0)
+                if longest[node_id] > max_depth:
+                    raise SchemaError(
+                        f"references and in-place keywords (allOf, not, $ref, ...) chain deeper than {max_depth}",
+                        nodes[start][2],
+                    )
+            elif child in on_path:
+                raise SchemaError(
+                    "this subschema leads back to itself through references and in-place keywords "
+                    "(allOf, anyOf, not, $ref, ...) without descending into a property or an item: "
+                    "validating would never end",
+                    nodes[child][2],
+                )
+            elif child not in longest:
+                on_path.add(child)
+                stack.append((child, iter(in_place(child))))
 
 
 def governing_subschemas(root: Mapping[str, Any], column: str) -> list[Any]:
