@@ -230,6 +230,9 @@ static int valid_date(const unsigned char *p, size_t n) {
     return day <= last;
 }
 
+/* Exponents and fraction lengths up to this are worked out exactly (in 64 bits); past it a numeral is a suspect. */
+#define EXPONENT_LIMIT ((uint64_t)1 << 40)
+
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
@@ -249,7 +252,9 @@ static int numeral_passes(const Column *c, const unsigned char *p, size_t n) {
     int negative = 0;
     if (i < n && (p[i] == '+' || p[i] == '-')) negative = p[i++] == '-';
     uint64_t mantissa = 0;
-    int digits = 0, significant = 0, fraction = 0, dot = 0;
+    /* Counts of digits are bounded by the cell's length, a size_t: they cannot wrap. */
+    size_t digits = 0, significant = 0, fraction = 0;
+    int dot = 0;
     for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
         if (significant || p[i] != '0') {
             if (significant < 19) mantissa = mantissa * 10 + (uint64_t)(p[i] - '0');
@@ -266,16 +271,16 @@ static int numeral_passes(const Column *c, const unsigned char *p, size_t n) {
         }
     }
     if (digits == 0) return -1;
-    int exponent = 0, has_exponent = 0;
+    /* The exponent saturates: past EXPONENT_LIMIT the scale below is not worked out, the cell is a suspect. */
+    uint64_t exponent = 0;
+    int has_exponent = 0, exponent_negative = 0;
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         size_t j = i + 1;
-        int exponent_negative = 0;
         if (j < n && (p[j] == '+' || p[j] == '-')) exponent_negative = p[j++] == '-';
         if (j >= n || p[j] < '0' || p[j] > '9') return -1;
         for (; j < n && p[j] >= '0' && p[j] <= '9'; j++) {
-            if (exponent < 100000) exponent = exponent * 10 + (p[j] - '0');
+            if (exponent <= EXPONENT_LIMIT) exponent = exponent * 10 + (uint64_t)(p[j] - '0');
         }
-        if (exponent_negative) exponent = -exponent;
         has_exponent = 1;
         i = j;
     }
@@ -287,12 +292,15 @@ static int numeral_passes(const Column *c, const unsigned char *p, size_t n) {
         return within(c, negative ? -v : v);
     }
     if (!c->float_ok || significant > 15) return 0;
-    /* Clinger's fast path: an exact mantissa below 2**53 and a power of ten up to
-     * 1e22 are both exact doubles, so one multiplication or division rounds
-     * correctly, to the very double Python's float() gives. */
-    int scale = exponent - fraction;
     double v = (double)mantissa;
     if (mantissa != 0) {
+        /* Any count past the limit (a saturated exponent, a fraction of 2**40 digits)
+         * could put the value anywhere: a suspect, never a guess. */
+        if (exponent > EXPONENT_LIMIT || fraction > EXPONENT_LIMIT) return 0;
+        /* Clinger's fast path: an exact mantissa below 2**53 and a power of ten up to
+         * 1e22 are both exact doubles, so one multiplication or division rounds
+         * correctly, to the very double Python's float() gives. */
+        int64_t scale = (exponent_negative ? -(int64_t)exponent : (int64_t)exponent) - (int64_t)fraction;
         if (scale < -22 || scale > 22) return 0;
         v = scale < 0 ? v / POW10[-scale] : v * POW10[scale];
     }
@@ -387,7 +395,7 @@ static void scan_range(Range *r) {
         }
         size_t row = r->rows;
         row_start = at;
-        int field = 0;
+        size_t field = 0; /* a line of 2**31 fields must not wrap it */
         for (;;) { /* one field */
             const unsigned char *cell;
             size_t length, chars;
@@ -441,7 +449,7 @@ static void scan_range(Range *r) {
                 chars = length - continuation;
                 at = i;
             }
-            if (field < r->ncols) {
+            if (field < (size_t)r->ncols) {
                 const Column *c = &r->columns[field];
                 int flagged = 0;
                 if (escaped) {
@@ -452,13 +460,17 @@ static void scan_range(Range *r) {
                     if (c->mode == MODE_DICT) r->codes[row * r->ndict + c->dict_slot] = NO_CODE;
                 } else if (c->mode == MODE_NATIVE) {
                     if (!native_passes(c, cell, length, chars)) flagged = 1;
+                } else if (c->mode == MODE_DICT && length > UINT32_MAX) {
+                    /* Interned texts keep 32-bit lengths: a cell of 4 GiB or more is judged below, whole. */
+                    flagged = 1;
+                    r->codes[row * r->ndict + c->dict_slot] = NO_CODE;
                 } else if (c->mode == MODE_DICT) {
                     uint32_t code = intern(&r->dicts[c->dict_slot], cell, length, r->dict_limit);
                     if (code == NO_CODE) GIVE_UP("a column has too many distinct values", at);
                     r->codes[row * r->ndict + c->dict_slot] = code;
                 }
                 if (flagged) {
-                    if (!flag(r, row, field)) {
+                    if (!flag(r, row, (int)field)) {
                         r->out_of_memory = 1;
                         return;
                     }
@@ -490,7 +502,7 @@ static void scan_range(Range *r) {
             break;
         }
         if (data[row_start] == '\n' || data[row_start] == '\r') GIVE_UP("a blank line", row_start);
-        if (field != r->ncols) {
+        if (field != (size_t)r->ncols) {
             GIVE_UP("a row whose field count differs from the header's", row_start);
         }
         r->starts[row] = row_start;
