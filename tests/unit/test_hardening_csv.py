@@ -37,3 +37,54 @@ def test_huge_exponents_are_suspects_never_cleared(tmp_path: Path, text: str) ->
     report = validate_file(path, schema)
     assert (report.total_rows, report.invalid_rows) == (2, 1)
     assert reference(path, schema)["invalid"] == {3}
+
+
+# --------------------------------------------------------------------------- numerals beyond a double or 4,300 digits
+
+BIG = "9" * 5000  # past Python's int-string conversion limit (sys.get_int_max_str_digits: 4,300)
+NUMERIC_SUBSCHEMAS = [
+    {"maximum": 5}, {"minimum": 5}, {"exclusiveMaximum": 5}, {"exclusiveMinimum": 5}, {"maximum": 1e308},
+    {"multipleOf": 3}, {"multipleOf": 2}, {"multipleOf": 0.5}, {"enum": [1, 2]}, {"const": 3},
+    {"type": "integer"}, {"type": "integer", "maximum": 5}, {"anyOf": [{"maximum": 5}, {"minimum": 0}]},
+    {"not": {"minimum": 0}},
+]
+HUGE_NUMERALS = (BIG, "-" + BIG, "+" + BIG, "0" * 4999 + "7", "1e400", "-1e400", "1E+400", "2.5e400", "1e-400")
+
+
+def python_jsonschema_verdicts(schema: dict, texts: list[str]) -> list[list[tuple[str, str]]]:
+    """python-jsonschema's (keyword, message) per cell, its value Python's int or float of its text
+    (what json.loads gives for a JSON numeral: 1e400 is inf), an int of any size."""
+    from jsonschema.validators import validator_for
+
+    from airflow_provider_typecheck.validation.cells import integers_of_any_size
+
+    validator = validator_for(schema)(schema)
+    verdicts = []
+    with integers_of_any_size():
+        for text in texts:
+            try:
+                value = int(text) if text.lstrip("+-").isdigit() else float(text)
+                verdicts.append(sorted((e.validator, e.message) for e in validator.iter_errors({"v": value})))
+            except (ArithmeticError, ValueError) as err:  # python-jsonschema itself fails (1e400 % 0.5)
+                verdicts.append([("unevaluable", f"python-jsonschema cannot evaluate this row: {err}")])
+    return verdicts
+
+
+@pytest.mark.parametrize("subschema", NUMERIC_SUBSCHEMAS, ids=json.dumps)
+@pytest.mark.parametrize("scan", [True, False], ids=["scan", "polars"])
+def test_numerals_beyond_a_double_or_4300_digits_follow_python_jsonschema(
+    tmp_path: Path, subschema: dict, scan: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cell's value is Python's number for its text (1e400 is inf, 5,000 nines an int); verdicts and
+    messages are python-jsonschema's on that value, on either path."""
+    if not scan:
+        monkeypatch.setattr(prescan, "available", lambda: False)
+    schema = {"properties": {"v": subschema}}
+    path = write_csv(tmp_path / "huge.csv", ["v"], [[text] for text in HUGE_NUMERALS])
+    report = validate_file(path, schema)
+    expected = python_jsonschema_verdicts(schema, list(HUGE_NUMERALS))
+    found: list[list[tuple[str, str]]] = [[] for _ in HUGE_NUMERALS]
+    for error in report.errors:
+        found[error.row - 2].append((error.keyword, error.message))
+    assert [sorted(errors) for errors in found] == expected
+    assert report.invalid_rows == sum(1 for errors in expected if errors)
