@@ -13,6 +13,7 @@ import csv
 import io
 import mmap
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -361,6 +362,9 @@ def _lines(source: bytes | str) -> pl.LazyFrame:
 
 
 def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
+    # The csv module refuses fields over 128 KiB by default; Polars has read the same
+    # fields whole already, so the module's limit guards nothing here. (It is process-wide.)
+    csv.field_size_limit(max(csv.field_size_limit(), sys.maxsize))
     if isinstance(data, bytes):
         handle: Any = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     else:

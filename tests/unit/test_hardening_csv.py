@@ -88,3 +88,15 @@ def test_numerals_beyond_a_double_or_4300_digits_follow_python_jsonschema(
         found[error.row - 2].append((error.keyword, error.message))
     assert [sorted(errors) for errors in found] == expected
     assert report.invalid_rows == sum(1 for errors in expected if errors)
+
+
+# --------------------------------------------------------------------------- reading shapes
+
+
+def test_a_quoted_field_over_128_kib_in_a_file_with_a_ragged_row(tmp_path: Path) -> None:
+    """The ragged-row count goes through Python's csv module, whose default field limit is 128 KiB."""
+    path = tmp_path / "long.csv"
+    path.write_text('a,b\n1,"' + "x\n" * 100_000 + '"\n2,3,4\n5,6\n')
+    report = validate_file(path, {"properties": {"b": {"maxLength": 200_000}}})
+    assert (report.total_rows, report.invalid_rows) == (3, 1)
+    assert [(error.row, error.keyword) for error in report.errors] == [(3, "ragged")]
