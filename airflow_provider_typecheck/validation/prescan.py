@@ -30,6 +30,7 @@ from jsonschema import Draft3Validator, Draft4Validator
 
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, allows, coerce_text
 from airflow_provider_typecheck.validation.compiler import EXACT_FLOAT_INT
+from airflow_provider_typecheck.validation.readers import header_record
 
 try:
     from airflow_provider_typecheck.validation import _prescan
@@ -209,10 +210,10 @@ def scan(
     """
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
         raise NotScannable(f"the scan splits fields on one ASCII byte, not {delimiter!r}")
-    header_end = _header_end(data)
-    if header_end == 0:
+    header = header_record(data, delimiter)
+    if not header.endswith(b"\n"):
         raise NotScannable("the header row does not end in a newline")
-    header = bytes(data[:header_end])
+    header_end = len(header)
     segment_bytes = SEGMENT_BYTES
     if batch_rows is not None:
         head = data[header_end:header_end + 1024 * 1024]
@@ -250,18 +251,6 @@ def _usable_cores() -> int:
         return len(os.sched_getaffinity(0))  # the cores this process may run on (Linux)
     except AttributeError:  # macOS
         return os.cpu_count() or 1
-
-
-def _header_end(data: bytes | mmap.mmap, limit: int = 1024 * 1024) -> int:
-    """One past the newline that ends the header record (a quoted name may hold newlines); 0 if none."""
-    quoted = False
-    position = 0
-    while (newline := data.find(b"\n", position, limit)) >= 0:
-        quoted ^= data[position:newline].count(b'"') % 2 == 1
-        if not quoted:
-            return newline + 1
-        position = newline + 1
-    return 0
 
 
 def _accepts(validator: Any, subschema: Any, name: str, value: Any) -> bool:

@@ -13,6 +13,7 @@ import csv
 import io
 import mmap
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,7 +67,7 @@ class CsvFile:
             return pl.read_csv(source, **self.options, n_rows=rows)
         except pl.exceptions.ComputeError:
             # A ragged or unusual head: no sample, and the scan will decline the file anyway.
-            return pl.DataFrame(schema={column: pl.String for column in self.options["new_columns"]})
+            return pl.DataFrame(schema=self.options["schema"])
 
     def records(self, data: bytes) -> pl.DataFrame:
         """A header record and some of the file's records, read exactly as the whole file would be."""
@@ -180,9 +181,9 @@ def _read_bytes(name: str) -> bytes:
         return handle.read()
 
 
-def _head(name: str) -> bytes:
+def _head(name: str, size: int = SNIFF_BYTES) -> bytes:
     with _opened(name) as handle:
-        return handle.read(SNIFF_BYTES)
+        return handle.read(size)
 
 
 def check_header(name: str, header: list[str]) -> None:
@@ -210,6 +211,69 @@ def _decode_head(name: str, head: bytes) -> tuple[str, str]:
         return head.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         return head.decode("latin-1"), "latin-1"
+
+
+# One physical line as Python's csv module is handed it (open(..., newline="")): ended by CRLF, CR or LF.
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def first_record(data: bytes, delimiter: str, encoding: str = "utf8", *, whole: bool) -> tuple[list[str], bytes] | None:
+    """The first record of CSV ``data`` as Python's csv module reads it: its fields, and its bytes
+    with its line ending. None when ``data``, not the ``whole`` file, may end inside it.
+
+    A quote inside an unquoted field is text (``len"``), a quoted field may hold newlines, and
+    a bare CR ends a line, as in the csv module; Polars and the native scan follow this record.
+    """
+    lines = _LINE.findall(data)
+    if not whole:
+        lines = lines[:-1]  # it may be cut short, or a CR whose LF has not been read
+    consumed = 0
+
+    def fed() -> Iterator[str]:
+        nonlocal consumed
+        for index, line in enumerate(lines):
+            consumed += len(line)
+            yield line.decode("utf-8-sig" if encoding == "utf8" and index == 0 else encoding, errors="replace")
+
+    try:
+        record = next(csv.reader(fed(), delimiter=delimiter), None)
+    except csv.Error:
+        record = None
+    if record is None or (not whole and consumed == sum(map(len, lines))):
+        return None  # the csv module stops at the end of its input, even inside a quoted field
+    return record, data[:consumed]
+
+
+def _header(name: str, head: bytes, delimiter: str, encoding: str) -> tuple[list[str], bytes]:
+    """The header's names and record (see :func:`first_record`), reading on past the head as far
+    as a long header needs (a 100,000-column header is over a megabyte)."""
+    size = len(head)
+    while True:
+        found = first_record(head, delimiter, encoding, whole=len(head) < size)
+        if found is not None:
+            return found
+        if len(head) < size:
+            raise ReadError(f"{name}: cannot parse the header row")
+        size *= 4
+        head = _head(name, size)
+
+
+def header_record(data: bytes | mmap.mmap, delimiter: str) -> bytes:
+    """The header record's bytes (see :func:`first_record`) at the start of a whole UTF-8 file."""
+    size = SNIFF_BYTES
+    while True:
+        whole = size >= len(data)
+        found = first_record(data[:size], delimiter, whole=whole)
+        if found is not None:
+            return found[1]
+        if whole:
+            return b""
+        size *= 4
+
+
+def _line_count(record: bytes) -> int:
+    """The lines Polars skips for this record: its LFs, and the CR or end of file that ends it."""
+    return record.count(b"\n") + (not record.endswith(b"\n"))
 
 
 def sniff_delimiter(text: str) -> str:
@@ -241,10 +305,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
     elif len(delimiter.encode("utf-8")) != 1:
         # Polars (and the native pre-scan) split fields on one byte.
         raise ReadError(f"delimiter must be one single-byte (ASCII) character, got {delimiter!r}")
-    try:
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except (StopIteration, csv.Error) as err:
-        raise ReadError(f"{name}: cannot parse the header row: {err}") from None
+    header, header_record = _header(name, head, delimiter, encoding)
     check_header(name, header)
 
     local = _local_path(name)
@@ -253,8 +314,11 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         source = local
     else:
         source = _as_utf8(name, _read_bytes(name), encoding, warnings)
+    # Polars skips the header record's lines unparsed: its own parse of a header holding a
+    # quote inside a name (item,len",id) ran on into the next rows.
     options: dict[str, Any] = dict(
-        separator=delimiter, infer_schema=False, has_header=True, new_columns=header,
+        separator=delimiter, has_header=False, skip_lines=_line_count(header_record),
+        schema={column: pl.String for column in header}, missing_columns="insert",
         raise_if_empty=False, quote_char='"',
     )
     if isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES:
@@ -282,7 +346,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
             # Polars pads a short row with nulls, and reads a quoted empty field ("") as an
             # empty string: only rows whose last cell is null can be short.
             suspects = last.is_null().arg_true() if last is not None else None
-            if suspects is not None and suspects.len() and not _bytes_add_up(text_source, frame):
+            if suspects is not None and suspects.len() and not _bytes_add_up(text_source, delimiter, frame):
                 ragged = [r for r in _ragged_rows(text_source, delimiter, len(header), suspects)
                           if r.fields < r.expected]
 
@@ -331,7 +395,7 @@ def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.Dat
             raise _NotUtf8 from None
         raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
     except pl.exceptions.NoDataError:
-        return pl.DataFrame(schema={column: pl.String for column in options["new_columns"]})
+        return pl.DataFrame(schema=options["schema"])
 
 
 def _streamed_csv(
@@ -389,7 +453,7 @@ def _has_quote(source: bytes | str, chunk_bytes: int = 16 * 1024 * 1024) -> bool
     return False
 
 
-def _bytes_add_up(source: bytes | str, frame: pl.DataFrame) -> bool:
+def _bytes_add_up(source: bytes | str, delimiter: str, frame: pl.DataFrame) -> bool:
     """True when the file's size proves that no row is short, at the cost of a few memchr passes.
 
     Each line is its cells' bytes, one delimiter less than its fields, its line
@@ -404,13 +468,12 @@ def _bytes_add_up(source: bytes | str, frame: pl.DataFrame) -> bool:
     the exact scan decides.
     """
     with _mapped(source) as data:
-        end_of_header = data.find(b"\n")
-        if end_of_header < 0:
+        header = header_record(data, delimiter)
+        if not header.endswith(b"\n"):
             return False
-        header_quotes = data[:end_of_header].count(b'"')
-        if header_quotes % 2:
-            return False  # a quoted header name holds a newline: the header is not one line
-        crlf = data[end_of_header - 1:end_of_header] == b"\r"
+        end_of_header = len(header) - 1
+        header_quotes = header.count(b'"')
+        crlf = header.endswith(b"\r\n")
         if not crlf and data.find(b"\r") >= 0:
             return False
         quotes = _count(data, b'"') - header_quotes if data.find(b'"') >= 0 else 0

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_typecheck.validation import prescan, validate_file
-from tests.unit.test_prescan import reference, scan_file, suspects_of, write_csv
+from airflow_provider_typecheck.validation.readers import open_table
+from tests.unit.test_prescan import assert_same_report, reference, scan_file, suspects_of, write_csv
 
 needs_scan = pytest.mark.skipif(not prescan.available(), reason="the native pre-scan is not built (make env)")
 
@@ -100,3 +101,35 @@ def test_a_quoted_field_over_128_kib_in_a_file_with_a_ragged_row(tmp_path: Path)
     report = validate_file(path, {"properties": {"b": {"maxLength": 200_000}}})
     assert (report.total_rows, report.invalid_rows) == (3, 1)
     assert [(error.row, error.keyword) for error in report.errors] == [(3, "ragged")]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_quote_inside_a_header_name_swallows_no_row(tmp_path: Path, ending: str) -> None:
+    """``item,len",id``: the csv module reads ``len"`` as a name; both paths once ran on into the rows."""
+    path = tmp_path / "quote.csv"
+    path.write_text(ending.join(['item,len",id', "a,1,x", "b,2,toolong", "c,3,y"]) + ending, newline="")
+    schema = {"properties": {"id": {"maxLength": 1}, 'len"': {"type": "integer"}}}
+    assert open_table(path).header == ["item", 'len"', "id"]
+    report, log = assert_same_report(path, schema)
+    assert log.ran or not prescan.available()
+    truth = reference(path, schema)
+    assert (report.total_rows, report.invalid_rows) == (truth["rows"], len(truth["invalid"])) == (3, 1)
+    assert [(error.row, error.column) for error in report.errors] == [(3, "id")]
+
+
+@pytest.mark.parametrize("columns", [20_000, 100_000])
+def test_a_header_over_64_kib_is_read_whole(tmp_path: Path, columns: int) -> None:
+    """The header was parsed from the first 64 KiB only: a false duplicate, or a Polars traceback."""
+    header = [f"c{index}" for index in range(columns)]
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(header) + "\n" + ",".join("1" * columns) + "\n" + ",".join("x" * columns) + "\n")
+    table = open_table(path)
+    assert table.header == header
+    if columns == 20_000:  # the whole validation, on the smaller one (time)
+        last = header[-1]
+        report = validate_file(path, {"properties": {last: {"type": "integer"}}})
+        assert (report.total_rows, report.invalid_rows) == (2, 1)
+        assert [(error.row, error.column) for error in report.errors] == [(3, last)]
+    else:
+        (batch,) = table.batches()
+        assert batch.shape == (2, columns) and batch.row(1)[-1] == "x"
