@@ -65,7 +65,7 @@ class CsvFile:
         source = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
         try:
             return pl.read_csv(source, **self.options, n_rows=rows)
-        except pl.exceptions.ComputeError:
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
             # A ragged or unusual head: no sample, and the scan will decline the file anyway.
             return pl.DataFrame(schema=self.options["schema"])
 
@@ -314,6 +314,8 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         source = local
     else:
         source = _as_utf8(name, _read_bytes(name), encoding, warnings)
+    if header_record.endswith(b"\r"):  # a bare CR ends the header: Polars must see an LF there
+        source = _lf_for_bare_crs(_as_bytes(source), delimiter) or source
     # Polars skips the header record's lines unparsed: its own parse of a header holding a
     # quote inside a name (item,len",id) ran on into the next rows.
     options: dict[str, Any] = dict(
@@ -329,7 +331,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         try:
             return _read_csv(name, text_source, options), False
         except _TooManyFields:
-            return _read_csv(name, text_source, options | {"truncate_ragged_lines": True}), True
+            return _read_csv(name, text_source, options | _TRUNCATED), True
 
     def read_whole() -> TableContent:
         text_source = source
@@ -338,6 +340,20 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         except _NotUtf8:  # bad bytes after the sniffed head
             text_source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
             frame, too_long = read(text_source)
+        except ReadError:  # a bare CR after a closing quote is text after it, to Polars: malformed
+            normalised = _lf_for_bare_crs(_as_bytes(text_source), delimiter)
+            if normalised is None:
+                raise
+            text_source = normalised
+            frame, too_long = read(text_source)
+        # Polars takes a bare CR for text: it shows in a cell, or was cut off with a too-long row's extras.
+        if too_long or _holds_cr(frame):
+            normalised = _lf_for_bare_crs(_as_bytes(text_source), delimiter)
+            if normalised is not None:
+                text_source = normalised
+                frame, too_long = read(text_source)
+        # Polars drops the empty field after a delimiter that ends the file: that row may be too long.
+        too_long = too_long or _last_byte(text_source) == delimiter.encode()
         ragged: list[RaggedRow] = []
         if too_long:
             ragged = _ragged_rows(text_source, delimiter, len(header))
@@ -358,6 +374,11 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         return TableContent(batches, frame.height, ragged)
 
     return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows))
+
+
+# Read rows of too many fields cut to the header's (counted exactly apart): the cut is not
+# reported for a later row, nor, with extra_columns, for a first row (its fields name no column).
+_TRUNCATED = {"truncate_ragged_lines": True, "extra_columns": "ignore"}
 
 
 class _NotUtf8(Exception):
@@ -396,6 +417,8 @@ def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.Dat
         raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
     except pl.exceptions.NoDataError:
         return pl.DataFrame(schema=options["schema"])
+    except pl.exceptions.SchemaError:  # the first row has more fields than the header
+        raise _TooManyFields from None
 
 
 def _streamed_csv(
@@ -405,12 +428,17 @@ def _streamed_csv(
     """A file too big to hold: batches from Polars' streaming reader, memory bounded by ``batch_rows``."""
     def read_streamed() -> TableContent:
         def batches() -> Iterator[pl.DataFrame]:
-            lazy = pl.scan_csv(path, **options, truncate_ragged_lines=True)
+            lazy = pl.scan_csv(path, **options | _TRUNCATED)
             try:
                 yield from lazy.collect_batches(chunk_size=batch_rows or STREAM_BATCH_ROWS, lazy=True)
             except pl.exceptions.ComputeError as err:
                 raise ReadError(f"{name}: cannot parse as CSV: {str(err).splitlines()[0]}") from None
 
+        if _has_bare_cr(path):
+            raise ReadError(
+                f"{name}: a line ends in a bare CR (a carriage return without LF), which only files up to "
+                f"{WHOLE_FILE_BYTES // 2**20} MiB are read with; end its lines in LF or CRLF"
+            )
         return TableContent(batches, None, _ragged_rows(path, delimiter, len(header)))
 
     return Table(name, header, warnings, read_streamed, CsvFile(name, path, delimiter, options, batch_rows))
@@ -437,6 +465,69 @@ def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
         yield from csv.reader(handle, delimiter=delimiter)
     finally:
         handle.close()
+
+
+def _as_bytes(source: bytes | str) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    with open(source, "rb") as handle:
+        return handle.read()
+
+
+def _last_byte(source: bytes | str) -> bytes:
+    if isinstance(source, bytes):
+        return source[-1:]
+    with open(source, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(handle.tell() - 1, 0))
+        return handle.read(1)
+
+
+def _holds_cr(frame: pl.DataFrame) -> bool:
+    return frame.width > 0 and bool(
+        frame.select(pl.any_horizontal(pl.all().str.contains("\r", literal=True).any())).item()
+    )
+
+
+def _lf_for_bare_crs(data: bytes, delimiter: str) -> bytes | None:
+    """``data`` with an LF for each CR that ends a line on its own, outside quoted fields; None if none does.
+
+    Python's csv module ends a line at a CR, an LF or both (old Mac files end every line in
+    a CR, and some files mix the three); Polars ends lines at LF only and would read a bare
+    CR as text, joining two rows. Quoted fields keep their CRs, as both read them.
+    """
+    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    separator = re.escape(delimiter.encode())
+    # A quote opens a quoted field only at a field's start; after its closing quote the field
+    # runs on, as text, to the delimiter or the line's end (the csv module's non-strict reading).
+    field_start = rb"(?:\A|(?<=[" + separator + rb"\r\n]))"
+    quoted = rb'"(?:[^"]|"")*(?:"[^' + separator + rb'\r\n]*)?'
+    pattern = re.compile(field_start + b"(" + quoted + rb")|\r(?!\n)")
+    crs = 0
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        nonlocal crs
+        if match.group(1) is not None:
+            return match.group(1)
+        crs += 1
+        return b"\n"
+
+    normalised = pattern.sub(replace, data[len(bom):])
+    return bom + normalised if crs else None
+
+
+def _has_bare_cr(path: str, chunk_bytes: int = 16 * 1024 * 1024) -> bool:
+    """Whether a CR not followed by an LF is in the file, in a quoted field or not."""
+    with open(path, "rb") as handle:
+        previous = b""
+        while chunk := handle.read(chunk_bytes):
+            if previous == b"\r" and not chunk.startswith(b"\n"):
+                return True
+            body = chunk[:-1] if chunk.endswith(b"\r") else chunk
+            if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+                return True
+            previous = chunk[-1:]
+        return previous == b"\r"
 
 
 def _has_quote(source: bytes | str, chunk_bytes: int = 16 * 1024 * 1024) -> bool:

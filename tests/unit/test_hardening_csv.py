@@ -5,14 +5,18 @@ Each test names the finding it pins; every one failed before its fix.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_typecheck.validation import prescan, validate_file
 from airflow_provider_typecheck.validation.readers import open_table
-from tests.unit.test_prescan import assert_same_report, reference, scan_file, suspects_of, write_csv
+from tests.unit.test_prescan import assert_same_report, reference, render, scan_file, suspects_of, write_csv
 
 needs_scan = pytest.mark.skipif(not prescan.available(), reason="the native pre-scan is not built (make env)")
 
@@ -133,3 +137,85 @@ def test_a_header_over_64_kib_is_read_whole(tmp_path: Path, columns: int) -> Non
     else:
         (batch,) = table.batches()
         assert batch.shape == (2, columns) and batch.row(1)[-1] == "x"
+
+
+# --------------------------------------------------------------------------- line endings
+
+ENDINGS = ("\n", "\r\n", "\r")
+# Quoted cells holding each line ending too: inside quotes a CR or LF is text, on every path.
+LINE_CELLS = ("1", "x", "", "a\rb", "a\nb", "a\r\nb", "\r", 'say "hi"', "é")
+
+
+@st.composite
+def mixed_line_endings(draw: st.DrawFn) -> str:
+    rows = draw(st.lists(st.lists(st.sampled_from(LINE_CELLS), min_size=1, max_size=4), min_size=1, max_size=6))
+    # A lone empty cell would be a blank line (Python's csv module yields [] for it): quote it.
+    lines = ["a,b,c"] + [",".join(render(text, quoted=len(row) == 1 and not text) for text in row) for row in rows]
+    endings = draw(st.lists(st.sampled_from(ENDINGS), min_size=len(lines), max_size=len(lines)))
+    final = draw(st.booleans())
+    return "".join(line + ending for line, ending in zip(lines, endings, strict=True))[: None if final else -1]
+
+
+def csv_module_records(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))[1:]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=mixed_line_endings())
+def test_mixed_line_endings_read_as_pythons_csv_module_reads_them(tmp_path: Path, text: str) -> None:
+    """A bare CR outside quotes ends a line, as in Python's csv module; the reader, the ragged-row
+    count and both validation paths agree with the module, whatever mix of CR, LF and CRLF."""
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(text.encode())
+    records = csv_module_records(text)
+    table = open_table(path)
+    assert [(r.row, r.fields) for r in table.ragged] == [
+        (number, len(record)) for number, record in enumerate(records, start=2) if len(record) != 3
+    ]
+    rows = [row for batch in table.batches() for row in batch.rows()]
+    assert len(rows) == len(records)
+    for row, record in zip(rows, records, strict=True):
+        if len(record) <= 3:  # a too-long row's extras are left out; a short row is padded
+            assert [cell or "" for cell in row] == record + [""] * (3 - len(record))
+    schema = {"properties": {"a": {"type": "integer"}, "b": {"maxLength": 1}}}
+    report, _ = assert_same_report(path, schema)
+    truth = reference(path, schema) if all(len(record) == 3 for record in records) else None
+    assert report.total_rows == len(records)
+    if truth is not None:
+        assert report.invalid_rows == len(truth["invalid"])
+        assert report.errors_by_column == truth["errors_by_column"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b,c\r\n1,2,3\n4,5,6\r7,8,9\r\n10,11,12\n",  # the issue's mix: 4 rows
+        "a,b,c\r1,2,3\r4,5,6\r",  # old Mac: every line ends in CR
+        'a,b,c\n1,"x\ry",3\r4,5,6\n',  # a CR inside quotes is text, the next one a line end
+        'a,"b\rb",c\r1,2,3\r\n',  # in a quoted header name too
+    ],
+    ids=["issue", "mac", "quoted", "quoted-header"],
+)
+def test_line_ending_table(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "endings.csv"
+    path.write_bytes(text.encode())
+    records = csv_module_records(text)
+    report, _ = assert_same_report(path, {"properties": {"a": {"type": "integer"}}})
+    assert (report.total_rows, report.invalid_rows) == (len(records), 0)
+    assert open_table(path).header == next(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_a_streamed_file_with_a_bare_cr_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files too big to hold stream from Polars, which cannot be told a CR ends a line: refused, not misread."""
+    from airflow_provider_typecheck.validation import readers
+    from airflow_provider_typecheck.validation.errors import ReadError
+
+    monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 16)
+    monkeypatch.setattr(prescan, "available", lambda: False)
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"a,b\n1,2\n3,4\r5,6\n7,8\n")
+    with pytest.raises(ReadError, match="bare CR"):
+        validate_file(path, {"properties": {"a": {"type": "integer"}}})
+    path.write_bytes(b'a,b\r\n1,2\r\n3,"x"\r\n')  # CRLF throughout: streamed as before
+    assert validate_file(path, {"properties": {"a": {"type": "integer"}}}).total_rows == 2
+
