@@ -639,6 +639,9 @@ def _validate_prescanned(
         # Found at any point of the file: start again the ordinary way, from the first row.
         validation.abandon()
         return None
+    except prescan.FileChanged:
+        validation.abandon()
+        raise ReadError(f"{table.name}: the file changed while it was read (it was cut short)") from None
     report = validation.finish()
     if not validation.planned and any(rule.mode == prescan.DICT for rule in rules):
         # No segment needed the vectorised checks; the report still says which of the

@@ -61,6 +61,8 @@ _FLAT_ROOT = frozenset({
 })
 
 NotScannable = _prescan.NotScannable if _prescan is not None else ValueError
+# The mapped file shrank under the scan (another process truncated it): an OSError, never a SIGBUS.
+FileChanged = _prescan.FileChanged if _prescan is not None else OSError
 
 
 @dataclass(frozen=True)
@@ -206,17 +208,20 @@ def scan(
     or of about ``batch_rows`` rows (as long as the first lines are).
 
     Raises :class:`NotScannable`, before the first segment or at any later
-    one, when the file's shape is beyond the scan.
+    one, when the file's shape is beyond the scan, and :class:`FileChanged` when
+    a mapped file loses pages under it (truncated by another process).
     """
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
         raise NotScannable(f"the scan splits fields on one ASCII byte, not {delimiter!r}")
-    header = header_record(data, delimiter)
+    # Python reads a mapped file's pages through the native code too, which survives their loss.
+    readable = _Copied(data) if isinstance(data, mmap.mmap) else data
+    header = header_record(readable, delimiter)
     if not header.endswith(b"\n"):
         raise NotScannable("the header row does not end in a newline")
     header_end = len(header)
     segment_bytes = SEGMENT_BYTES
     if batch_rows is not None:
-        head = data[header_end:header_end + 1024 * 1024]
+        head = readable[header_end:header_end + 1024 * 1024]
         segment_bytes = max(batch_rows * len(head) // max(head.count(b"\n"), 1), 1)
     crlf = header.endswith(b"\r\n")
     judge = _Judge(schema, validator, cells)
@@ -244,6 +249,20 @@ def scan(
             row += rows
             if final:
                 break
+
+
+class _Copied:
+    """Slices of a mapped file, copied by the native code: FileChanged where a page is gone."""
+
+    def __init__(self, data: mmap.mmap) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self.data))
+        return _prescan.copy(self.data, start, stop)
 
 
 def _usable_cores() -> int:

@@ -219,3 +219,45 @@ def test_a_streamed_file_with_a_bare_cr_is_refused(tmp_path: Path, monkeypatch: 
     path.write_bytes(b'a,b\r\n1,2\r\n3,"x"\r\n')  # CRLF throughout: streamed as before
     assert validate_file(path, {"properties": {"a": {"type": "integer"}}}).total_rows == 2
 
+
+# --------------------------------------------------------------------------- a file cut short during the scan
+
+# Run in a child process: before the fix, the SIGBUS killed the process (pytest with it). The seam
+# truncates the file right after the scan has mapped it and taken its size, before it reads a byte.
+TRUNCATED_DURING_SCAN = """
+import os, sys
+from contextlib import contextmanager
+from airflow_provider_typecheck.validation import ReadError, validate_file
+from airflow_provider_typecheck.validation.readers import CsvFile
+
+path, keep = sys.argv[1], int(sys.argv[2])
+mapped = CsvFile.mapped
+
+@contextmanager
+def mapped_then_cut(self):
+    with mapped(self) as data:
+        os.truncate(path, keep)
+        yield data
+
+CsvFile.mapped = mapped_then_cut
+try:
+    validate_file(path, {"properties": {"id": {"type": "integer"}, "name": {"maxLength": 20}}})
+except ReadError as err:
+    print(err)
+    sys.exit(2)
+print("no error")
+"""
+
+
+@needs_scan
+@pytest.mark.parametrize("keep", [0, 10, 5000, 1_500_000], ids=["empty", "in-header", "first-page", "mid-file"])
+def test_a_file_truncated_during_the_scan_is_a_read_error_not_sigbus(tmp_path: Path, keep: int) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "shrinking.csv"
+    path.write_bytes(b"id,name\n" + b"".join(b"%d,name%d\n" % (i, i) for i in range(300_000)))  # 4.6 MB
+    child = subprocess.run([sys.executable, "-c", TRUNCATED_DURING_SCAN, str(path), str(keep)],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 2, (child.returncode, child.stderr[-2000:])
+    assert child.stdout.strip() == f"{path}: the file changed while it was read (it was cut short)"
