@@ -314,7 +314,8 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         source = local
     else:
         source = _as_utf8(name, _read_bytes(name), encoding, warnings)
-    if header_record.endswith(b"\r"):  # a bare CR ends the header: Polars must see an LF there
+    streamed = isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES
+    if header_record.endswith(b"\r") and not streamed:  # a bare CR ends the header: Polars must see an LF
         source = _lf_for_bare_crs(_as_bytes(source), delimiter) or source
     # Polars skips the header record's lines unparsed: its own parse of a header holding a
     # quote inside a name (item,len",id) ran on into the next rows.
@@ -323,7 +324,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         schema={column: pl.String for column in header}, missing_columns="insert",
         raise_if_empty=False, quote_char='"',
     )
-    if isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES:
+    if streamed:
         return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows)
 
     def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
@@ -346,8 +347,8 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
                 raise
             text_source = normalised
             frame, too_long = read(text_source)
-        # Polars takes a bare CR for text: it shows in a cell, or was cut off with a too-long row's extras.
-        if too_long or _holds_cr(frame):
+        # Polars takes a bare CR for text: it hides in a cell, or was cut off with a too-long row's extras.
+        if _may_hold_bare_cr(text_source):
             normalised = _lf_for_bare_crs(_as_bytes(text_source), delimiter)
             if normalised is not None:
                 text_source = normalised
@@ -483,10 +484,14 @@ def _last_byte(source: bytes | str) -> bytes:
         return handle.read(1)
 
 
-def _holds_cr(frame: pl.DataFrame) -> bool:
-    return frame.width > 0 and bool(
-        frame.select(pl.any_horizontal(pl.all().str.contains("\r", literal=True).any())).item()
-    )
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _may_hold_bare_cr(source: bytes | str) -> bool:
+    """Whether a CR stands without its LF, in a quoted field or not (:func:`_lf_for_bare_crs`
+    decides then). One memchr pass on an LF file."""
+    with _mapped(source) as data:
+        return data.find(b"\r") >= 0 and _BARE_CR.search(data) is not None
 
 
 def _lf_for_bare_crs(data: bytes, delimiter: str) -> bytes | None:
