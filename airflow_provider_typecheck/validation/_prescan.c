@@ -29,6 +29,8 @@
 #include <Python.h>
 #include <math.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +182,7 @@ typedef struct {
     size_t nflagged, flagged_capacity;
     uint32_t *codes;   /* per row, per DICT column: rows * ndict */
     Interned *dicts;   /* ndict tables */
+    int file_changed;  /* a page of the mapped file was gone: the file shrank under the scan */
     const char *failure; /* NotScannable reason, or NULL */
     size_t failure_at;
     int out_of_memory;
@@ -230,6 +233,9 @@ static int valid_date(const unsigned char *p, size_t n) {
     return day <= last;
 }
 
+/* Exponents and fraction lengths up to this are worked out exactly (in 64 bits); past it a numeral is a suspect. */
+#define EXPONENT_LIMIT ((uint64_t)1 << 40)
+
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
@@ -249,7 +255,9 @@ static int numeral_passes(const Column *c, const unsigned char *p, size_t n) {
     int negative = 0;
     if (i < n && (p[i] == '+' || p[i] == '-')) negative = p[i++] == '-';
     uint64_t mantissa = 0;
-    int digits = 0, significant = 0, fraction = 0, dot = 0;
+    /* Counts of digits are bounded by the cell's length, a size_t: they cannot wrap. */
+    size_t digits = 0, significant = 0, fraction = 0;
+    int dot = 0;
     for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
         if (significant || p[i] != '0') {
             if (significant < 19) mantissa = mantissa * 10 + (uint64_t)(p[i] - '0');
@@ -266,16 +274,16 @@ static int numeral_passes(const Column *c, const unsigned char *p, size_t n) {
         }
     }
     if (digits == 0) return -1;
-    int exponent = 0, has_exponent = 0;
+    /* The exponent saturates: past EXPONENT_LIMIT the scale below is not worked out, the cell is a suspect. */
+    uint64_t exponent = 0;
+    int has_exponent = 0, exponent_negative = 0;
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         size_t j = i + 1;
-        int exponent_negative = 0;
         if (j < n && (p[j] == '+' || p[j] == '-')) exponent_negative = p[j++] == '-';
         if (j >= n || p[j] < '0' || p[j] > '9') return -1;
         for (; j < n && p[j] >= '0' && p[j] <= '9'; j++) {
-            if (exponent < 100000) exponent = exponent * 10 + (p[j] - '0');
+            if (exponent <= EXPONENT_LIMIT) exponent = exponent * 10 + (uint64_t)(p[j] - '0');
         }
-        if (exponent_negative) exponent = -exponent;
         has_exponent = 1;
         i = j;
     }
@@ -287,12 +295,15 @@ static int numeral_passes(const Column *c, const unsigned char *p, size_t n) {
         return within(c, negative ? -v : v);
     }
     if (!c->float_ok || significant > 15) return 0;
-    /* Clinger's fast path: an exact mantissa below 2**53 and a power of ten up to
-     * 1e22 are both exact doubles, so one multiplication or division rounds
-     * correctly, to the very double Python's float() gives. */
-    int scale = exponent - fraction;
     double v = (double)mantissa;
     if (mantissa != 0) {
+        /* Any count past the limit (a saturated exponent, a fraction of 2**40 digits)
+         * could put the value anywhere: a suspect, never a guess. */
+        if (exponent > EXPONENT_LIMIT || fraction > EXPONENT_LIMIT) return 0;
+        /* Clinger's fast path: an exact mantissa below 2**53 and a power of ten up to
+         * 1e22 are both exact doubles, so one multiplication or division rounds
+         * correctly, to the very double Python's float() gives. */
+        int64_t scale = (exponent_negative ? -(int64_t)exponent : (int64_t)exponent) - (int64_t)fraction;
         if (scale < -22 || scale > 22) return 0;
         v = scale < 0 ? v / POW10[-scale] : v * POW10[scale];
     }
@@ -387,7 +398,7 @@ static void scan_range(Range *r) {
         }
         size_t row = r->rows;
         row_start = at;
-        int field = 0;
+        size_t field = 0; /* a line of 2**31 fields must not wrap it */
         for (;;) { /* one field */
             const unsigned char *cell;
             size_t length, chars;
@@ -441,7 +452,7 @@ static void scan_range(Range *r) {
                 chars = length - continuation;
                 at = i;
             }
-            if (field < r->ncols) {
+            if (field < (size_t)r->ncols) {
                 const Column *c = &r->columns[field];
                 int flagged = 0;
                 if (escaped) {
@@ -452,13 +463,17 @@ static void scan_range(Range *r) {
                     if (c->mode == MODE_DICT) r->codes[row * r->ndict + c->dict_slot] = NO_CODE;
                 } else if (c->mode == MODE_NATIVE) {
                     if (!native_passes(c, cell, length, chars)) flagged = 1;
+                } else if (c->mode == MODE_DICT && length > UINT32_MAX) {
+                    /* Interned texts keep 32-bit lengths: a cell of 4 GiB or more is judged below, whole. */
+                    flagged = 1;
+                    r->codes[row * r->ndict + c->dict_slot] = NO_CODE;
                 } else if (c->mode == MODE_DICT) {
                     uint32_t code = intern(&r->dicts[c->dict_slot], cell, length, r->dict_limit);
                     if (code == NO_CODE) GIVE_UP("a column has too many distinct values", at);
                     r->codes[row * r->ndict + c->dict_slot] = code;
                 }
                 if (flagged) {
-                    if (!flag(r, row, field)) {
+                    if (!flag(r, row, (int)field)) {
                         r->out_of_memory = 1;
                         return;
                     }
@@ -490,7 +505,7 @@ static void scan_range(Range *r) {
             break;
         }
         if (data[row_start] == '\n' || data[row_start] == '\r') GIVE_UP("a blank line", row_start);
-        if (field != r->ncols) {
+        if (field != (size_t)r->ncols) {
             GIVE_UP("a row whose field count differs from the header's", row_start);
         }
         r->starts[row] = row_start;
@@ -504,14 +519,85 @@ incomplete:
     r->incomplete = 1;
 }
 
+/* ---------------------------------------------------------------- a file that shrinks under the map */
+
+/*
+ * The caller may hand a mapped file. If another process truncates it during the scan, reading a
+ * page past the new end raises SIGBUS, which kills the process. Each reading thread sets a jump
+ * buffer while it reads the data; the handler jumps back there and the scan raises FileChanged. A
+ * SIGBUS anywhere else goes to the handler that was there before (Python's faulthandler, or the
+ * default: the process dies as it would have).
+ */
+static _Thread_local sigjmp_buf *volatile fault_guard; /* volatile: set around calls that never name it */
+static struct sigaction previous_bus;
+static int scans_guarded; /* changed only with the GIL held */
+
+static void on_bus(int signal, siginfo_t *info, void *context) {
+    (void)signal, (void)info, (void)context;
+    if (fault_guard) siglongjmp(*fault_guard, 1);
+    sigaction(SIGBUS, &previous_bus, NULL); /* not ours: the fault recurs under the previous handler */
+}
+
+static void guard_install(void) {
+    if (scans_guarded++) return;
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = on_bus;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGBUS, &action, &previous_bus);
+}
+
+static void guard_remove(void) {
+    if (--scans_guarded == 0) sigaction(SIGBUS, &previous_bus, NULL);
+}
+
+static void scan_range_guarded(Range *r) {
+    sigjmp_buf here;
+    if (sigsetjmp(here, 1)) {
+        fault_guard = NULL;
+        r->file_changed = 1;
+        return;
+    }
+    fault_guard = &here;
+    scan_range(r);
+    fault_guard = NULL;
+}
+
+/* memcpy from the data; 0 when a page of it is gone. */
+static int copy_guarded(void *to, const void *from, size_t n) {
+    sigjmp_buf here;
+    if (sigsetjmp(here, 1)) {
+        fault_guard = NULL;
+        return 0;
+    }
+    fault_guard = &here;
+    memcpy(to, from, n);
+    fault_guard = NULL;
+    return 1;
+}
+
+/* Just past the first LF at or after `from`, `size` if none; SIZE_MAX when a page of the data is gone. */
+static size_t next_line_guarded(const unsigned char *data, size_t from, size_t size) {
+    sigjmp_buf here;
+    if (sigsetjmp(here, 1)) {
+        fault_guard = NULL;
+        return SIZE_MAX;
+    }
+    fault_guard = &here;
+    const unsigned char *newline = memchr(data + from, '\n', size - from);
+    fault_guard = NULL;
+    return newline ? (size_t)(newline - data) + 1 : size;
+}
+
 static void *scan_thread(void *arg) {
-    scan_range((Range *)arg);
+    scan_range_guarded((Range *)arg);
     return NULL;
 }
 
 /* ---------------------------------------------------------------- Python face */
 
-static PyObject *NotScannable;
+static PyObject *NotScannable, *FileChanged;
 
 static int parse_column(PyObject *spec, Column *c) {
     /* prescan.ColumnRule: (mode, empty_ok, booleans, true_ok, false_ok, numeric, int_ok, float_ok, string_ok,
@@ -547,7 +633,8 @@ static PyObject *give_up(const char *why, size_t at) {
     return NULL;
 }
 
-/* Append record `row` of range `r` to `out`, with a line ending if the file's last line lacks one. */
+/* Append record `row` of range `r` to `out`, with a line ending if the file's last line lacks one.
+ * 1 done, 0 out of memory, -1 the file shrank. */
 static int append_record(char **out, size_t *used, size_t *capacity, const unsigned char *data, size_t start,
                          size_t end, int crlf) {
     size_t need = end - start + 2;
@@ -559,7 +646,7 @@ static int append_record(char **out, size_t *used, size_t *capacity, const unsig
         *out = grown;
         *capacity = c;
     }
-    memcpy(*out + *used, data + start, end - start);
+    if (!copy_guarded(*out + *used, data + start, end - start)) return -1;
     *used += end - start;
     if (end == start || data[end - 1] != '\n') {
         if (crlf) (*out)[(*used)++] = '\r';
@@ -587,6 +674,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
     char *records = NULL;
     size_t records_used = 0, records_capacity = 0;
     PyObject *bad_lists = NULL;
+    int guarded = 0; /* the SIGBUS guard is installed until `done` */
 
     const unsigned char *data = view.buf;
     size_t size = (size_t)view.len;
@@ -611,6 +699,8 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
     }
 
     size_t begin = 0;
+    guard_install();
+    guarded = 1;
 
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
@@ -635,9 +725,9 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
         }
         /* Guess: ranges start just after a newline past their share. */
         size_t guess = begin + body / nranges * t;
-        if (t > 0) {
-            const unsigned char *newline = memchr(data + guess, '\n', size - guess);
-            guess = newline ? (size_t)(newline - data) + 1 : size;
+        if (t > 0 && (guess = next_line_guarded(data, guess, size)) == SIZE_MAX) {
+            PyErr_SetString(FileChanged, "the file changed while it was read");
+            goto done;
         }
         r->begin = guess;
         if (t > 0) ranges[t - 1].end = guess;
@@ -648,15 +738,15 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
     pthread_t workers[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     for (int t = 1; t < nranges; t++) started[t] = pthread_create(&workers[t], NULL, scan_thread, &ranges[t]) == 0;
-    scan_range(&ranges[0]);
+    scan_range_guarded(&ranges[0]);
     for (int t = 1; t < nranges; t++) {
         if (started[t]) pthread_join(workers[t], NULL);
-        else scan_range(&ranges[t]);
+        else scan_range_guarded(&ranges[t]);
     }
     /* A quoted field spanning a split: scan the next range again from the true end. */
     for (int t = 1; t < nranges; t++) {
         Range *previous = &ranges[t - 1], *r = &ranges[t];
-        if (previous->failure || previous->out_of_memory || previous->incomplete) break;
+        if (previous->failure || previous->out_of_memory || previous->incomplete || previous->file_changed) break;
         if (previous->stop == r->begin) continue;
         r->rows = 0;
         r->nflagged = 0;
@@ -665,7 +755,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
         for (int k = 0; k < ndict; k++) interned_free(&r->dicts[k]);
         r->begin = previous->stop;
         if (r->end < r->begin) r->end = r->begin;
-        scan_range(r);
+        scan_range_guarded(r);
     }
     Py_END_ALLOW_THREADS;
 
@@ -674,6 +764,10 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
     size_t end_of_scan = begin;
     for (int t = 0; t < nranges; t++) {
         Range *r = &ranges[t];
+        if (r->file_changed) {
+            PyErr_SetString(FileChanged, "the file changed while it was read");
+            goto done;
+        }
         if (r->out_of_memory) {
             PyErr_NoMemory();
             goto done;
@@ -763,6 +857,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
     PyObject *rows_out = PyList_New(0), *columns_out = PyList_New(0);
     int *row_columns = malloc((ncols ? ncols : 1) * sizeof(int));
     size_t total = 0;
+    int appended = 1;
     for (int t = 0; rows_out && columns_out && row_columns && t < nranges; t++) {
         Range *r = &ranges[t];
         size_t next_flag = 0;
@@ -779,7 +874,8 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
             PyObject *index = PyLong_FromSize_t(total + row), *columns = PyTuple_New(n);
             for (int i = 0; columns && i < n; i++) PyTuple_SET_ITEM(columns, i, PyLong_FromLong(row_columns[i]));
             if (!index || !columns || PyList_Append(rows_out, index) < 0 || PyList_Append(columns_out, columns) < 0 ||
-                !append_record(&records, &records_used, &records_capacity, data, r->starts[row], end, crlf)) {
+                (appended = append_record(&records, &records_used, &records_capacity, data, r->starts[row], end,
+                                          crlf)) != 1) {
                 Py_XDECREF(index);
                 Py_XDECREF(columns);
                 Py_CLEAR(rows_out);
@@ -795,7 +891,8 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
         Py_XDECREF(rows_out);
         Py_XDECREF(columns_out);
         rows_out = NULL;
-        if (!PyErr_Occurred()) PyErr_NoMemory();
+        if (appended < 0) PyErr_SetString(FileChanged, "the file changed while it was read");
+        else if (!PyErr_Occurred()) PyErr_NoMemory();
     }
     for (int k = 0; k < ndict; k++) free(refused[k]);
     free(refused);
@@ -804,6 +901,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
                            (Py_ssize_t)records_used, (Py_ssize_t)end_of_scan);
 
 done:
+    if (guarded) guard_remove();
     for (int t = 0; t < MAX_THREADS; t++) free_range(&ranges[t]);
     free(columns);
     free(dict_columns);
@@ -813,7 +911,30 @@ done:
     return result;
 }
 
+static PyObject *copy(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &stop)) return NULL;
+    if (start < 0) start = 0;
+    if (stop > view.len) stop = view.len;
+    if (stop < start) stop = start;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, stop - start);
+    if (out) {
+        guard_install();
+        int copied = copy_guarded(PyBytes_AS_STRING(out), (const char *)view.buf + start, (size_t)(stop - start));
+        guard_remove();
+        if (!copied) {
+            Py_CLEAR(out);
+            PyErr_SetString(FileChanged, "the file changed while it was read");
+        }
+    }
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"copy", copy, METH_VARARGS,
+     "copy(data, start, stop) -> bytes: data[start:stop], FileChanged (not SIGBUS) if a mapped file shrank."},
     {"scan", (PyCFunction)(void (*)(void))scan, METH_VARARGS | METH_KEYWORDS,
      "scan(data, delimiter, columns, judge, threads=2, final=True, crlf=False, dict_limit=20000)\n"
      "-> (rows, suspect_rows, suspect_columns, suspect_records, end).\n"
@@ -830,5 +951,8 @@ PyMODINIT_FUNC PyInit__prescan(void) {
     NotScannable = PyErr_NewException("airflow_provider_typecheck.validation._prescan.NotScannable", PyExc_ValueError,
                                       NULL);
     if (!NotScannable || PyModule_AddObject(m, "NotScannable", NotScannable) < 0) return NULL;
+    FileChanged = PyErr_NewException("airflow_provider_typecheck.validation._prescan.FileChanged", PyExc_OSError,
+                                     NULL);
+    if (!FileChanged || PyModule_AddObject(m, "FileChanged", FileChanged) < 0) return NULL;
     return m;
 }

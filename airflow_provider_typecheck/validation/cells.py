@@ -17,7 +17,10 @@ building the rows handed to python-jsonschema when writing error messages.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import product
@@ -42,6 +45,8 @@ FALSE_SPELLINGS = ["".join(chars) for chars in product(*({c, c.upper()} for c in
 _TRUE_SET = frozenset(TRUE_SPELLINGS)
 _FALSE_SET = frozenset(FALSE_SPELLINGS)
 _ABSENT = object()
+# Digits-only texts up to this length convert with int() under any int_max_str_digits (640 at least).
+_INT_DIGITS_SAFE = 640
 
 
 def allows(allowed: frozenset[str] | None, *types: str) -> bool:
@@ -58,8 +63,33 @@ def coerce_text(text: str | None, allowed: frozenset[str] | None) -> Any:
         if text in _FALSE_SET:
             return False
     if allows(allowed, "integer", "number") and NUMERAL.fullmatch(text):
-        return int(text) if INTEGER.fullmatch(text) else float(text)
+        if not INTEGER.fullmatch(text):
+            return float(text)
+        # int() refuses more than 4,300 digits (sys.get_int_max_str_digits); Decimal does not.
+        return int(text) if len(text) <= _INT_DIGITS_SAFE else int(Decimal(text))
     return text
+
+
+@contextmanager
+def integers_of_any_size() -> Iterator[None]:
+    """Let python-jsonschema write integers of more than 4,300 digits in its messages.
+
+    Python refuses to turn such an int into text unless told otherwise
+    (``sys.set_int_max_str_digits``), and python-jsonschema formats the
+    instance into every error it builds, even inside an ``anyOf`` branch that
+    another branch makes good: without this, a verdict on a 5,000-digit cell
+    would be a ``ValueError``. The limit is process-wide; it is put back on
+    leaving, and lifting it for a while only removes a guard.
+    """
+    limit = sys.get_int_max_str_digits()
+    if limit == 0:
+        yield
+        return
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 ABSENT_VALUE = _ABSENT
@@ -192,13 +222,14 @@ class Cell:
             texts = batch.struct.field("text")
             needed = batch.struct.field("needed").fill_null(False)
             failing = []
-            for text in texts.filter(needed).unique().to_list():
-                try:
-                    failed = bool(fails(coerce_text(text, allowed)))
-                except Exception:  # noqa: BLE001 - a checker crashing on a value is a failed value
-                    failed = True
-                if failed:
-                    failing.append(text)
+            with integers_of_any_size():
+                for text in texts.filter(needed).unique().to_list():
+                    try:
+                        failed = bool(fails(coerce_text(text, allowed)))
+                    except Exception:  # noqa: BLE001 - a checker crashing on a value is a failed value
+                        failed = True
+                    if failed:
+                        failing.append(text)
             if not failing:
                 return pl.repeat(False, len(batch), dtype=pl.Boolean, eager=True).alias(batch.name)
             return needed & texts.is_in(failing).fill_null(False)

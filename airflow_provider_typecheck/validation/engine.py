@@ -21,7 +21,7 @@ import referencing.exceptions
 from jsonschema.exceptions import ValidationError
 
 from airflow_provider_typecheck.validation import prescan
-from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell
+from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, integers_of_any_size
 from airflow_provider_typecheck.validation.compiler import Plan, build_plan, plan_cells
 from airflow_provider_typecheck.validation.errors import OutputError, ReadError, SchemaError  # noqa: F401 - re-exported
 from airflow_provider_typecheck.validation.limits import (
@@ -342,7 +342,8 @@ class Validation:
         """python-jsonschema's errors; a value it cannot evaluate (``1e400`` against a
         fractional ``multipleOf`` overflows in python-jsonschema itself) is an error too."""
         try:
-            return list(validator.iter_errors(row))
+            with integers_of_any_size():
+                return list(validator.iter_errors(row))
         except (ArithmeticError, ValueError) as err:
             return [ValidationError(f"python-jsonschema cannot evaluate this row: {err}", validator=UNEVALUABLE)]
 
@@ -447,8 +448,9 @@ class Validation:
                 cached = self._cell_errors.get((name, text))
                 if cached is None:
                     try:
-                        cached = list(self.compiled.validator.descend(cell.coerce(text), subschema, path=name,
-                                                                      schema_path=name))
+                        with integers_of_any_size():
+                            cached = list(self.compiled.validator.descend(cell.coerce(text), subschema, path=name,
+                                                                          schema_path=name))
                     except (ArithmeticError, ValueError):
                         return None
                     if len(self._cell_errors) < 100_000:
@@ -611,6 +613,9 @@ def _validate_prescanned(
         # Found at any point of the file: start again the ordinary way, from the first row.
         validation.abandon()
         return None
+    except prescan.FileChanged:
+        validation.abandon()
+        raise ReadError(f"{table.name}: the file changed while it was read (it was cut short)") from None
     except BaseException:
         validation.abandon()
         raise

@@ -30,6 +30,7 @@ from jsonschema import Draft3Validator, Draft4Validator
 
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, allows, coerce_text
 from airflow_provider_typecheck.validation.compiler import EXACT_FLOAT_INT
+from airflow_provider_typecheck.validation.readers import header_record
 from airflow_provider_typecheck.validation.schema import draft_of
 
 try:
@@ -61,6 +62,8 @@ _FLAT_ROOT = frozenset({
 })
 
 NotScannable = _prescan.NotScannable if _prescan is not None else ValueError
+# The mapped file shrank under the scan (another process truncated it): an OSError, never a SIGBUS.
+FileChanged = _prescan.FileChanged if _prescan is not None else OSError
 
 
 @dataclass(frozen=True)
@@ -206,17 +209,20 @@ def scan(
     or of about ``batch_rows`` rows (as long as the first lines are).
 
     Raises :class:`NotScannable`, before the first segment or at any later
-    one, when the file's shape is beyond the scan.
+    one, when the file's shape is beyond the scan, and :class:`FileChanged` when
+    a mapped file loses pages under it (truncated by another process).
     """
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
         raise NotScannable(f"the scan splits fields on one ASCII byte, not {delimiter!r}")
-    header_end = _header_end(data)
-    if header_end == 0:
+    # Python reads a mapped file's pages through the native code too, which survives their loss.
+    readable = _Copied(data) if isinstance(data, mmap.mmap) else data
+    header = header_record(readable, delimiter)
+    if not header.endswith(b"\n"):
         raise NotScannable("the header row does not end in a newline")
-    header = bytes(data[:header_end])
+    header_end = len(header)
     segment_bytes = SEGMENT_BYTES
     if batch_rows is not None:
-        head = data[header_end:header_end + 1024 * 1024]
+        head = readable[header_end:header_end + 1024 * 1024]
         segment_bytes = max(batch_rows * len(head) // max(head.count(b"\n"), 1), 1)
     crlf = header.endswith(b"\r\n")
     judge = _Judge(schema, validator, cells)
@@ -246,23 +252,25 @@ def scan(
                 break
 
 
+class _Copied:
+    """Slices of a mapped file, copied by the native code: FileChanged where a page is gone."""
+
+    def __init__(self, data: mmap.mmap) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self.data))
+        return _prescan.copy(self.data, start, stop)
+
+
 def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))  # the cores this process may run on (Linux)
     except AttributeError:  # macOS
         return os.cpu_count() or 1
-
-
-def _header_end(data: bytes | mmap.mmap, limit: int = 1024 * 1024) -> int:
-    """One past the newline that ends the header record (a quoted name may hold newlines); 0 if none."""
-    quoted = False
-    position = 0
-    while (newline := data.find(b"\n", position, limit)) >= 0:
-        quoted ^= data[position:newline].count(b'"') % 2 == 1
-        if not quoted:
-            return newline + 1
-        position = newline + 1
-    return 0
 
 
 def _accepts(validator: Any, subschema: Any, name: str, value: Any) -> bool:

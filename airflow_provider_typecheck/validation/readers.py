@@ -13,7 +13,9 @@ import csv
 import io
 import mmap
 import os
+import re
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,9 +67,9 @@ class CsvFile:
         source = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
         try:
             return pl.read_csv(source, **self.options, n_rows=rows)
-        except pl.exceptions.ComputeError:
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
             # A ragged or unusual head: no sample, and the scan will decline the file anyway.
-            return pl.DataFrame(schema={column: pl.String for column in self.options["new_columns"]})
+            return pl.DataFrame(schema=self.options["schema"])
 
     def records(self, data: bytes) -> pl.DataFrame:
         """A header record and some of the file's records, read exactly as the whole file would be."""
@@ -206,9 +208,9 @@ def _read_bytes(name: str) -> bytes:
         return handle.read()
 
 
-def _head(name: str) -> bytes:
+def _head(name: str, size: int = SNIFF_BYTES) -> bytes:
     with _opened(name) as handle:
-        return handle.read(SNIFF_BYTES)
+        return handle.read(size)
 
 
 def check_header(name: str, header: list[str]) -> None:
@@ -236,6 +238,69 @@ def _decode_head(name: str, head: bytes) -> tuple[str, str]:
         return head.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         return head.decode("latin-1"), "latin-1"
+
+
+# One physical line as Python's csv module is handed it (open(..., newline="")): ended by CRLF, CR or LF.
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def first_record(data: bytes, delimiter: str, encoding: str = "utf8", *, whole: bool) -> tuple[list[str], bytes] | None:
+    """The first record of CSV ``data`` as Python's csv module reads it: its fields, and its bytes
+    with its line ending. None when ``data``, not the ``whole`` file, may end inside it.
+
+    A quote inside an unquoted field is text (``len"``), a quoted field may hold newlines, and
+    a bare CR ends a line, as in the csv module; Polars and the native scan follow this record.
+    """
+    lines = _LINE.findall(data)
+    if not whole:
+        lines = lines[:-1]  # it may be cut short, or a CR whose LF has not been read
+    consumed = 0
+
+    def fed() -> Iterator[str]:
+        nonlocal consumed
+        for index, line in enumerate(lines):
+            consumed += len(line)
+            yield line.decode("utf-8-sig" if encoding == "utf8" and index == 0 else encoding, errors="replace")
+
+    try:
+        record = next(csv.reader(fed(), delimiter=delimiter), None)
+    except csv.Error:
+        record = None
+    if record is None or (not whole and consumed == sum(map(len, lines))):
+        return None  # the csv module stops at the end of its input, even inside a quoted field
+    return record, data[:consumed]
+
+
+def _header(name: str, head: bytes, delimiter: str, encoding: str) -> tuple[list[str], bytes]:
+    """The header's names and record (see :func:`first_record`), reading on past the head as far
+    as a long header needs (a 100,000-column header is over a megabyte)."""
+    size = len(head)
+    while True:
+        found = first_record(head, delimiter, encoding, whole=len(head) < size)
+        if found is not None:
+            return found
+        if len(head) < size:
+            raise ReadError(f"{name}: cannot parse the header row")
+        size *= 4
+        head = _head(name, size)
+
+
+def header_record(data: bytes | mmap.mmap, delimiter: str) -> bytes:
+    """The header record's bytes (see :func:`first_record`) at the start of a whole UTF-8 file."""
+    size = SNIFF_BYTES
+    while True:
+        whole = size >= len(data)
+        found = first_record(data[:size], delimiter, whole=whole)
+        if found is not None:
+            return found[1]
+        if whole:
+            return b""
+        size *= 4
+
+
+def _line_count(record: bytes) -> int:
+    """The lines Polars skips for this record: its LFs, and the CR or end of file that ends it."""
+    return record.count(b"\n") + (not record.endswith(b"\n"))
 
 
 def sniff_delimiter(text: str) -> str:
@@ -267,10 +332,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
     elif len(delimiter.encode("utf-8")) != 1:
         # Polars (and the native pre-scan) split fields on one byte.
         raise ReadError(f"delimiter must be one single-byte (ASCII) character, got {delimiter!r}")
-    try:
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except (StopIteration, csv.Error) as err:
-        raise ReadError(f"{name}: cannot parse the header row: {err}") from None
+    header, header_record = _header(name, head, delimiter, encoding)
     check_header(name, header)
 
     local = _local_path(name)
@@ -279,11 +341,17 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         source = local
     else:
         source = _as_utf8(name, _read_bytes(name), encoding, warnings)
+    streamed = isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES
+    if header_record.endswith(b"\r") and not streamed:  # a bare CR ends the header: Polars must see an LF
+        source = _lf_for_bare_crs(_as_bytes(source), delimiter) or source
+    # Polars skips the header record's lines unparsed: its own parse of a header holding a
+    # quote inside a name (item,len",id) ran on into the next rows.
     options: dict[str, Any] = dict(
-        separator=delimiter, infer_schema=False, has_header=True, new_columns=header,
+        separator=delimiter, has_header=False, skip_lines=_line_count(header_record),
+        schema={column: pl.String for column in header}, missing_columns="insert",
         raise_if_empty=False, quote_char='"',
     )
-    if isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES:
+    if streamed:
         return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows)
 
     def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
@@ -291,7 +359,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         try:
             return _read_csv(name, text_source, options), False
         except _TooManyFields:
-            return _read_csv(name, text_source, options | {"truncate_ragged_lines": True}), True
+            return _read_csv(name, text_source, options | _TRUNCATED), True
 
     def read_whole() -> TableContent:
         text_source = source
@@ -300,6 +368,20 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         except _NotUtf8:  # bad bytes after the sniffed head
             text_source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
             frame, too_long = read(text_source)
+        except ReadError:  # a bare CR after a closing quote is text after it, to Polars: malformed
+            normalised = _lf_for_bare_crs(_as_bytes(text_source), delimiter)
+            if normalised is None:
+                raise
+            text_source = normalised
+            frame, too_long = read(text_source)
+        # Polars takes a bare CR for text: it hides in a cell, or was cut off with a too-long row's extras.
+        if _may_hold_bare_cr(text_source):
+            normalised = _lf_for_bare_crs(_as_bytes(text_source), delimiter)
+            if normalised is not None:
+                text_source = normalised
+                frame, too_long = read(text_source)
+        # Polars drops the empty field after a delimiter that ends the file: that row may be too long.
+        too_long = too_long or _last_byte(text_source) == delimiter.encode()
         ragged: list[RaggedRow] = []
         if too_long:
             ragged = _ragged_rows(text_source, delimiter, len(header))
@@ -308,7 +390,7 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
             # Polars pads a short row with nulls, and reads a quoted empty field ("") as an
             # empty string: only rows whose last cell is null can be short.
             suspects = last.is_null().arg_true() if last is not None else None
-            if suspects is not None and suspects.len() and not _bytes_add_up(text_source, frame):
+            if suspects is not None and suspects.len() and not _bytes_add_up(text_source, delimiter, frame):
                 ragged = [r for r in _ragged_rows(text_source, delimiter, len(header), suspects)
                           if r.fields < r.expected]
 
@@ -320,6 +402,11 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         return TableContent(batches, frame.height, ragged)
 
     return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows))
+
+
+# Read rows of too many fields cut to the header's (counted exactly apart): the cut is not
+# reported for a later row, nor, with extra_columns, for a first row (its fields name no column).
+_TRUNCATED = {"truncate_ragged_lines": True, "extra_columns": "ignore"}
 
 
 class _NotUtf8(Exception):
@@ -357,7 +444,9 @@ def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.Dat
             raise _NotUtf8 from None
         raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
     except pl.exceptions.NoDataError:
-        return pl.DataFrame(schema={column: pl.String for column in options["new_columns"]})
+        return pl.DataFrame(schema=options["schema"])
+    except pl.exceptions.SchemaError:  # the first row has more fields than the header
+        raise _TooManyFields from None
 
 
 def _streamed_csv(
@@ -367,12 +456,17 @@ def _streamed_csv(
     """A file too big to hold: batches from Polars' streaming reader, memory bounded by ``batch_rows``."""
     def read_streamed() -> TableContent:
         def batches() -> Iterator[pl.DataFrame]:
-            lazy = pl.scan_csv(path, **options, truncate_ragged_lines=True)
+            lazy = pl.scan_csv(path, **options | _TRUNCATED)
             try:
                 yield from lazy.collect_batches(chunk_size=batch_rows or STREAM_BATCH_ROWS, lazy=True)
             except pl.exceptions.ComputeError as err:
                 raise ReadError(f"{name}: cannot parse as CSV: {str(err).splitlines()[0]}") from None
 
+        if _has_bare_cr(path):
+            raise ReadError(
+                f"{name}: a line ends in a bare CR (a carriage return without LF), which only files up to "
+                f"{WHOLE_FILE_BYTES // 2**20} MiB are read with; end its lines in LF or CRLF"
+            )
         return TableContent(batches, None, _ragged_rows(path, delimiter, len(header)))
 
     return Table(name, header, warnings, read_streamed, CsvFile(name, path, delimiter, options, batch_rows))
@@ -388,6 +482,9 @@ def _lines(source: bytes | str) -> pl.LazyFrame:
 
 
 def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
+    # The csv module refuses fields over 128 KiB by default; Polars has read the same
+    # fields whole already, so the module's limit guards nothing here. (It is process-wide.)
+    csv.field_size_limit(max(csv.field_size_limit(), sys.maxsize))
     if isinstance(data, bytes):
         handle: Any = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     else:
@@ -396,6 +493,73 @@ def _records(data: bytes | str, delimiter: str) -> Iterator[list[str]]:
         yield from csv.reader(handle, delimiter=delimiter)
     finally:
         handle.close()
+
+
+def _as_bytes(source: bytes | str) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    with open(source, "rb") as handle:
+        return handle.read()
+
+
+def _last_byte(source: bytes | str) -> bytes:
+    if isinstance(source, bytes):
+        return source[-1:]
+    with open(source, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(handle.tell() - 1, 0))
+        return handle.read(1)
+
+
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _may_hold_bare_cr(source: bytes | str) -> bool:
+    """Whether a CR stands without its LF, in a quoted field or not (:func:`_lf_for_bare_crs`
+    decides then). One memchr pass on an LF file."""
+    with _mapped(source) as data:
+        return data.find(b"\r") >= 0 and _BARE_CR.search(data) is not None
+
+
+def _lf_for_bare_crs(data: bytes, delimiter: str) -> bytes | None:
+    """``data`` with an LF for each CR that ends a line on its own, outside quoted fields; None if none does.
+
+    Python's csv module ends a line at a CR, an LF or both (old Mac files end every line in
+    a CR, and some files mix the three); Polars ends lines at LF only and would read a bare
+    CR as text, joining two rows. Quoted fields keep their CRs, as both read them.
+    """
+    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    separator = re.escape(delimiter.encode())
+    # A quote opens a quoted field only at a field's start; after its closing quote the field
+    # runs on, as text, to the delimiter or the line's end (the csv module's non-strict reading).
+    field_start = rb"(?:\A|(?<=[" + separator + rb"\r\n]))"
+    quoted = rb'"(?:[^"]|"")*(?:"[^' + separator + rb'\r\n]*)?'
+    pattern = re.compile(field_start + b"(" + quoted + rb")|\r(?!\n)")
+    crs = 0
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        nonlocal crs
+        if match.group(1) is not None:
+            return match.group(1)
+        crs += 1
+        return b"\n"
+
+    normalised = pattern.sub(replace, data[len(bom):])
+    return bom + normalised if crs else None
+
+
+def _has_bare_cr(path: str, chunk_bytes: int = 16 * 1024 * 1024) -> bool:
+    """Whether a CR not followed by an LF is in the file, in a quoted field or not."""
+    with open(path, "rb") as handle:
+        previous = b""
+        while chunk := handle.read(chunk_bytes):
+            if previous == b"\r" and not chunk.startswith(b"\n"):
+                return True
+            body = chunk[:-1] if chunk.endswith(b"\r") else chunk
+            if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+                return True
+            previous = chunk[-1:]
+        return previous == b"\r"
 
 
 def _has_quote(source: bytes | str, chunk_bytes: int = 16 * 1024 * 1024) -> bool:
@@ -412,7 +576,7 @@ def _has_quote(source: bytes | str, chunk_bytes: int = 16 * 1024 * 1024) -> bool
     return False
 
 
-def _bytes_add_up(source: bytes | str, frame: pl.DataFrame) -> bool:
+def _bytes_add_up(source: bytes | str, delimiter: str, frame: pl.DataFrame) -> bool:
     """True when the file's size proves that no row is short, at the cost of a few memchr passes.
 
     Each line is its cells' bytes, one delimiter less than its fields, its line
@@ -427,13 +591,12 @@ def _bytes_add_up(source: bytes | str, frame: pl.DataFrame) -> bool:
     the exact scan decides.
     """
     with _mapped(source) as data:
-        end_of_header = data.find(b"\n")
-        if end_of_header < 0:
+        header = header_record(data, delimiter)
+        if not header.endswith(b"\n"):
             return False
-        header_quotes = data[:end_of_header].count(b'"')
-        if header_quotes % 2:
-            return False  # a quoted header name holds a newline: the header is not one line
-        crlf = data[end_of_header - 1:end_of_header] == b"\r"
+        end_of_header = len(header) - 1
+        header_quotes = header.count(b'"')
+        crlf = header.endswith(b"\r\n")
         if not crlf and data.find(b"\r") >= 0:
             return False
         quotes = _count(data, b'"') - header_quotes if data.find(b'"') >= 0 else 0

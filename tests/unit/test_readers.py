@@ -144,7 +144,8 @@ def test_late_cp1252_file_still_reports_its_ragged_rows(tmp_path: Path) -> None:
         (b"id,name,x\n1,a,\n\n2,b,c\n", False),  # a blank line is a short row too
         (b"id,name,x\n1,a,\r\n2,b,c\n", False),  # a stray CR in an LF file: the exact scan decides
         (b'id,name,x\n"1",a,\n2,b,c\n', True),  # the stripped quotes are counted
-        (b'id,"na\nme",x\n1,a,\n2,b,c\n', False),  # the header is not one line
+        (b'id,"na\nme",x\n1,a,\n2,b,c\n', True),  # a header over two lines is one record
+        (b'id,"na\nme",x\n1,a\n2,b,c\n', False),  # ... and a short row after it is seen
         (b'id,name,x\n1,"a\nb, c",\n2,b,c\n', True),  # a newline inside a quoted field
         (b'id,name,x\n1,"say ""hi""",\n2,b,c\n', False),  # escaped quotes: the exact scan decides
     ],
@@ -153,8 +154,8 @@ def test_file_size_proves_no_row_is_short_only_when_it_can(tmp_path: Path, conte
     path = tmp_path / "p.csv"
     path.write_bytes(content)
     frame = pl.read_csv(path, infer_schema=False, new_columns=["id", "name", "x"], truncate_ragged_lines=True)
-    assert readers._bytes_add_up(str(path), frame) is proved
-    assert readers._bytes_add_up(content, frame) is proved
+    assert readers._bytes_add_up(str(path), ",", frame) is proved
+    assert readers._bytes_add_up(content, ",", frame) is proved
 
 
 def test_stripped_quotes_cannot_hide_short_rows(tmp_path: Path) -> None:
