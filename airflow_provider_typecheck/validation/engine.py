@@ -219,6 +219,7 @@ class Validation:
         max_errors: int = 1000,
         invalid_out: str | os.PathLike[str] | None = None,
         valid_out: str | os.PathLike[str] | None = None,
+        first_row: int = 2,
     ) -> None:
         self.compiled = compiled
         self.header = list(header)
@@ -236,7 +237,7 @@ class Validation:
         self._key_validator = _key_only_validator(compiled.validator, compiled.schema, self._flat_properties)
         self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
         self._ragged: dict[int, str] = {}
-        self._next_row = 2
+        self._next_row = first_row
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
         self._valid_sink = _RowSink(valid_out) if valid_out else None
 
@@ -620,7 +621,7 @@ def _validate_prescanned(
     if rules is None:
         return None
     validation = Validation(compiled, table.header, repetitive=repetitive, file=table.name,
-                            max_errors=max_errors, invalid_out=invalid_out)
+                            max_errors=max_errors, invalid_out=invalid_out, first_row=table.first_row)
     cells = validation.cells
     done = 0
     try:
@@ -628,7 +629,7 @@ def _validate_prescanned(
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
                                         cells, batch_rows=source.batch_rows):
                 suspects = source.records(segment.records)
-                validation.add_suspects(suspects, [index + 2 for index in segment.suspects], segment.flagged)
+                validation.add_suspects(suspects, [index + table.first_row for index in segment.suspects], segment.flagged)
                 validation.add_cleared(segment.rows - suspects.height)
                 done += segment.rows
                 if progress is not None:
@@ -653,8 +654,8 @@ def _validate_batches(
     batches = table.batches()
     first = next(batches, None)
     validation = Validation(compiled, table.header, repetitive=repetitive_columns(first), file=table.name,
-                            max_errors=max_errors,
-                            invalid_out=invalid_out, valid_out=valid_out)
+                            max_errors=max_errors, invalid_out=invalid_out, valid_out=valid_out,
+                            first_row=table.first_row)
     validation.note_ragged(
         {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged}
     )
@@ -678,17 +679,22 @@ def validate_file(
     valid_out: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     batch_rows: int | None = None,
+    encoding: str | None = None,
+    header_row: int | None = None,
 ) -> ValidationReport:
     """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
 
     ``progress(rows_done, rows_total_or_None)`` is called after each batch;
-    ``batch_rows`` caps a batch's rows, and so memory on files that stream (see
+    ``batch_rows`` caps a batch's rows, and so memory on files that stream;
+    ``encoding`` names a CSV's codec instead of detecting it; ``header_row``
+    is the header's 1-based row, above which title rows are skipped (see
     :func:`~airflow_provider_typecheck.validation.readers.open_table`).
     Raises :class:`SchemaError` or :class:`ReadError` for unusable input.
     """
     started = time.perf_counter()
     compiled = compile_schema(schema)
-    table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows)
+    table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows, encoding=encoding,
+                       header_row=header_row)
     report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
                             valid_out=valid_out, progress=progress)
     report.elapsed_seconds = time.perf_counter() - started

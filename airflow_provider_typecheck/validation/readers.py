@@ -14,6 +14,7 @@ import io
 import mmap
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from airflow_provider_typecheck.validation import workbooks
 from airflow_provider_typecheck.validation.errors import ReadError
 
 CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
@@ -93,17 +95,19 @@ class Table:
     :meth:`batches`, :attr:`total_rows` or :attr:`ragged`, and ``warnings``
     grows then (a file that is not UTF-8 after its head). ``csv`` is set for
     CSV files, which the native pre-scan may validate without reading them as
-    text at all.
+    text at all. Row numbers are the file's own: the header is at row
+    ``first_row - 1``, after any title or blank rows.
     """
 
     def __init__(
         self, name: str, header: list[str], warnings: list[str], read: Callable[[], TableContent],
-        csv: CsvFile | None = None,
+        csv: CsvFile | None = None, first_row: int = 2,
     ) -> None:
         self.name = name
         self.header = header
         self.warnings = warnings
         self.csv = csv
+        self.first_row = first_row  # the row number, in the file, of the first data row
         self._read = read
 
     @cached_property
@@ -128,20 +132,28 @@ def open_table(
     sheet: str | int | None = None,
     delimiter: str | None = None,
     batch_rows: int | None = None,
+    encoding: str | None = None,
+    header_row: int | None = None,
 ) -> Table:
     """Open a CSV, XLSX or XLS file from a path or any fsspec URI.
 
     ``batch_rows`` caps the rows of each batch; a streamed file holds no more
     than one batch at a time (default 200,000 rows streamed, 1,000,000 read whole).
+    ``encoding`` (a Python codec name) overrides the CSV encoding detection.
+    ``header_row`` is the 1-based row (line of a CSV) holding the header, as a
+    spreadsheet numbers rows; the rows above it (report titles) are skipped.
+    By default the header is the first row that is not blank.
     """
     if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be 1 or more, got {batch_rows}")
+    if header_row is not None and header_row < 1:
+        raise ReadError(f"the header row must be 1 or more (rows count from 1), got {header_row}")
     name = str(source)
     suffix = Path(name.split("?")[0]).suffix.lower()
     if suffix in EXCEL_EXTENSIONS:
-        return _open_excel(name, sheet)
+        return _open_excel(name, sheet, header_row)
     if suffix in CSV_EXTENSIONS:
-        return _open_csv(name, delimiter, batch_rows)
+        return _open_csv(name, delimiter, batch_rows, encoding, header_row)
     raise ReadError(f"{name}: unknown file type {suffix or '(no extension)'!r}; expected .csv, .tsv, .xlsx or .xls")
 
 
@@ -197,10 +209,34 @@ def check_header(name: str, header: list[str]) -> None:
 # --------------------------------------------------------------------------- CSV
 
 
-def _decode_head(name: str, head: bytes) -> tuple[str, str]:
-    """The text of the file's head and the encoding Polars should be told about."""
+_BYTE_ORDER_MARKS = [  # UTF-32's marks begin with UTF-16's: they come first
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+def _decode_head(name: str, head: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The text of the file's head and the encoding it is read with (``utf8`` for UTF-8).
+
+    ``encoding`` is the caller's; without it, a UTF-16 or UTF-32 byte order
+    mark decides, else UTF-8 if the head decodes, else cp1252, else latin-1.
+    """
+    if encoding is None:
+        encoding = next((codec for mark, codec in _BYTE_ORDER_MARKS if head.startswith(mark)), None)
+    if encoding is not None:
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            raise ReadError(f"unknown encoding {encoding!r} (give a Python codec name, e.g. cp1253)") from None
+        if codec == "utf-8":
+            codec = "utf8"
+        try:
+            return codecs.getincrementaldecoder(codec if codec != "utf8" else "utf-8-sig")().decode(head), codec
+        except UnicodeDecodeError as err:
+            raise ReadError(f"{name}: not {encoding} text (byte {err.start} cannot be decoded)") from None
     if b"\x00" in head:
-        raise ReadError(f"{name}: looks like a binary file (NUL bytes), not CSV text")
+        raise ReadError(f"{name}: looks like a binary file (NUL bytes), not CSV text; "
+                        "if it is text in UTF-16 or UTF-32 without a byte order mark, give its encoding")
     try:
         return codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False), "utf8"
     except UnicodeDecodeError:
@@ -229,12 +265,18 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table:
+def _open_csv(
+    name: str, delimiter: str | None, batch_rows: int | None, given_encoding: str | None = None,
+    header_row: int | None = None,
+) -> Table:
     head = _head(name)
     if not head.strip():
         raise ReadError(f"{name}: the file is empty; expected a header row")
-    text, encoding = _decode_head(name, head)
+    text, encoding = _decode_head(name, head, given_encoding)
     warnings: list[str] = []
+    skipped = _lines_above_header(name, text, header_row)
+    if skipped:
+        text = text.split("\n", skipped)[skipped]
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     elif len(delimiter.encode("utf-8")) != 1:
@@ -248,10 +290,12 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
 
     local = _local_path(name)
     source: bytes | str
-    if encoding == "utf8" and local is not None:
+    if encoding == "utf8" and local is not None and not skipped:
         source = local
     else:
-        source = _as_utf8(name, _read_bytes(name), encoding, warnings)
+        source = _as_utf8(name, _read_bytes(name), encoding, warnings, guessed=given_encoding is None)
+        if skipped:
+            source = source.split(b"\n", skipped)[skipped]
     options: dict[str, Any] = dict(
         separator=delimiter, infer_schema=False, has_header=True, new_columns=header,
         raise_if_empty=False, quote_char='"',
@@ -271,7 +315,10 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         try:
             frame, too_long = read(text_source)
         except _NotUtf8:  # bad bytes after the sniffed head
-            text_source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
+            text_source = _as_utf8(name, _read_bytes(name), "cp1252" if given_encoding is None else encoding,
+                                   warnings, guessed=given_encoding is None)
+            if skipped:
+                text_source = text_source.split(b"\n", skipped)[skipped]
             frame, too_long = read(text_source)
         ragged: list[RaggedRow] = []
         if too_long:
@@ -284,6 +331,8 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
             if suspects is not None and suspects.len() and not _bytes_add_up(text_source, frame):
                 ragged = [r for r in _ragged_rows(text_source, delimiter, len(header), suspects)
                           if r.fields < r.expected]
+        if skipped:
+            ragged = [RaggedRow(r.row + skipped, r.fields, r.expected) for r in ragged]
 
         def batches() -> Iterator[pl.DataFrame]:
             step = batch_rows or WHOLE_FILE_BATCH_ROWS
@@ -292,7 +341,21 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
 
         return TableContent(batches, frame.height, ragged)
 
-    return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows))
+    return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows),
+                 first_row=skipped + 2)
+
+
+def _lines_above_header(name: str, text: str, header_row: int | None) -> int:
+    """How many lines come before the header: ``header_row - 1``, else the leading blank lines."""
+    lines = text.split("\n")
+    if header_row is None:
+        blank = 0
+        while blank < len(lines) - 1 and not lines[blank].strip("\r\ufeff"):
+            blank += 1
+        return blank
+    if header_row > len(lines) or not lines[header_row - 1].strip("\r\ufeff"):
+        raise ReadError(f"{name}: no header at row {header_row}: that row is blank or past the end")
+    return header_row - 1
 
 
 class _NotUtf8(Exception):
@@ -303,8 +366,23 @@ class _TooManyFields(Exception):
     pass
 
 
-def _as_utf8(name: str, raw: bytes, encoding: str, warnings: list[str]) -> bytes:
-    """The file's bytes as UTF-8, decoding them as cp1252 (else latin-1) when they are not."""
+def _as_utf8(name: str, raw: bytes, encoding: str, warnings: list[str], guessed: bool = True) -> bytes:
+    """The file's bytes as UTF-8.
+
+    With a ``guessed`` encoding, bytes that are not UTF-8 are decoded as cp1252
+    (else latin-1), which any legacy file decodes to, rightly or not: the
+    warning says so, and how to name the encoding.
+    """
+    if not guessed or encoding not in ("utf8", "cp1252", "latin-1"):
+        codec = "utf-8-sig" if encoding == "utf8" else encoding
+        try:
+            decoded = raw.decode(codec)
+        except UnicodeDecodeError as err:
+            line = raw.count(b"\n", 0, err.start) + 1
+            raise ReadError(f"{name}: not {encoding} text: line {line} holds bytes that cannot be decoded") from None
+        if guessed:
+            warnings.append(f"read the file as {encoding.upper()} (it starts with a byte order mark)")
+        return decoded.encode("utf-8")
     if encoding == "utf8":
         try:
             raw.decode("utf-8")
@@ -315,7 +393,8 @@ def _as_utf8(name: str, raw: bytes, encoding: str, warnings: list[str]) -> bytes
         decoded, encoding = raw.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         decoded, encoding = raw.decode("latin-1"), "latin-1"
-    warnings.append(f"the file is not UTF-8; read it as {encoding}")
+    warnings.append(f"the file is not UTF-8; read it as {encoding}, a guess: if its text is Greek, Cyrillic "
+                    "or another script, name its encoding (--encoding NAME, e.g. cp1253 or cp1251)")
     return decoded.encode("utf-8")
 
 
@@ -467,17 +546,18 @@ def _ragged_rows(
 # --------------------------------------------------------------------------- Excel
 
 _EXCEL_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
-_ROUNDED_FLOAT = r"^[+-]?[0-9]*\.[0-9]{9}$"
+_NUMERAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
-def _open_excel(name: str, sheet: str | int | None) -> Table:
+def _open_excel(name: str, sheet: str | int | None, header_row: int | None) -> Table:
     import fastexcel
 
     data = _read_bytes(name)
     try:
         reader = fastexcel.read_excel(data)
-    except Exception as err:  # noqa: BLE001 - fastexcel raises its own and calamine errors
-        raise ReadError(f"{name}: not a readable Excel workbook ({type(err).__name__}: {err})") from None
+    except Exception:  # noqa: BLE001 - fastexcel raises its own and calamine errors
+        suffix = Path(name.split("?")[0]).suffix.lower()
+        raise ReadError(f"{name}: {workbooks.unreadable_reason(data, suffix)}") from None
     selected: str | int = 0 if sheet is None else sheet
     if isinstance(selected, str) and selected.isdigit() and selected not in reader.sheet_names:
         selected = int(selected)
@@ -485,50 +565,64 @@ def _open_excel(name: str, sheet: str | int | None) -> Table:
         raise ReadError(f"{name}: no sheet {selected}; the workbook has {len(reader.sheet_names)} sheet(s)")
     if isinstance(selected, str) and selected not in reader.sheet_names:
         raise ReadError(f"{name}: no sheet named {selected!r}; sheets are {reader.sheet_names}")
-    try:
-        frame = reader.load_sheet(selected, dtypes="string", header_row=None).to_polars()
-    except Exception as err:  # noqa: BLE001
-        raise ReadError(f"{name}: cannot read sheet {selected!r} ({type(err).__name__}: {err})") from None
-    if frame.height == 0:
-        raise ReadError(f"{name}: sheet {selected!r} is empty; expected a header row")
-    header = [value if value is not None else "" for value in frame.row(0)]
+    index = selected if isinstance(selected, int) else reader.sheet_names.index(selected)
+    # Error cells are looked for while fastexcel parses the sheet (both release the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-errors") as pool:
+        errors = pool.submit(workbooks.error_cells, data, index)
+        try:
+            # skip_rows=0 keeps leading blank rows, so frame row i is the sheet's row i + 1.
+            loaded = reader.load_sheet(selected, dtypes="string", header_row=None, skip_rows=0)
+            frame = loaded.to_polars()
+        except Exception as err:  # noqa: BLE001
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ReadError(f"{name}: cannot read sheet {selected!r}: {message}") from None
+        # Leading blank columns are not in the frame: its column 0 is the sheet's first used one.
+        first_column = loaded.available_columns()[0].absolute_index if frame.width else 0
+        frame = _as_seen(reader, selected, frame, errors.result(), first_column)
+    filled = frame.select(pl.any_horizontal(pl.all().is_not_null() & (pl.all() != ""))).to_series()
+    if header_row is None:
+        first = filled.arg_true()
+        if first.len() == 0:
+            raise ReadError(f"{name}: sheet {selected!r} is empty; expected a header row")
+        header_at = int(first[0])
+    else:
+        header_at = header_row - 1
+        if header_at >= frame.height or not filled[header_at]:
+            raise ReadError(f"{name}: sheet {selected!r} has no header at row {header_row} (that row is empty)")
+    header = [value if value is not None else "" for value in frame.row(header_at)]
     check_header(name, header)
-    frame = frame.slice(1).rename(dict(zip(frame.columns, header, strict=True)))
-    frame = _as_seen(reader, selected, frame)
+    frame = frame.slice(header_at + 1).rename(dict(zip(frame.columns, header, strict=True)))
     content = TableContent(lambda: iter([frame]), frame.height)
-    return Table(name, header, [], lambda: content)
+    return Table(name, header, [], lambda: content, first_row=header_at + 2)
 
 
-def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame:
-    """Rewrite fastexcel's text for dates and numbers as the typing contract spells them.
+def _as_seen(
+    reader: Any, sheet: str | int, frame: pl.DataFrame, errors: workbooks.ErrorCells | None, first_column: int,
+) -> pl.DataFrame:
+    """Rewrite fastexcel's text for numbers, dates and error cells as the typing contract spells them.
 
-    fastexcel writes a date as ``YYYY-MM-DD HH:MM:SS`` and rounds a float to
-    9 decimals (1/7 stored as 0.1428571428571428 comes back as
-    ``0.142857143``). A column with a 9-decimal value is read once more as
-    floats (a second parse of the sheet, so only then): where a numeric
-    cell's text no longer parses back to its float, the float's shortest
+    fastexcel writes a date as ``YYYY-MM-DD HH:MM:SS``, an error cell as an
+    empty one, and rounds a float to 9 decimals (68.66499999999999 comes back
+    as ``68.665``, 3.0000000001 as ``3``). Every column holding a numeral is
+    read once more as floats (a second parse of those columns): where a
+    numeric cell's text does not parse back to its float, the float's shortest
     round-trip form replaces it. Text cells such as ``0.30`` parse back to the
-    same float and stay as typed. (A float whose rounding ends in zeros, like
-    0.1000000001 shown as ``0.1``, is not detected.)
+    same float and stay as typed.
     """
-    decimal_columns = [
-        position for position, column in enumerate(frame.columns)
-        if frame.get_column(column).str.contains(_ROUNDED_FLOAT).any()
-    ]
-    if decimal_columns:
-        numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, use_columns=decimal_columns).to_polars()
-        restored = []
-        for position, exact in zip(decimal_columns, numbers.iter_columns(), strict=True):
-            column = frame.columns[position]
-            exact = exact.slice(1)
+    numeric_columns = [column for column in frame.columns if frame.get_column(column).str.contains(_NUMERAL).any()]
+    rewritten = []
+    if numeric_columns:
+        numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, skip_rows=0,
+                                    use_columns=numeric_columns).to_polars()
+        for column, exact in zip(numeric_columns, numbers.iter_columns(), strict=True):
             parsed = frame.get_column(column).cast(pl.Float64, strict=False)
             lost = (parsed.is_not_null() & exact.is_not_null() & (parsed != exact)).fill_null(False)
             if lost.any():
                 shortest = pl.Series([_shortest(v) if hit else None for v, hit in zip(exact, lost, strict=True)],
                                      dtype=pl.String)
-                restored.append(pl.coalesce(pl.lit(shortest), pl.col(column)).alias(column))
-        if restored:
-            frame = frame.with_columns(restored)
+                rewritten.append(pl.coalesce(pl.lit(shortest), pl.col(column)).alias(column))
+    if rewritten:
+        frame = frame.with_columns(rewritten)
     dates = []
     for column in frame.columns:
         text = pl.col(column)
@@ -543,7 +637,27 @@ def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame
                 .otherwise(text)
                 .alias(column)
             )
-    return frame.with_columns(dates) if dates else frame
+    if dates:
+        frame = frame.with_columns(dates)
+    if errors is not None:
+        frame = _with_error_cells(frame, errors, first_column)
+    return frame
+
+
+def _with_error_cells(frame: pl.DataFrame, errors: workbooks.ErrorCells, first_column: int) -> pl.DataFrame:
+    by_column: dict[int, dict[int, str]] = {}
+    for (row, column), text in errors.items():
+        position = column - first_column
+        if 0 <= position < frame.width and row < frame.height:
+            by_column.setdefault(position, {})[row] = text
+    replaced = []
+    for position, texts in by_column.items():
+        column = frame.columns[position]
+        values = frame.get_column(column).to_list()
+        for row, text in texts.items():
+            values[row] = text
+        replaced.append(pl.Series(column, values, dtype=pl.String))
+    return frame.with_columns(replaced) if replaced else frame
 
 
 def _shortest(value: float) -> str:
