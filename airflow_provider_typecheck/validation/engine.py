@@ -38,6 +38,12 @@ SAMPLE_ROWS = 20_000
 # python-jsonschema; building and running the vectorised plan costs more (a
 # wide schema's plan costs 0.1 s, a suspect row about 20 microseconds).
 PYTHON_SUSPECTS = 1_000
+# A batch of a few rows of a wide schema is checked row by row by python-jsonschema: a
+# Polars query costs 50-150 microseconds per expression whatever the rows, python-jsonschema
+# about 10 per cell, so below some 8 rows a query over 10,000 columns costs more than the
+# rows. (Narrower schemas' queries cost milliseconds: they keep the vectorised path.)
+PYTHON_BATCH_ROWS = 8
+WIDE_SCHEMA_COLUMNS = 256
 ROW_LEVEL = ""  # errors_by_column key for errors on the row itself
 RAGGED_KEYWORD = "ragged"
 UNEVALUABLE = "unevaluable"
@@ -283,6 +289,9 @@ class Validation:
         self.report.total_rows += batch.height
         if batch.height == 0:
             return
+        if batch.height <= PYTHON_BATCH_ROWS and len(self.cells) >= WIDE_SCHEMA_COLUMNS:
+            self._add_row_by_row(batch, numbers)
+            return
         plan = self.plan
         # The row index makes constant checks (a required column missing from the
         # header) broadcast to the batch's height instead of collapsing to one row.
@@ -325,6 +334,37 @@ class Validation:
         self._collect_errors(batch, verdicts, invalid_at, set(python_invalid), numbers)
         if self._invalid_sink or self._valid_sink:
             self._write_rows(batch, verdicts, invalid, numbers, python_labels)
+
+    def _add_row_by_row(self, batch: pl.DataFrame, numbers: pl.Series) -> None:
+        """Check a few rows with python-jsonschema alone (see PYTHON_BATCH_ROWS)."""
+        invalid: list[int] = []
+        labels: list[str] = []
+        for index, texts in enumerate(batch.rows()):
+            row_number = numbers[index]
+            ragged = self._ragged.get(row_number)
+            errors = self._iter_errors(self.compiled.validator, self._row_from(texts))
+            if not errors and ragged is None:
+                continue
+            invalid.append(index)
+            keys = [(str(error.path[0]) if error.path else None, error.validator) for error in errors]
+            for key in keys:
+                self._python_counts[key] = self._python_counts.get(key, 0) + 1
+            row_labels = [f"{column or ''}:{keyword}" for column, keyword in keys]
+            if ragged is not None:
+                row_labels.insert(0, f":{RAGGED_KEYWORD}")
+                if len(self.report.errors) < self.max_errors:
+                    self.report.errors.append(CellError(row_number, None, "", RAGGED_KEYWORD, None, ragged))
+            labels.append("; ".join(dict.fromkeys(row_labels)))
+            self._list_errors(row_number, texts, errors)
+        self.report.invalid_rows += len(invalid)
+        if self._valid_sink:
+            self._valid_sink.write(batch.filter(~pl.int_range(batch.height, eager=True).is_in(invalid)))
+        if self._invalid_sink:
+            rows = batch[invalid].with_columns(
+                pl.Series("_row", [numbers[i] for i in invalid], dtype=pl.Int64),
+                pl.Series("_errors", labels, dtype=pl.String),
+            )
+            self._invalid_sink.write(rows.select(["_row", *self.header, "_errors"]))
 
     def add_suspects(self, batch: pl.DataFrame, row_numbers: Sequence[int], flagged: Sequence[Sequence[int]]) -> None:
         """Check the rows the native pre-scan could not clear; ``flagged`` lists each one's doubtful cells.
@@ -546,9 +586,8 @@ class Validation:
             counts.setdefault(ROW_LEVEL, {})[RAGGED_KEYWORD] = len(self._ragged)
         self.report.errors_by_column = counts
         self.report.errors_truncated = self.report.error_count > len(self.report.errors)
-        empty = pl.DataFrame(schema={c: pl.String for c in self.header})
         if self._valid_sink:
-            self._valid_sink.close(empty)
+            self._valid_sink.close(pl.DataFrame(schema={c: pl.String for c in self.header}))
         if self._invalid_sink:
             self._invalid_sink.close(
                 pl.DataFrame(schema={"_row": pl.Int64, **{c: pl.String for c in self.header}, "_errors": pl.String})
