@@ -38,10 +38,12 @@ SAMPLE_ROWS = 20_000
 # python-jsonschema; building and running the vectorised plan costs more (a
 # wide schema's plan costs 0.1 s, a suspect row about 20 microseconds).
 PYTHON_SUSPECTS = 1_000
-# A batch of a few rows of a wide schema is checked row by row by python-jsonschema: a
-# Polars query costs 50-150 microseconds per expression whatever the rows, python-jsonschema
-# about 10 per cell, so below some 8 rows a query over 10,000 columns costs more than the
-# rows. (Narrower schemas' queries cost milliseconds: they keep the vectorised path.)
+# A batch of a few rows is checked row by row by python-jsonschema: a Polars query costs
+# 50-150 microseconds per expression whatever its rows (4 ms for 5 columns, seconds for
+# 10,000), python-jsonschema about 10 per cell, so below some 8 rows the query costs
+# more than the rows. That is the case of a wide schema's short file, and of every batch
+# after the first when batches are that small (--batch-rows 1); a narrow file of a few
+# rows, read in one batch, keeps the vectorised path (a few milliseconds).
 PYTHON_BATCH_ROWS = 8
 WIDE_SCHEMA_COLUMNS = 256
 ROW_LEVEL = ""  # errors_by_column key for errors on the row itself
@@ -289,7 +291,8 @@ class Validation:
         self.report.total_rows += batch.height
         if batch.height == 0:
             return
-        if batch.height <= PYTHON_BATCH_ROWS and len(self.cells) >= WIDE_SCHEMA_COLUMNS:
+        first_batch = self.report.total_rows == batch.height
+        if batch.height <= PYTHON_BATCH_ROWS and (len(self.cells) >= WIDE_SCHEMA_COLUMNS or not first_batch):
             self._add_row_by_row(batch, numbers)
             return
         plan = self.plan
