@@ -245,6 +245,7 @@ class Validation:
         self._key_validator = _key_only_validator(compiled.validator, compiled.schema, self._flat_properties)
         self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
         self._ragged: dict[int, str] = {}
+        self._extra: dict[int, str] = {}  # a too-long row's fields beyond the header's, as a JSON list
         self._next_row = first_row
         self._invalid_sink = _RowSink(invalid_out) if invalid_out else None
         self._valid_sink = _RowSink(valid_out) if valid_out else None
@@ -278,8 +279,23 @@ class Validation:
         self._counts = [0] * len(self._labels)
         return plan
 
-    def note_ragged(self, rows: Mapping[int, str]) -> None:
+    def note_ragged(self, rows: Mapping[int, str], extra: Mapping[int, Sequence[str]] | None = None) -> None:
+        """Rows with the wrong number of fields (invalid whatever their cells), and the
+        fields beyond the header's of those too long, which the invalid rows' output keeps
+        in an ``_extra`` column. Called before the first batch."""
         self._ragged.update(rows)
+        self._extra.update({row: json.dumps(list(fields), ensure_ascii=False) for row, fields in (extra or {}).items()
+                            if fields})
+
+    @property
+    def _output_columns(self) -> list[str]:
+        return ["_row", *self.header, *(["_extra"] if self._extra else []), "_errors"]
+
+    def _with_extra(self, rows: pl.DataFrame) -> pl.DataFrame:
+        if not self._extra:
+            return rows
+        return rows.with_columns(pl.col("_row").replace_strict(self._extra, default=None, return_dtype=pl.String)
+                                 .alias("_extra"))
 
     def add(self, batch: pl.DataFrame, row_numbers: Sequence[int] | None = None) -> None:
         """Check a batch of rows: the next rows of the file, or the rows ``row_numbers`` names."""
@@ -367,7 +383,7 @@ class Validation:
                 pl.Series("_row", [numbers[i] for i in invalid], dtype=pl.Int64),
                 pl.Series("_errors", labels, dtype=pl.String),
             )
-            self._invalid_sink.write(rows.select(["_row", *self.header, "_errors"]))
+            self._invalid_sink.write(self._with_extra(rows).select(self._output_columns))
 
     def add_suspects(self, batch: pl.DataFrame, row_numbers: Sequence[int], flagged: Sequence[Sequence[int]]) -> None:
         """Check the rows the native pre-scan could not clear; ``flagged`` lists each one's doubtful cells.
@@ -402,7 +418,7 @@ class Validation:
                 pl.Series("_row", [row_numbers[i] for i in invalid], dtype=pl.Int64),
                 pl.Series("_errors", labels, dtype=pl.String),
             )
-            self._invalid_sink.write(rows.select(["_row", *self.header, "_errors"]))
+            self._invalid_sink.write(self._with_extra(rows).select(self._output_columns))
 
     def add_cleared(self, rows: int) -> None:
         """Count rows found valid without being checked here (the native pre-scan cleared them)."""
@@ -565,10 +581,12 @@ class Validation:
             if self._ragged:
                 out = out.with_columns(
                     pl.when(pl.col("_row").is_in(list(self._ragged)))
-                    .then(pl.concat_str([pl.lit("ragged"), pl.col("_errors")], separator="; ", ignore_nulls=True))
+                    .then(pl.concat_str([pl.lit(f":{RAGGED_KEYWORD}"),
+                                         pl.when(pl.col("_errors") != "").then(pl.col("_errors"))],
+                                        separator="; ", ignore_nulls=True))
                     .otherwise(pl.col("_errors")).alias("_errors")
                 )
-            self._invalid_sink.write(out.select(["_row", *self.header, "_errors"]))
+            self._invalid_sink.write(self._with_extra(out).select(self._output_columns))
 
     def abandon(self) -> None:
         """Drop what the row files hold so far: the rows are about to be checked again."""
@@ -593,7 +611,8 @@ class Validation:
             self._valid_sink.close(pl.DataFrame(schema={c: pl.String for c in self.header}))
         if self._invalid_sink:
             self._invalid_sink.close(
-                pl.DataFrame(schema={"_row": pl.Int64, **{c: pl.String for c in self.header}, "_errors": pl.String})
+                pl.DataFrame(schema={column: pl.Int64 if column == "_row" else pl.String
+                                     for column in self._output_columns})
             )
         return self.report
 
@@ -699,7 +718,8 @@ def _validate_batches(
                             max_errors=max_errors, invalid_out=invalid_out, valid_out=valid_out,
                             first_row=table.first_row)
     validation.note_ragged(
-        {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged}
+        {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged},
+        {r.row: r.extra for r in table.ragged},
     )
     done = 0
     for batch in itertools.chain([first] if first is not None else [], batches):

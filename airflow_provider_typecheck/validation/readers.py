@@ -44,6 +44,7 @@ class RaggedRow:
     row: int  # spreadsheet row number (header = 1)
     fields: int
     expected: int
+    extra: tuple[str, ...] = ()  # the fields beyond the header's, which the row's cells leave out
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ def _open_csv(
                 ragged = [r for r in _ragged_rows(text_source, delimiter, len(header), suspects)
                           if r.fields < r.expected]
         if skipped:
-            ragged = [RaggedRow(r.row + skipped, r.fields, r.expected) for r in ragged]
+            ragged = [RaggedRow(r.row + skipped, r.fields, r.expected, r.extra) for r in ragged]
 
         def batches() -> Iterator[pl.DataFrame]:
             step = batch_rows or WHOLE_FILE_BATCH_ROWS
@@ -530,16 +531,17 @@ def _ragged_rows(
         if rows is not None:  # only these (0-based) rows can be ragged
             lines = lines.filter(pl.col("index").is_in(rows.cast(pl.UInt32).implode()))
         bad = (
-            lines.select("index", fields.alias("fields"))
+            lines.select("index", fields.alias("fields"), pl.col("line"))
             .filter(pl.col("fields") != expected).collect(engine="streaming")
         )
-        return [RaggedRow(int(index) + 2, int(count), expected) for index, count in bad.iter_rows()]
+        return [RaggedRow(int(index) + 2, int(count), expected, tuple(line.rstrip("\r").split(delimiter)[expected:]))
+                for index, count, line in bad.iter_rows()]
     ragged = []
     reader = _records(source, delimiter)
     next(reader, None)
     for row_number, record in enumerate(reader, start=2):
         if record and len(record) != expected:
-            ragged.append(RaggedRow(row_number, len(record), expected))
+            ragged.append(RaggedRow(row_number, len(record), expected, tuple(record[expected:])))
     return ragged
 
 
