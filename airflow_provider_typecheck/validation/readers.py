@@ -234,7 +234,8 @@ def _decode_head(name: str, head: bytes, encoding: str | None = None) -> tuple[s
         try:
             return codecs.getincrementaldecoder(codec if codec != "utf8" else "utf-8-sig")().decode(head), codec
         except UnicodeDecodeError as err:
-            raise ReadError(f"{name}: not {encoding} text (byte {err.start} cannot be decoded)") from None
+            line = head.count(b"\n", 0, err.start) + 1
+            raise ReadError(f"{name}: not {encoding} text: line {line} holds bytes that cannot be decoded") from None
     if b"\x00" in head:
         raise ReadError(f"{name}: looks like a binary file (NUL bytes), not CSV text; "
                         "if it is text in UTF-16 or UTF-32 without a byte order mark, give its encoding")
