@@ -13,6 +13,7 @@ import csv
 import io
 import mmap
 import os
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -571,7 +572,7 @@ def _open_excel(name: str, sheet: str | int | None, header_row: int | None) -> T
     index = selected if isinstance(selected, int) else reader.sheet_names.index(selected)
     # Error cells are looked for while fastexcel parses the sheet (both release the GIL).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-errors") as pool:
-        errors = pool.submit(workbooks.error_cells, data, index)
+        found = pool.submit(workbooks.sheet_cells, data, index)
         try:
             # skip_rows=0 keeps leading blank rows, so frame row i is the sheet's row i + 1.
             loaded = reader.load_sheet(selected, dtypes="string", header_row=None, skip_rows=0)
@@ -581,7 +582,7 @@ def _open_excel(name: str, sheet: str | int | None, header_row: int | None) -> T
             raise ReadError(f"{name}: cannot read sheet {selected!r}: {message}") from None
         # Leading blank columns are not in the frame: its column 0 is the sheet's first used one.
         first_column = loaded.available_columns()[0].absolute_index if frame.width else 0
-        frame = _as_seen(reader, selected, frame, errors.result(), first_column)
+        frame = _as_seen(reader, selected, frame, found.result(), first_column)
     filled = frame.select(pl.any_horizontal(pl.all().is_not_null() & (pl.all() != ""))).to_series()
     if header_row is None:
         first = filled.arg_true()
@@ -600,20 +601,25 @@ def _open_excel(name: str, sheet: str | int | None, header_row: int | None) -> T
 
 
 def _as_seen(
-    reader: Any, sheet: str | int, frame: pl.DataFrame, errors: workbooks.ErrorCells | None, first_column: int,
+    reader: Any, sheet: str | int, frame: pl.DataFrame, found: workbooks.SheetCells, first_column: int,
 ) -> pl.DataFrame:
     """Rewrite fastexcel's text for numbers, dates and error cells as the typing contract spells them.
 
     fastexcel writes a date as ``YYYY-MM-DD HH:MM:SS``, an error cell as an
     empty one, and rounds a float to 9 decimals (68.66499999999999 comes back
-    as ``68.665``, 3.0000000001 as ``3``). Every column holding a numeral is
-    read once more as floats (a second parse of those columns): where a
-    numeric cell's text does not parse back to its float, the float's shortest
-    round-trip form replaces it. Text cells such as ``0.30`` parse back to the
-    same float and stay as typed.
+    as ``68.665``, 3.0000000001 as ``3``). Where a numeric cell's text does not
+    parse back to the double the file stores, the double's shortest round-trip
+    form replaces it: an XLSX's XML gives those doubles; other workbooks have
+    every column holding a numeral read once more as floats (a second parse of
+    those columns). Text cells such as ``0.30`` parse back to the same float
+    and stay as typed, and so do dates.
     """
-    numeric_columns = [column for column in frame.columns if frame.get_column(column).str.contains(_NUMERAL).any()]
     rewritten = []
+    if found.numbers_known:
+        frame = _with_cells(frame, {cell: value for cell, value in found.numbers.items()}, first_column, exact=True)
+    numeric_columns = [] if found.numbers_known else [
+        column for column in frame.columns if frame.get_column(column).str.contains(_NUMERAL).any()
+    ]
     if numeric_columns:
         numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, skip_rows=0,
                                     use_columns=numeric_columns).to_polars()
@@ -642,23 +648,28 @@ def _as_seen(
             )
     if dates:
         frame = frame.with_columns(dates)
-    if errors is not None:
-        frame = _with_error_cells(frame, errors, first_column)
-    return frame
+    return _with_cells(frame, found.errors, first_column) if found.errors else frame
 
 
-def _with_error_cells(frame: pl.DataFrame, errors: workbooks.ErrorCells, first_column: int) -> pl.DataFrame:
-    by_column: dict[int, dict[int, str]] = {}
-    for (row, column), text in errors.items():
+def _with_cells(
+    frame: pl.DataFrame, cells: dict[tuple[int, int], Any], first_column: int, exact: bool = False
+) -> pl.DataFrame:
+    """The frame with these sheet cells' texts; ``exact``: cells are stored doubles, which replace
+    a numeral's text only when it does not parse back to them."""
+    by_column: dict[int, dict[int, Any]] = {}
+    for (row, column), value in cells.items():
         position = column - first_column
         if 0 <= position < frame.width and row < frame.height:
-            by_column.setdefault(position, {})[row] = text
+            by_column.setdefault(position, {})[row] = value
     replaced = []
-    for position, texts in by_column.items():
+    for position, values_at in by_column.items():
         column = frame.columns[position]
         values = frame.get_column(column).to_list()
-        for row, text in texts.items():
-            values[row] = text
+        for row, value in values_at.items():
+            if not exact:
+                values[row] = value
+            elif values[row] is not None and re.fullmatch(_NUMERAL, values[row]) and float(values[row]) != value:
+                values[row] = _shortest(value)
         replaced.append(pl.Series(column, values, dtype=pl.String))
     return frame.with_columns(replaced) if replaced else frame
 

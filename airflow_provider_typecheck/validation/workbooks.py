@@ -1,12 +1,14 @@
-"""What fastexcel does not tell about a workbook: its error cells, and why it cannot be opened.
+"""What fastexcel does not tell about a workbook: error cells, full floats, and why it cannot be opened.
 
 fastexcel (calamine) reads an error cell (``#DIV/0!``, ``#N/A``...) as an
-empty cell, which a nullable column would then accept. The typing contract
-says an error cell is its error text, so the cells are found here: in an
-XLSX, the sheet's XML holds them as ``<c r="C3" t="e">...<v>#DIV/0!</v></c>``
-(one streaming pass over the XML, parsed only where ``t="e"`` occurs); in an
-XLS, xlrd reads them, when a cheap look at the bytes shows an error record
-may be there at all.
+empty cell, which a nullable column would then accept, and writes a float's
+text rounded to 9 decimals. The typing contract says an error cell is its
+error text and a number the double the file stores, so those cells are found
+here. In an XLSX, the sheet's XML holds them as ``<c r="C3" t="e">...<v>#DIV/0!</v></c>``
+and ``<c r="A4"><v>68.66499999999999</v></c>``: one streaming pass over the
+XML, parsed only around ``t="e"`` and values with 10 or more decimals or an
+exponent (no other value can lose digits). In an XLS, xlrd reads the error
+cells, when a cheap look at the bytes shows an error record may be there at all.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -21,12 +24,16 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # An encrypted XLSX is an OLE container with these streams, named in UTF-16.
 _ENCRYPTION_STREAMS = ("EncryptionInfo".encode("utf-16-le"), "EncryptedPackage".encode("utf-16-le"))
 _XML_CHUNK = 16 * 1024 * 1024
-_ERROR_FLAG = re.compile(rb'\st="e"')
 _CELL_START = re.compile(rb"<(?:\w+:)?c[\s>/]")
-_ERROR_CELL = re.compile(
-    rb'<(?:\w+:)?c\s(?=[^>]*?\bt="e")[^>]*?\br="([A-Z]+)([0-9]+)"[^>]*(?<!/)>(.*?)</(?:\w+:)?c>', re.DOTALL
-)
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_REFERENCE = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+_CELL_TYPE = re.compile(rb'\bt="(\w+)"')
+# Found at memchr speed, or nearly (a regex with a leading literal); only the cells
+# around a hit are parsed. A value with 10 or more decimals, or a negative exponent
+# (1E-12, which fastexcel shows as 0), may lose digits; no other value can.
+_ERROR_FLAG = b't="e"'
+_LONG_VALUE = re.compile(rb"<v>([-+]?(?:[0-9]*\.[0-9]{10,}(?:[eE][-+]?[0-9]+)?|[0-9.]+[eE]-[0-9]+))</v>")
 # A BIFF FORMULA record whose cached result is an error (result type 2, then 0xFFFF),
 # or a BOOLERR record: a false hit only costs reading the cells with xlrd.
 _XLS_ERROR_RECORD = re.compile(rb"\x06\x00..(?:.{6})\x02\x00.{4}\xff\xff|\x05\x02\x08\x00", re.DOTALL)
@@ -37,8 +44,13 @@ _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}
 _PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
-# The error cells of one sheet: ``(row, column) -> text``, both 0-based from A1.
-ErrorCells = dict[tuple[int, int], str]
+@dataclass
+class SheetCells:
+    """Cells of one sheet fastexcel reads otherwise, keyed ``(row, column)``, both 0-based from A1."""
+
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)
+    numbers: dict[tuple[int, int], float] = field(default_factory=dict)  # values that may lose digits
+    numbers_known: bool = False  # whether ``numbers`` holds every such value (else read the floats again)
 
 
 def unreadable_reason(data: bytes, suffix: str) -> str:
@@ -58,13 +70,15 @@ def unreadable_reason(data: bytes, suffix: str) -> str:
     return f"not an Excel workbook (a {suffix} file is a zip or OLE container; this one starts with {data[:8]!r})"
 
 
-def error_cells(data: bytes, sheet_index: int) -> ErrorCells | None:
-    """The error cells of the sheet at ``sheet_index``; None when it has none (or is no XLSX/XLS)."""
+def sheet_cells(data: bytes, sheet_index: int) -> SheetCells:
+    """The error cells of the sheet at ``sheet_index``, and, for an XLSX, its numbers that may lose digits."""
     if data[:4] == ZIP_MAGIC:
-        return _xlsx_error_cells(data, sheet_index)
+        found = _xlsx_cells(data, sheet_index)
+        if found is not None:
+            return found
     if data[:8] == OLE_MAGIC and _XLS_ERROR_RECORD.search(data):
-        return _xls_error_cells(data, sheet_index)
-    return None
+        return SheetCells(errors=_xls_error_cells(data, sheet_index))
+    return SheetCells()
 
 
 def column_index(letters: bytes | str) -> int:
@@ -92,13 +106,14 @@ def _sheet_member(archive: zipfile.ZipFile, sheet_index: int) -> str | None:
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
-def _xlsx_error_cells(data: bytes, sheet_index: int) -> ErrorCells | None:
+def _xlsx_cells(data: bytes, sheet_index: int) -> SheetCells | None:
+    """None when the sheet's XML cannot be found or read (a .xlsb, .ods...)."""
+    cells = SheetCells(numbers_known=True)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         member = _sheet_member(archive, sheet_index)
         if member is None:
             return None
-        cells: ErrorCells = {}
         with archive.open(member) as xml:
             carry = b""
             while chunk := xml.read(_XML_CHUNK):
@@ -106,33 +121,56 @@ def _xlsx_error_cells(data: bytes, sheet_index: int) -> ErrorCells | None:
                 # Keep the last cell, which may be cut by the chunk's end, for the next round.
                 starts = [match.start() for match in _CELL_START.finditer(buffer, max(len(buffer) - 65536, 0))]
                 cut = starts[-1] if starts else max(len(buffer) - 65536, 0)
-                if _ERROR_FLAG.search(buffer, 0, cut):
-                    for match in _ERROR_CELL.finditer(buffer, 0, cut):
-                        value = _VALUE.search(match.group(3))
-                        if value is not None:
-                            text = value.group(1).decode("utf-8")
-                            cells[(int(match.group(2)) - 1, column_index(match.group(1)))] = text
+                _collect(buffer, cut, cells)
                 carry = buffer[cut:]
-            for match in _ERROR_CELL.finditer(carry):
-                value = _VALUE.search(match.group(3))
-                if value is not None:
-                    cells[(int(match.group(2)) - 1, column_index(match.group(1)))] = value.group(1).decode("utf-8")
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, UnicodeDecodeError):
-        return None  # fastexcel read the sheet; what it cannot tell us is left as it read it
-    return cells or None
+            _collect(carry, len(carry), cells)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, UnicodeDecodeError, ValueError):
+        return None
+    return cells
 
 
-def _xls_error_cells(data: bytes, sheet_index: int) -> ErrorCells | None:
+def _collect(buffer: bytes, end: int, cells: SheetCells) -> None:
+    """The error cells and long numbers among the complete cells of ``buffer[:end]``."""
+    position = buffer.find(_ERROR_FLAG, 0, end)
+    while position >= 0:
+        cell = _enclosing_cell(buffer, position)
+        if cell is not None and (value := _VALUE.search(buffer, cell[2], cell[3])) is not None:
+            cells.errors[cell[0]] = value.group(1).decode("utf-8")
+        position = buffer.find(_ERROR_FLAG, position + 1, end)
+    for match in _LONG_VALUE.finditer(buffer, 0, end):
+        cell = _enclosing_cell(buffer, match.start())
+        if cell is not None and cell[1] in (None, b"n"):
+            cells.numbers[cell[0]] = float(match.group(1))
+
+
+def _enclosing_cell(buffer: bytes, position: int) -> tuple[tuple[int, int], bytes | None, int, int] | None:
+    """The ``c`` element around ``position``: (row, column), its ``t`` attribute, where its content starts and ends."""
+    start = position
+    while (start := buffer.rfind(b"<", 0, start)) >= 0 and not _CELL_START.match(buffer, start):
+        pass
+    if start < 0:
+        return None
+    tag_end = buffer.find(b">", start)
+    close = _CELL_END.search(buffer, tag_end)
+    where = _REFERENCE.search(buffer, start, tag_end)
+    if close is None or where is None or close.start() < position:
+        return None
+    kind = _CELL_TYPE.search(buffer, start, tag_end)
+    cell = (int(where.group(2)) - 1, column_index(where.group(1)))
+    return cell, kind.group(1) if kind else None, tag_end + 1, close.start()
+
+
+def _xls_error_cells(data: bytes, sheet_index: int) -> dict[tuple[int, int], str]:
     import xlrd
 
     try:
         book = xlrd.open_workbook(file_contents=data, on_demand=True)
         sheet = book.sheet_by_index(sheet_index)
     except Exception:  # noqa: BLE001 - xlrd raises many kinds; fastexcel already read the sheet
-        return None
-    cells: ErrorCells = {}
+        return {}
+    cells: dict[tuple[int, int], str] = {}
     for row in range(sheet.nrows):
         for column, kind in enumerate(sheet.row_types(row)):
             if kind == xlrd.XL_CELL_ERROR:
                 cells[(row, column)] = _XLRD_ERRORS.get(sheet.cell_value(row, column), "#VALUE!")
-    return cells or None
+    return cells
