@@ -133,7 +133,7 @@ def test_xls_error_cells_are_their_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", ["xlsx", "xls"])
 def test_floats_keep_every_digit_of_the_stored_double(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"floats.{suffix}"
-    values = [*LONG_FLOATS, 68.665, 0.30, 2.5]
+    values = [*LONG_FLOATS, 68.665, 0.30, 2.5, 1.5e-12]
     if suffix == "xlsx":
         book = xlsxwriter.Workbook(path)
         sheet = book.add_worksheet()
@@ -151,9 +151,10 @@ def test_floats_keep_every_digit_of_the_stored_double(tmp_path: Path, suffix: st
         book.save(path)
         rows = xls_rows(path)
     texts = [row[0] for batch in open_table(path).batches() for row in batch.rows()]
-    assert texts == ["68.66499999999999", "72.96499999999999", "3.0000000001", "0.1000000001", "68.665", "0.3", "2.5"]
+    assert texts == ["68.66499999999999", "72.96499999999999", "3.0000000001", "0.1000000001", "68.665", "0.3",
+                     "2.5", "1.5e-12"]
     # Each keyword whose verdict the lost digits would change.
-    for subschema in ({"enum": [68.665, 72.965, 3, 0.1, 0.3, 2.5]}, {"exclusiveMaximum": 68.665},
+    for subschema in ({"enum": [68.665, 72.965, 3, 0.1, 0.3, 2.5, 0]}, {"exclusiveMaximum": 68.665},
                       {"multipleOf": 0.5}, {"type": "integer"}):
         assert_agrees(path, rows, 1, {"properties": {"v": {"type": "number", **subschema}}})
 
@@ -166,8 +167,10 @@ def test_xlsx_text_that_looks_like_a_number_stays_as_typed(tmp_path: Path) -> No
     sheet.write_string(1, 0, "0.30")
     sheet.write_string(2, 0, "007")
     sheet.write_number(3, 0, 3.0000000001)
+    sheet.write_formula(4, 0, '="1.00000000001"', None, "1.00000000001")  # a formula's text result
     book.close()
-    assert [row[0] for batch in open_table(path).batches() for row in batch.rows()] == ["0.30", "007", "3.0000000001"]
+    texts = [row[0] for batch in open_table(path).batches() for row in batch.rows()]
+    assert texts == ["0.30", "007", "3.0000000001", "1.00000000001"]
 
 
 def test_date_header_cells_follow_the_data_rules(tmp_path: Path) -> None:
