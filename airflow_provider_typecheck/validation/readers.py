@@ -308,6 +308,8 @@ def _open_csv(
 
     def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
         """The frame, and whether some row had too many fields (then truncated)."""
+        if _quote_after_space(text_source, delimiter):
+            return _read_with_csv_module(text_source, delimiter, header)
         try:
             return _read_csv(name, text_source, options), False
         except _TooManyFields:
@@ -410,9 +412,59 @@ def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.Dat
             raise _TooManyFields from None
         if "utf-8" in message.lower() or "utf8" in message.lower():
             raise _NotUtf8 from None
+        line = _unbalanced_quote_line(source, options["separator"])
+        if line is not None:
+            raise ReadError(f"{name}: cannot parse as CSV: the quoted field that starts on line {line} "
+                            "is never closed, or has text after its closing quote") from None
         raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
     except pl.exceptions.NoDataError:
         return pl.DataFrame(schema={column: pl.String for column in options["new_columns"]})
+
+
+def _quote_after_space(source: bytes | str, delimiter: str) -> bool:
+    """Whether a field starts with spaces then a quote (``1, "a, b"``), which Python's csv
+    module reads as an unquoted field and Polars does not always: such files are read by
+    the csv module, as the ragged-row count is."""
+    pattern = re.compile(rb"(?:^|" + re.escape(delimiter.encode()) + rb")[ \t]+\"", re.MULTILINE)
+    with _mapped(source) as data:
+        return pattern.search(data) is not None
+
+
+def _read_with_csv_module(source: bytes | str, delimiter: str, header: list[str]) -> tuple[pl.DataFrame, bool]:
+    """The rows as Python's csv module reads them (blank lines skipped, as Polars does), cut or
+    padded to the header's width; and whether some row had too many fields."""
+    width = len(header)
+    columns: list[list[str | None]] = [[] for _ in header]
+    too_long = False
+    records = _records(source, delimiter)
+    next(records, None)
+    for record in records:
+        if not record:
+            continue
+        too_long = too_long or len(record) > width
+        for position, column in enumerate(columns):
+            column.append(record[position] if position < len(record) else None)
+    return pl.DataFrame(dict(zip(header, columns, strict=True)), schema={c: pl.String for c in header}), too_long
+
+
+def _unbalanced_quote_line(source: bytes | str, delimiter: str) -> int | None:
+    """The line where the record that Python's strict csv reader cannot finish starts."""
+    records = csv.reader(_text_lines(source), delimiter=delimiter, strict=True)
+    finished = 0
+    try:
+        for _ in records:
+            finished = records.line_num
+    except csv.Error:
+        return finished + 1
+    return None
+
+
+def _text_lines(source: bytes | str) -> Iterator[str]:
+    if isinstance(source, bytes):
+        yield from io.TextIOWrapper(io.BytesIO(source), encoding="utf-8-sig", errors="replace", newline="")
+        return
+    with open(source, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        yield from handle
 
 
 def _streamed_csv(

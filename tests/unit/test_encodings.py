@@ -148,3 +148,23 @@ def test_ragged_rows_keep_their_extra_fields_in_the_invalid_output(tmp_path: Pat
         ("4", "3", None, None, ":ragged"),
         ("5", "4", "d", None, "id:maximum"),
     ]
+
+
+def test_a_space_before_a_quote_is_read_as_pythons_csv_module_reads_it(tmp_path: Path) -> None:
+    text = 'id,text\n1, "Test line 1"\n2, "Test, line 2"\n3, "a\nb"\n'
+    path = tmp_path / "spaced.csv"
+    path.write_text(text)
+    records = list(csv.reader(io.StringIO(text)))
+    table = open_table(path)
+    assert [row[0] for row in cells(table)] == [record[0] for record in records[1:]]
+    assert {r.row for r in table.ragged} == {n for n, r in enumerate(records[1:], start=2) if len(r) != 2}
+    report = validate_file(path, {"properties": {"id": {"type": "integer"}}})
+    assert report.total_rows == len(records) - 1
+    assert report.errors_by_column == {"": {"ragged": 2}, "id": {"type": 1}}
+
+
+def test_an_unbalanced_quote_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "open.csv"
+    path.write_text('id,text\n1,ok\n2,"never closed\n3,x\n')
+    with pytest.raises(ReadError, match="starts on line 3 is never closed"):
+        validate_file(path, {"properties": {"id": {"type": "integer"}}, "allOf": [True]})
