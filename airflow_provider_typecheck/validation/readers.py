@@ -588,8 +588,10 @@ def _ragged_rows(
             lines.select("index", fields.alias("fields"), pl.col("line"))
             .filter(pl.col("fields") != expected).collect(engine="streaming")
         )
-        return [RaggedRow(int(index) + 2, int(count), expected, tuple(line.rstrip("\r").split(delimiter)[expected:]))
-                for index, count, line in bad.iter_rows()]
+        return [
+            RaggedRow(int(index) + 2, int(count), expected, tuple((line or "").rstrip("\r").split(delimiter)[expected:]))
+            for index, count, line in bad.iter_rows()
+        ]
     ragged = []
     reader = _records(source, delimiter)
     next(reader, None)
