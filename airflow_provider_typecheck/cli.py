@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--schema", required=True, help="path of the JSON Schema file")
     validate.add_argument("--sheet", help="sheet name or 0-based index (XLSX/XLS; default: the first)")
     validate.add_argument("--delimiter", help="CSV delimiter (default: sniffed among , ; tab |)")
+    _add_reading_options(validate)
     validate.add_argument("--format", choices=["text", "json"], default="text", help="report format")
     validate.add_argument("--max-errors", type=int, default=1000, metavar="N",
                           help="list at most N errors (counts stay exact; default 1000)")
@@ -55,10 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     infer = commands.add_parser("infer", help="print a draft JSON Schema inferred from a spreadsheet")
     infer.add_argument("file", help="path or fsspec URI of the spreadsheet")
-    infer.add_argument("--sample", type=int, default=10_000, metavar="N", help="rows to look at (default 10000)")
+    infer.add_argument("--sample", type=int, metavar="N", help="look at the first N rows only (default: every row)")
+    infer.add_argument("--strict", action="store_true",
+                       help="exact observed bounds and lengths, and no columns beyond the header's")
     infer.add_argument("--sheet", help="sheet name or 0-based index (XLSX/XLS)")
     infer.add_argument("--delimiter", help="CSV delimiter (default: sniffed)")
+    _add_reading_options(infer)
     return parser
+
+
+def _add_reading_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--encoding", metavar="NAME",
+                         help="the CSV's encoding, a Python codec name such as cp1253 (default: detected: "
+                              "a UTF-16/32 byte order mark, else UTF-8, else cp1252, with a warning)")
+    command.add_argument("--header-row", type=int, metavar="N",
+                         help="the header is row N, counted from 1 as a spreadsheet does; rows above it "
+                              "(titles) are skipped, and reported row numbers stay the file's own "
+                              "(default: the first row that is not blank)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +181,8 @@ def _validate(args: argparse.Namespace) -> int:
     # is known). A bad schema is still the error reported, whatever the file holds.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-read") as pool:
         opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter,
-                              batch_rows=args.batch_rows, workbook_limits=workbook_limits)
+                              batch_rows=args.batch_rows, workbook_limits=workbook_limits,
+                              encoding=args.encoding, header_row=args.header_row)
         from airflow_provider_typecheck.validation import compile_schema, load_schema, validate_table
 
         compiled = compile_schema(load_schema(args.schema, **schema_limits), **schema_limits)
@@ -248,13 +263,13 @@ def _print_text(report: Any, out: TextIO) -> None:
 def _infer(args: argparse.Namespace) -> int:
     from airflow_provider_typecheck.validation.infer import infer_schema
 
-    if args.sample < 1:
-        return _fail("--sample must be 1 or more")
-
     sheet: str | int | None = args.sheet
     if isinstance(sheet, str) and sheet.isdigit():
         sheet = int(sheet)
-    schema = infer_schema(args.file, sample=args.sample, sheet=sheet, delimiter=args.delimiter)
+    if args.sample is not None and args.sample < 1:
+        return _fail("--sample must be 1 or more")
+    schema = infer_schema(args.file, sample=args.sample, sheet=sheet, delimiter=args.delimiter,
+                          encoding=args.encoding, header_row=args.header_row, strict=args.strict)
     json.dump(schema, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return EXIT_VALID

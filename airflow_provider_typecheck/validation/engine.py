@@ -46,6 +46,14 @@ SAMPLE_ROWS = 20_000
 # python-jsonschema; building and running the vectorised plan costs more (a
 # wide schema's plan costs 0.1 s, a suspect row about 20 microseconds).
 PYTHON_SUSPECTS = 1_000
+# A batch of a few rows is checked row by row by python-jsonschema: a Polars query costs
+# 50-150 microseconds per expression whatever its rows (4 ms for 5 columns, seconds for
+# 10,000), python-jsonschema about 10 per cell, so below some 8 rows the query costs
+# more than the rows. That is the case of a wide schema's short file, and of every batch
+# after the first when batches are that small (--batch-rows 1); a narrow file of a few
+# rows, read in one batch, keeps the vectorised path (a few milliseconds).
+PYTHON_BATCH_ROWS = 8
+WIDE_SCHEMA_COLUMNS = 256
 ROW_LEVEL = ""  # errors_by_column key for errors on the row itself
 RAGGED_KEYWORD = "ragged"
 UNEVALUABLE = "unevaluable"
@@ -176,6 +184,7 @@ class Validation:
         max_errors: int = 1000,
         invalid_out: str | os.PathLike[str] | None = None,
         valid_out: str | os.PathLike[str] | None = None,
+        first_row: int = 2,
     ) -> None:
         self.compiled = compiled
         self.header = list(header)
@@ -193,7 +202,8 @@ class Validation:
         self._key_validator = _key_only_validator(compiled.validator, compiled.schema, self._flat_properties)
         self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
         self._ragged: dict[int, str] = {}
-        self._next_row = 2
+        self._extra: dict[int, str] = {}  # a too-long row's fields beyond the header's, as a JSON list
+        self._next_row = first_row
         self._invalid_sink = self._valid_sink = None
         self._invalid_sink = RowSink(invalid_out) if invalid_out else None
         try:
@@ -231,8 +241,23 @@ class Validation:
         self._counts = [0] * len(self._labels)
         return plan
 
-    def note_ragged(self, rows: Mapping[int, str]) -> None:
+    def note_ragged(self, rows: Mapping[int, str], extra: Mapping[int, Sequence[str]] | None = None) -> None:
+        """Rows with the wrong number of fields (invalid whatever their cells), and the
+        fields beyond the header's of those too long, which the invalid rows' output keeps
+        in an ``_extra`` column. Called before the first batch."""
         self._ragged.update(rows)
+        self._extra.update({row: json.dumps(list(fields), ensure_ascii=False) for row, fields in (extra or {}).items()
+                            if fields})
+
+    @property
+    def _output_columns(self) -> list[str]:
+        return ["_row", *self.header, *(["_extra"] if self._extra else []), "_errors"]
+
+    def _with_extra(self, rows: pl.DataFrame) -> pl.DataFrame:
+        if not self._extra:
+            return rows
+        return rows.with_columns(pl.col("_row").replace_strict(self._extra, default=None, return_dtype=pl.String)
+                                 .alias("_extra"))
 
     def add(self, batch: pl.DataFrame, row_numbers: Sequence[int] | None = None) -> None:
         """Check a batch of rows: the next rows of the file, or the rows ``row_numbers`` names."""
@@ -243,6 +268,10 @@ class Validation:
             numbers = pl.Series(row_numbers, dtype=pl.Int64)
         self.report.total_rows += batch.height
         if batch.height == 0:
+            return
+        first_batch = self.report.total_rows == batch.height
+        if batch.height <= PYTHON_BATCH_ROWS and (len(self.cells) >= WIDE_SCHEMA_COLUMNS or not first_batch):
+            self._add_row_by_row(batch, numbers)
             return
         plan = self.plan
         # The row index makes constant checks (a required column missing from the
@@ -287,6 +316,37 @@ class Validation:
         if self._invalid_sink or self._valid_sink:
             self._write_rows(batch, verdicts, invalid, numbers, python_labels)
 
+    def _add_row_by_row(self, batch: pl.DataFrame, numbers: pl.Series) -> None:
+        """Check a few rows with python-jsonschema alone (see PYTHON_BATCH_ROWS)."""
+        invalid: list[int] = []
+        labels: list[str] = []
+        for index, texts in enumerate(batch.rows()):
+            row_number = numbers[index]
+            ragged = self._ragged.get(row_number)
+            errors = self._iter_errors(self.compiled.validator, self._row_from(texts))
+            if not errors and ragged is None:
+                continue
+            invalid.append(index)
+            keys = [(str(error.path[0]) if error.path else None, error.validator) for error in errors]
+            for key in keys:
+                self._python_counts[key] = self._python_counts.get(key, 0) + 1
+            row_labels = [f"{column or ''}:{keyword}" for column, keyword in keys]
+            if ragged is not None:
+                row_labels.insert(0, f":{RAGGED_KEYWORD}")
+                if len(self.report.errors) < self.max_errors:
+                    self.report.errors.append(CellError(row_number, None, "", RAGGED_KEYWORD, None, ragged))
+            labels.append("; ".join(dict.fromkeys(row_labels)))
+            self._list_errors(row_number, texts, errors)
+        self.report.invalid_rows += len(invalid)
+        if self._valid_sink:
+            self._valid_sink.write(batch.filter(~pl.int_range(batch.height, eager=True).is_in(invalid)))
+        if self._invalid_sink:
+            rows = batch[invalid].with_columns(
+                pl.Series("_row", [numbers[i] for i in invalid], dtype=pl.Int64),
+                pl.Series("_errors", labels, dtype=pl.String),
+            )
+            self._invalid_sink.write(self._with_extra(rows).select(self._output_columns))
+
     def add_suspects(self, batch: pl.DataFrame, row_numbers: Sequence[int], flagged: Sequence[Sequence[int]]) -> None:
         """Check the rows the native pre-scan could not clear; ``flagged`` lists each one's doubtful cells.
 
@@ -320,7 +380,7 @@ class Validation:
                 pl.Series("_row", [row_numbers[i] for i in invalid], dtype=pl.Int64),
                 pl.Series("_errors", labels, dtype=pl.String),
             )
-            self._invalid_sink.write(rows.select(["_row", *self.header, "_errors"]))
+            self._invalid_sink.write(self._with_extra(rows).select(self._output_columns))
 
     def add_cleared(self, rows: int) -> None:
         """Count rows found valid without being checked here (the native pre-scan cleared them)."""
@@ -485,10 +545,12 @@ class Validation:
             if self._ragged:
                 out = out.with_columns(
                     pl.when(pl.col("_row").is_in(list(self._ragged)))
-                    .then(pl.concat_str([pl.lit("ragged"), pl.col("_errors")], separator="; ", ignore_nulls=True))
+                    .then(pl.concat_str([pl.lit(f":{RAGGED_KEYWORD}"),
+                                         pl.when(pl.col("_errors") != "").then(pl.col("_errors"))],
+                                        separator="; ", ignore_nulls=True))
                     .otherwise(pl.col("_errors")).alias("_errors")
                 )
-            self._invalid_sink.write(out.select(["_row", *self.header, "_errors"]))
+            self._invalid_sink.write(self._with_extra(out).select(self._output_columns))
 
     def abandon(self) -> None:
         """Drop what the row files hold so far: the rows are about to be checked again, or
@@ -510,14 +572,13 @@ class Validation:
             counts.setdefault(ROW_LEVEL, {})[RAGGED_KEYWORD] = len(self._ragged)
         self.report.errors_by_column = counts
         self.report.errors_truncated = self.report.error_count > len(self.report.errors)
-        empty = pl.DataFrame(schema={c: pl.String for c in self.header})
         try:
             if self._valid_sink:
-                self._valid_sink.close(empty)
+                self._valid_sink.close(pl.DataFrame(schema={c: pl.String for c in self.header}))
             if self._invalid_sink:
                 self._invalid_sink.close(
-                    pl.DataFrame(schema={"_row": pl.Int64, **{c: pl.String for c in self.header},
-                                         "_errors": pl.String})
+                    pl.DataFrame(schema={column: pl.Int64 if column == "_row" else pl.String
+                                         for column in self._output_columns})
                 )
         except BaseException:
             self.abandon()
@@ -596,7 +657,7 @@ def _validate_prescanned(
     if rules is None:
         return None
     validation = Validation(compiled, table.header, repetitive=repetitive, file=table.name,
-                            max_errors=max_errors, invalid_out=invalid_out)
+                            max_errors=max_errors, invalid_out=invalid_out, first_row=table.first_row)
     cells = validation.cells
     done = 0
     try:
@@ -604,7 +665,7 @@ def _validate_prescanned(
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
                                         cells, batch_rows=source.batch_rows):
                 suspects = source.records(segment.records)
-                validation.add_suspects(suspects, [index + 2 for index in segment.suspects], segment.flagged)
+                validation.add_suspects(suspects, [index + table.first_row for index in segment.suspects], segment.flagged)
                 validation.add_cleared(segment.rows - suspects.height)
                 done += segment.rows
                 if progress is not None:
@@ -635,10 +696,11 @@ def _validate_batches(
     batches = table.batches()
     first = next(batches, None)
     validation = Validation(compiled, table.header, repetitive=repetitive_columns(first), file=table.name,
-                            max_errors=max_errors,
-                            invalid_out=invalid_out, valid_out=valid_out)
+                            max_errors=max_errors, invalid_out=invalid_out, valid_out=valid_out,
+                            first_row=table.first_row)
     validation.note_ragged(
-        {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged}
+        {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged},
+        {r.row: r.extra for r in table.ragged},
     )
     done = 0
     try:
@@ -665,13 +727,17 @@ def validate_file(
     progress: ProgressCallback | None = None,
     batch_rows: int | None = None,
     workbook_limits: WorkbookLimits = WorkbookLimits(),
+    encoding: str | None = None,
+    header_row: int | None = None,
 ) -> ValidationReport:
     """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
 
     ``progress(rows_done, rows_total_or_None)`` is called after each batch;
-    ``batch_rows`` caps a batch's rows, and so memory on files that stream (see
-    :func:`~airflow_provider_typecheck.validation.readers.open_table`), and
-    ``workbook_limits`` what a workbook may inflate to. The row outputs are
+    ``batch_rows`` caps a batch's rows, and so memory on files that stream;
+    ``encoding`` names a CSV's codec instead of detecting it; ``header_row``
+    is the header's 1-based row, above which title rows are skipped (see
+    :func:`~airflow_provider_typecheck.validation.readers.open_table`);
+    ``workbook_limits`` caps what a workbook may inflate to. The row outputs are
     written whole or not at all, and never over the input.
     Raises :class:`SchemaError`, :class:`ReadError` or :class:`OutputError` for unusable input.
     """
@@ -679,7 +745,7 @@ def validate_file(
     check_outputs(source, valid_out=valid_out, invalid_out=invalid_out)
     compiled = compile_schema(schema)
     table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows,
-                       workbook_limits=workbook_limits)
+                       workbook_limits=workbook_limits, encoding=encoding, header_row=header_row)
     report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
                             valid_out=valid_out, progress=progress)
     report.elapsed_seconds = time.perf_counter() - started

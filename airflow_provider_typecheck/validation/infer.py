@@ -1,4 +1,10 @@
-"""Infer a starting JSON Schema from a spreadsheet's cells, for people to edit."""
+"""Infer a starting JSON Schema from a spreadsheet's cells, for people to edit.
+
+By default the schema generalises: it states what kind of value each column
+holds, not the exact extremes seen, so the file it came from validates
+against it and so do other files of the same kind. ``strict`` adds the exact
+observed bounds and lengths and refuses columns beyond the header's.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +20,35 @@ from airflow_provider_typecheck.validation.readers import open_table
 ENUM_MAX_VALUES = 10
 INTEGER = r"^[+-]?[0-9]+$"
 NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# A numeral with a leading zero (``001001``) is a code: as a number it would lose the zeros.
+LEADING_ZERO = r"^[+-]?0[0-9]"
+DIGITS = r"^[0-9]+$"
 
 
-def _column_schema(values: pl.Series) -> dict[str, Any]:
+def _column_schema(values: pl.Series, *, strict: bool, whole: bool) -> dict[str, Any]:
     text = values.filter(values.is_not_null() & (values.str.len_bytes() > 0))
     if text.len() == 0:
         return {"type": ["string", "null"]}
     if text.is_in(TRUE_SPELLINGS + FALSE_SPELLINGS).all():
         return {"type": "boolean"}
-    if text.str.contains(INTEGER).all():
+    codes = text.str.contains(LEADING_ZERO).any()
+    if not codes and text.str.contains(INTEGER).all():
+        schema: dict[str, Any] = {"type": "integer"}
         as_int = text.cast(pl.Int64, strict=False)
         if as_int.null_count() == 0:
-            return {"type": "integer", "minimum": int(as_int.min()), "maximum": int(as_int.max())}
-        return {"type": "integer"}
-    if text.str.contains(NUMBER).all():
+            if strict:
+                schema["minimum"], schema["maximum"] = int(as_int.min()), int(as_int.max())
+            elif as_int.min() >= 0:
+                schema["minimum"] = 0
+        return schema
+    if not codes and text.str.contains(NUMBER).all():
         return {"type": "number"}
-    schema: dict[str, Any] = {"type": "string"}
+    schema = {"type": "string"}
+    if codes and text.str.contains(DIGITS).all():
+        lengths = text.str.len_chars()
+        same = lengths.min() == lengths.max()
+        schema["pattern"] = f"^[0-9]{{{lengths.min()}}}$" if strict and same else DIGITS
+        return schema
     frame = pl.DataFrame({"v": text})
     for name in ("date", "date-time", "email", "uuid", "ipv4"):
         accepted = frame.select(FORMAT_RULES[name].accepts(pl.col("v")).all()).item()
@@ -37,33 +56,42 @@ def _column_schema(values: pl.Series) -> dict[str, Any]:
             schema["format"] = name
             return schema
     distinct = text.unique()
-    if distinct.len() <= ENUM_MAX_VALUES and text.len() >= 2 * distinct.len():
+    # From a sample, a short list of values is only a guess about the rest of the file.
+    if (whole or strict) and distinct.len() <= ENUM_MAX_VALUES and text.len() >= 2 * distinct.len():
         schema["enum"] = sorted(distinct.to_list())
-    else:
+    elif strict:
         lengths = text.str.len_chars()
         schema["minLength"], schema["maxLength"] = int(lengths.min()), int(lengths.max())
     return schema
 
 
 def infer_schema(
-    source: str | os.PathLike[str], *, sample: int = 10_000, sheet: str | int | None = None,
-    delimiter: str | None = None,
+    source: str | os.PathLike[str], *, sample: int | None = None, sheet: str | int | None = None,
+    delimiter: str | None = None, encoding: str | None = None, header_row: int | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """A draft 2020-12 schema: a type per column, ``required`` for columns with no empty cell,
-    ``enum`` for low-cardinality text, formats where every value has one."""
-    table = open_table(source, sheet=sheet, delimiter=delimiter)
-    # Only the sample is read: a big file streams and stops after its first batches.
+    ``enum`` for low-cardinality text, formats where every value has one, codes with leading
+    zeros as digit strings.
+
+    Every row is read unless ``sample`` caps them. ``strict`` adds the exact
+    observed ``minimum``/``maximum`` and lengths and ``additionalProperties: false``.
+    """
+    table = open_table(source, sheet=sheet, delimiter=delimiter, encoding=encoding, header_row=header_row)
     taken: list[pl.DataFrame] = []
+    rows = 0
     for batch in table.batches():
-        taken.append(batch.head(sample - sum(b.height for b in taken)))
-        if sum(b.height for b in taken) >= sample:
-            break
+        taken.append(batch if sample is None else batch.head(sample - rows))
+        rows += taken[-1].height
+        if sample is not None and rows >= sample:
+            break  # a big file streams: the rest is never read
     frame = pl.concat(taken) if taken else pl.DataFrame(schema={c: pl.String for c in table.header})
+    whole = sample is None or rows < sample
     properties: dict[str, Any] = {}
     required = []
     for column in table.header:
         values = frame.get_column(column)
-        properties[column] = _column_schema(values)
+        properties[column] = _column_schema(values, strict=strict, whole=whole)
         empty = values.is_null() | (values.str.len_bytes() == 0)
         if frame.height and not empty.any():
             required.append(column)
@@ -72,11 +100,13 @@ def infer_schema(
             properties[column]["type"] = [declared, "null"]
             if "enum" in properties[column]:
                 properties[column]["enum"].append(None)
-    return {
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": os.path.basename(str(source)),
         "type": "object",
         "properties": properties,
         "required": required,
-        "additionalProperties": False,
     }
+    if strict:
+        schema["additionalProperties"] = False
+    return schema

@@ -17,6 +17,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,7 @@ from typing import Any
 
 import polars as pl
 
+from airflow_provider_typecheck.validation import workbooks
 from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.limits import WorkbookLimits, check_workbook
 
@@ -46,6 +48,7 @@ class RaggedRow:
     row: int  # spreadsheet row number (header = 1)
     fields: int
     expected: int
+    extra: tuple[str, ...] = ()  # the fields beyond the header's, which the row's cells leave out
 
 
 @dataclass(frozen=True)
@@ -97,17 +100,19 @@ class Table:
     :meth:`batches`, :attr:`total_rows` or :attr:`ragged`, and ``warnings``
     grows then (a file that is not UTF-8 after its head). ``csv`` is set for
     CSV files, which the native pre-scan may validate without reading them as
-    text at all.
+    text at all. Row numbers are the file's own: the header is at row
+    ``first_row - 1``, after any title or blank rows.
     """
 
     def __init__(
         self, name: str, header: list[str], warnings: list[str], read: Callable[[], TableContent],
-        csv: CsvFile | None = None,
+        csv: CsvFile | None = None, first_row: int = 2,
     ) -> None:
         self.name = name
         self.header = header
         self.warnings = warnings
         self.csv = csv
+        self.first_row = first_row  # the row number, in the file, of the first data row
         self._read = read
 
     @cached_property
@@ -133,6 +138,8 @@ def open_table(
     delimiter: str | None = None,
     batch_rows: int | None = None,
     workbook_limits: WorkbookLimits = WorkbookLimits(),
+    encoding: str | None = None,
+    header_row: int | None = None,
 ) -> Table:
     """Open a CSV, XLSX or XLS file from a path or any fsspec URI.
 
@@ -140,22 +147,28 @@ def open_table(
     than one batch at a time (default 200,000 rows streamed, 1,000,000 read whole).
     ``workbook_limits`` bounds what a workbook may inflate to (see :mod:`.limits`).
     A local file must be a regular file: a FIFO or a device would be read forever.
+    ``encoding`` (a Python codec name) overrides the CSV encoding detection.
+    ``header_row`` is the 1-based row (line of a CSV) holding the header, as a
+    spreadsheet numbers rows; the rows above it (report titles) are skipped.
+    By default the header is the first row that is not blank.
     """
     if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be 1 or more, got {batch_rows}")
+    if header_row is not None and header_row < 1:
+        raise ReadError(f"the header row must be 1 or more (rows count from 1), got {header_row}")
     name = str(source)
     local = _local_path(name)
     if local is not None:
         _check_regular_file(name, local)
     suffix = Path(name.split("?")[0]).suffix.lower()
     if suffix in EXCEL_EXTENSIONS:
-        return _open_excel(name, sheet, workbook_limits)
+        return _open_excel(name, sheet, header_row, workbook_limits)
     if suffix in CSV_EXTENSIONS:
         if sheet is not None:
             raise ReadError(f"{name}: a CSV file has no sheets; a sheet ({sheet!r}) applies to XLSX/XLS files only")
         if delimiter in ('"', "\n", "\r"):
             raise ReadError(f"delimiter {delimiter!r} cannot separate fields: it quotes them or ends a row")
-        return _open_csv(name, delimiter, batch_rows)
+        return _open_csv(name, delimiter, batch_rows, encoding, header_row)
     raise ReadError(f"{name}: unknown file type {suffix or '(no extension)'!r}; expected .csv, .tsv, .xlsx or .xls")
 
 
@@ -226,10 +239,35 @@ def check_header(name: str, header: list[str]) -> None:
 # --------------------------------------------------------------------------- CSV
 
 
-def _decode_head(name: str, head: bytes) -> tuple[str, str]:
-    """The text of the file's head and the encoding Polars should be told about."""
+_BYTE_ORDER_MARKS = [  # UTF-32's marks begin with UTF-16's: they come first
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+def _decode_head(name: str, head: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The text of the file's head and the encoding it is read with (``utf8`` for UTF-8).
+
+    ``encoding`` is the caller's; without it, a UTF-16 or UTF-32 byte order
+    mark decides, else UTF-8 if the head decodes, else cp1252, else latin-1.
+    """
+    if encoding is None:
+        encoding = next((codec for mark, codec in _BYTE_ORDER_MARKS if head.startswith(mark)), None)
+    if encoding is not None:
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            raise ReadError(f"unknown encoding {encoding!r} (give a Python codec name, e.g. cp1253)") from None
+        if codec == "utf-8":
+            codec = "utf8"
+        try:
+            return codecs.getincrementaldecoder(codec if codec != "utf8" else "utf-8-sig")().decode(head), codec
+        except UnicodeDecodeError as err:
+            line = head.count(b"\n", 0, err.start) + 1
+            raise ReadError(f"{name}: not {encoding} text: line {line} holds bytes that cannot be decoded") from None
     if b"\x00" in head:
-        raise ReadError(f"{name}: looks like a binary file (NUL bytes), not CSV text")
+        raise ReadError(f"{name}: looks like a binary file (NUL bytes), not CSV text; "
+                        "if it is text in UTF-16 or UTF-32 without a byte order mark, give its encoding")
     try:
         return codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False), "utf8"
     except UnicodeDecodeError:
@@ -271,18 +309,19 @@ def first_record(data: bytes, delimiter: str, encoding: str = "utf8", *, whole: 
     return record, data[:consumed]
 
 
-def _header(name: str, head: bytes, delimiter: str, encoding: str) -> tuple[list[str], bytes]:
-    """The header's names and record (see :func:`first_record`), reading on past the head as far
-    as a long header needs (a 100,000-column header is over a megabyte)."""
-    size = len(head)
+def _header(name: str, delimiter: str, head: Callable[[int], tuple[bytes, bool]]) -> tuple[list[str], bytes]:
+    """The header's names and record (see :func:`first_record`), reading on past the first
+    ``SNIFF_BYTES`` as far as a long header needs (a 100,000-column header is over a megabyte).
+    ``head(size)`` gives the text from the header on, as UTF-8, and whether it is the whole file."""
+    size = SNIFF_BYTES
     while True:
-        found = first_record(head, delimiter, encoding, whole=len(head) < size)
+        data, whole = head(size)
+        found = first_record(data, delimiter, "utf8", whole=whole)
         if found is not None:
             return found
-        if len(head) < size:
+        if whole:
             raise ReadError(f"{name}: cannot parse the header row")
         size *= 4
-        head = _head(name, size)
 
 
 def header_record(data: bytes | mmap.mmap, delimiter: str) -> bytes:
@@ -321,26 +360,41 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table:
+def _open_csv(
+    name: str, delimiter: str | None, batch_rows: int | None, given_encoding: str | None = None,
+    header_row: int | None = None,
+) -> Table:
     head = _head(name)
     if not head.strip():
         raise ReadError(f"{name}: the file is empty; expected a header row")
-    text, encoding = _decode_head(name, head)
+    text, encoding = _decode_head(name, head, given_encoding)
     warnings: list[str] = []
+    skipped = _lines_above_header(name, text, header_row)
+    if skipped:
+        text = text.split("\n", skipped)[skipped]
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     elif len(delimiter.encode("utf-8")) != 1:
         # Polars (and the native pre-scan) split fields on one byte.
         raise ReadError(f"delimiter must be one single-byte (ASCII) character, got {delimiter!r}")
-    header, header_record = _header(name, head, delimiter, encoding)
+
+    def header_bytes(size: int) -> tuple[bytes, bool]:
+        """The file's first ``size`` bytes as UTF-8 from the header on, and whether that is all of it."""
+        raw = head if size <= len(head) else _head(name, size)
+        below_titles = text if raw is head else _decode_head(name, raw, encoding)[0].split("\n", skipped)[-1]
+        return below_titles.encode("utf-8"), len(raw) < size
+
+    header, header_record = _header(name, delimiter, header_bytes)
     check_header(name, header)
 
     local = _local_path(name)
     source: bytes | str
-    if encoding == "utf8" and local is not None:
+    if encoding == "utf8" and local is not None and not skipped:
         source = local
     else:
-        source = _as_utf8(name, _read_bytes(name), encoding, warnings)
+        source = _as_utf8(name, _read_bytes(name), encoding, warnings, guessed=given_encoding is None)
+        if skipped:
+            source = source.split(b"\n", skipped)[skipped]
     streamed = isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES
     if header_record.endswith(b"\r") and not streamed:  # a bare CR ends the header: Polars must see an LF
         source = _lf_for_bare_crs(_as_bytes(source), delimiter) or source
@@ -356,6 +410,8 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
 
     def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
         """The frame, and whether some row had too many fields (then truncated)."""
+        if _quote_after_space(text_source, delimiter):
+            return _read_with_csv_module(text_source, delimiter, header)
         try:
             return _read_csv(name, text_source, options), False
         except _TooManyFields:
@@ -366,7 +422,10 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
         try:
             frame, too_long = read(text_source)
         except _NotUtf8:  # bad bytes after the sniffed head
-            text_source = _as_utf8(name, _read_bytes(name), "cp1252", warnings)
+            text_source = _as_utf8(name, _read_bytes(name), "cp1252" if given_encoding is None else encoding,
+                                   warnings, guessed=given_encoding is None)
+            if skipped:
+                text_source = text_source.split(b"\n", skipped)[skipped]
             frame, too_long = read(text_source)
         except ReadError:  # a bare CR after a closing quote is text after it, to Polars: malformed
             normalised = _lf_for_bare_crs(_as_bytes(text_source), delimiter)
@@ -393,6 +452,8 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
             if suspects is not None and suspects.len() and not _bytes_add_up(text_source, delimiter, frame):
                 ragged = [r for r in _ragged_rows(text_source, delimiter, len(header), suspects)
                           if r.fields < r.expected]
+        if skipped:
+            ragged = [RaggedRow(r.row + skipped, r.fields, r.expected, r.extra) for r in ragged]
 
         def batches() -> Iterator[pl.DataFrame]:
             step = batch_rows or WHOLE_FILE_BATCH_ROWS
@@ -401,7 +462,21 @@ def _open_csv(name: str, delimiter: str | None, batch_rows: int | None) -> Table
 
         return TableContent(batches, frame.height, ragged)
 
-    return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows))
+    return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows),
+                 first_row=skipped + 2)
+
+
+def _lines_above_header(name: str, text: str, header_row: int | None) -> int:
+    """How many lines come before the header: ``header_row - 1``, else the leading blank lines."""
+    lines = text.split("\n")
+    if header_row is None:
+        blank = 0
+        while blank < len(lines) - 1 and not lines[blank].strip("\r\ufeff"):
+            blank += 1
+        return blank
+    if header_row > len(lines) or not lines[header_row - 1].strip("\r\ufeff"):
+        raise ReadError(f"{name}: no header at row {header_row}: that row is blank or past the end")
+    return header_row - 1
 
 
 # Read rows of too many fields cut to the header's (counted exactly apart): the cut is not
@@ -417,8 +492,23 @@ class _TooManyFields(Exception):
     pass
 
 
-def _as_utf8(name: str, raw: bytes, encoding: str, warnings: list[str]) -> bytes:
-    """The file's bytes as UTF-8, decoding them as cp1252 (else latin-1) when they are not."""
+def _as_utf8(name: str, raw: bytes, encoding: str, warnings: list[str], guessed: bool = True) -> bytes:
+    """The file's bytes as UTF-8.
+
+    With a ``guessed`` encoding, bytes that are not UTF-8 are decoded as cp1252
+    (else latin-1), which any legacy file decodes to, rightly or not: the
+    warning says so, and how to name the encoding.
+    """
+    if not guessed or encoding not in ("utf8", "cp1252", "latin-1"):
+        codec = "utf-8-sig" if encoding == "utf8" else encoding
+        try:
+            decoded = raw.decode(codec)
+        except UnicodeDecodeError as err:
+            line = raw.count(b"\n", 0, err.start) + 1
+            raise ReadError(f"{name}: not {encoding} text: line {line} holds bytes that cannot be decoded") from None
+        if guessed:
+            warnings.append(f"read the file as {encoding.upper()} (it starts with a byte order mark)")
+        return decoded.encode("utf-8")
     if encoding == "utf8":
         try:
             raw.decode("utf-8")
@@ -429,7 +519,8 @@ def _as_utf8(name: str, raw: bytes, encoding: str, warnings: list[str]) -> bytes
         decoded, encoding = raw.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         decoded, encoding = raw.decode("latin-1"), "latin-1"
-    warnings.append(f"the file is not UTF-8; read it as {encoding}")
+    warnings.append(f"the file is not UTF-8; read it as {encoding}, a guess: if its text is Greek, Cyrillic "
+                    "or another script, name its encoding (--encoding NAME, e.g. cp1253 or cp1251)")
     return decoded.encode("utf-8")
 
 
@@ -442,11 +533,61 @@ def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.Dat
             raise _TooManyFields from None
         if "utf-8" in message.lower() or "utf8" in message.lower():
             raise _NotUtf8 from None
+        line = _unbalanced_quote_line(source, options["separator"])
+        if line is not None:
+            raise ReadError(f"{name}: cannot parse as CSV: the quoted field that starts on line {line} "
+                            "is never closed, or has text after its closing quote") from None
         raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
     except pl.exceptions.NoDataError:
         return pl.DataFrame(schema=options["schema"])
     except pl.exceptions.SchemaError:  # the first row has more fields than the header
         raise _TooManyFields from None
+
+
+def _quote_after_space(source: bytes | str, delimiter: str) -> bool:
+    """Whether a field starts with spaces then a quote (``1, "a, b"``), which Python's csv
+    module reads as an unquoted field and Polars does not always: such files are read by
+    the csv module, as the ragged-row count is."""
+    pattern = re.compile(rb"(?:^|" + re.escape(delimiter.encode()) + rb")[ \t]+\"", re.MULTILINE)
+    with _mapped(source) as data:
+        return pattern.search(data) is not None
+
+
+def _read_with_csv_module(source: bytes | str, delimiter: str, header: list[str]) -> tuple[pl.DataFrame, bool]:
+    """The rows as Python's csv module reads them (blank lines skipped, as Polars does), cut or
+    padded to the header's width; and whether some row had too many fields."""
+    width = len(header)
+    columns: list[list[str | None]] = [[] for _ in header]
+    too_long = False
+    records = _records(source, delimiter)
+    next(records, None)
+    for record in records:
+        if not record:
+            continue
+        too_long = too_long or len(record) > width
+        for position, column in enumerate(columns):
+            column.append(record[position] if position < len(record) else None)
+    return pl.DataFrame(dict(zip(header, columns, strict=True)), schema={c: pl.String for c in header}), too_long
+
+
+def _unbalanced_quote_line(source: bytes | str, delimiter: str) -> int | None:
+    """The line where the record that Python's strict csv reader cannot finish starts."""
+    records = csv.reader(_text_lines(source), delimiter=delimiter, strict=True)
+    finished = 0
+    try:
+        for _ in records:
+            finished = records.line_num
+    except csv.Error:
+        return finished + 1
+    return None
+
+
+def _text_lines(source: bytes | str) -> Iterator[str]:
+    if isinstance(source, bytes):
+        yield from io.TextIOWrapper(io.BytesIO(source), encoding="utf-8-sig", errors="replace", newline="")
+        return
+    with open(source, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        yield from handle
 
 
 def _streamed_csv(
@@ -641,34 +782,38 @@ def _ragged_rows(
         if rows is not None:  # only these (0-based) rows can be ragged
             lines = lines.filter(pl.col("index").is_in(rows.cast(pl.UInt32).implode()))
         bad = (
-            lines.select("index", fields.alias("fields"))
+            lines.select("index", fields.alias("fields"), pl.col("line"))
             .filter(pl.col("fields") != expected).collect(engine="streaming")
         )
-        return [RaggedRow(int(index) + 2, int(count), expected) for index, count in bad.iter_rows()]
+        return [
+            RaggedRow(int(index) + 2, int(count), expected, tuple((line or "").rstrip("\r").split(delimiter)[expected:]))
+            for index, count, line in bad.iter_rows()
+        ]
     ragged = []
     reader = _records(source, delimiter)
     next(reader, None)
     for row_number, record in enumerate(reader, start=2):
         if record and len(record) != expected:
-            ragged.append(RaggedRow(row_number, len(record), expected))
+            ragged.append(RaggedRow(row_number, len(record), expected, tuple(record[expected:])))
     return ragged
 
 
 # --------------------------------------------------------------------------- Excel
 
 _EXCEL_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
-_ROUNDED_FLOAT = r"^[+-]?[0-9]*\.[0-9]{9}$"
+_NUMERAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
-def _open_excel(name: str, sheet: str | int | None, limits: WorkbookLimits) -> Table:
+def _open_excel(name: str, sheet: str | int | None, header_row: int | None, limits: WorkbookLimits) -> Table:
     import fastexcel
 
     data = _read_bytes(name)
     check_workbook(name, data, limits)
     try:
         reader = fastexcel.read_excel(data)
-    except Exception as err:  # noqa: BLE001 - fastexcel raises its own and calamine errors
-        raise ReadError(f"{name}: not a readable Excel workbook ({type(err).__name__}: {err})") from None
+    except Exception:  # noqa: BLE001 - fastexcel raises its own and calamine errors
+        suffix = Path(name.split("?")[0]).suffix.lower()
+        raise ReadError(f"{name}: {workbooks.unreadable_reason(data, suffix)}") from None
     selected: str | int = 0 if sheet is None else sheet
     if isinstance(selected, str) and selected.isdigit() and selected not in reader.sheet_names:
         selected = int(selected)
@@ -676,50 +821,69 @@ def _open_excel(name: str, sheet: str | int | None, limits: WorkbookLimits) -> T
         raise ReadError(f"{name}: no sheet {selected}; the workbook has {len(reader.sheet_names)} sheet(s)")
     if isinstance(selected, str) and selected not in reader.sheet_names:
         raise ReadError(f"{name}: no sheet named {selected!r}; sheets are {reader.sheet_names}")
-    try:
-        frame = reader.load_sheet(selected, dtypes="string", header_row=None).to_polars()
-    except Exception as err:  # noqa: BLE001
-        raise ReadError(f"{name}: cannot read sheet {selected!r} ({type(err).__name__}: {err})") from None
-    if frame.height == 0:
-        raise ReadError(f"{name}: sheet {selected!r} is empty; expected a header row")
-    header = [value if value is not None else "" for value in frame.row(0)]
+    index = selected if isinstance(selected, int) else reader.sheet_names.index(selected)
+    # Error cells are looked for while fastexcel parses the sheet (both release the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-errors") as pool:
+        found = pool.submit(workbooks.sheet_cells, data, index)
+        try:
+            # skip_rows=0 keeps leading blank rows, so frame row i is the sheet's row i + 1.
+            loaded = reader.load_sheet(selected, dtypes="string", header_row=None, skip_rows=0)
+            frame = loaded.to_polars()
+        except Exception as err:  # noqa: BLE001
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ReadError(f"{name}: cannot read sheet {selected!r}: {message}") from None
+        # Leading blank columns are not in the frame: its column 0 is the sheet's first used one.
+        first_column = loaded.available_columns()[0].absolute_index if frame.width else 0
+        frame = _as_seen(reader, selected, frame, found.result(), first_column)
+    filled = frame.select(pl.any_horizontal(pl.all().is_not_null() & (pl.all() != ""))).to_series()
+    if header_row is None:
+        first = filled.arg_true()
+        if first.len() == 0:
+            raise ReadError(f"{name}: sheet {selected!r} is empty; expected a header row")
+        header_at = int(first[0])
+    else:
+        header_at = header_row - 1
+        if header_at >= frame.height or not filled[header_at]:
+            raise ReadError(f"{name}: sheet {selected!r} has no header at row {header_row} (that row is empty)")
+    header = [value if value is not None else "" for value in frame.row(header_at)]
     check_header(name, header)
-    frame = frame.slice(1).rename(dict(zip(frame.columns, header, strict=True)))
-    frame = _as_seen(reader, selected, frame)
+    frame = frame.slice(header_at + 1).rename(dict(zip(frame.columns, header, strict=True)))
     content = TableContent(lambda: iter([frame]), frame.height)
-    return Table(name, header, [], lambda: content)
+    return Table(name, header, [], lambda: content, first_row=header_at + 2)
 
 
-def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame:
-    """Rewrite fastexcel's text for dates and numbers as the typing contract spells them.
+def _as_seen(
+    reader: Any, sheet: str | int, frame: pl.DataFrame, found: workbooks.SheetCells, first_column: int,
+) -> pl.DataFrame:
+    """Rewrite fastexcel's text for numbers, dates and error cells as the typing contract spells them.
 
-    fastexcel writes a date as ``YYYY-MM-DD HH:MM:SS`` and rounds a float to
-    9 decimals (1/7 stored as 0.1428571428571428 comes back as
-    ``0.142857143``). A column with a 9-decimal value is read once more as
-    floats (a second parse of the sheet, so only then): where a numeric
-    cell's text no longer parses back to its float, the float's shortest
-    round-trip form replaces it. Text cells such as ``0.30`` parse back to the
-    same float and stay as typed. (A float whose rounding ends in zeros, like
-    0.1000000001 shown as ``0.1``, is not detected.)
+    fastexcel writes a date as ``YYYY-MM-DD HH:MM:SS``, an error cell as an
+    empty one, and rounds a float to 9 decimals (68.66499999999999 comes back
+    as ``68.665``, 3.0000000001 as ``3``). Where a numeric cell's text does not
+    parse back to the double the file stores, the double's shortest round-trip
+    form replaces it: an XLSX's XML gives those doubles; other workbooks have
+    every column holding a numeral read once more as floats (a second parse of
+    those columns). Text cells such as ``0.30`` parse back to the same float
+    and stay as typed, and so do dates.
     """
-    decimal_columns = [
-        position for position, column in enumerate(frame.columns)
-        if frame.get_column(column).str.contains(_ROUNDED_FLOAT).any()
+    rewritten = []
+    if found.numbers_known:
+        frame = _with_cells(frame, {cell: value for cell, value in found.numbers.items()}, first_column, exact=True)
+    numeric_columns = [] if found.numbers_known else [
+        column for column in frame.columns if frame.get_column(column).str.contains(_NUMERAL).any()
     ]
-    if decimal_columns:
-        numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, use_columns=decimal_columns).to_polars()
-        restored = []
-        for position, exact in zip(decimal_columns, numbers.iter_columns(), strict=True):
-            column = frame.columns[position]
-            exact = exact.slice(1)
+    if numeric_columns:
+        numbers = reader.load_sheet(sheet, dtypes="float", header_row=None, skip_rows=0,
+                                    use_columns=numeric_columns).to_polars()
+        for column, exact in zip(numeric_columns, numbers.iter_columns(), strict=True):
             parsed = frame.get_column(column).cast(pl.Float64, strict=False)
             lost = (parsed.is_not_null() & exact.is_not_null() & (parsed != exact)).fill_null(False)
             if lost.any():
                 shortest = pl.Series([_shortest(v) if hit else None for v, hit in zip(exact, lost, strict=True)],
                                      dtype=pl.String)
-                restored.append(pl.coalesce(pl.lit(shortest), pl.col(column)).alias(column))
-        if restored:
-            frame = frame.with_columns(restored)
+                rewritten.append(pl.coalesce(pl.lit(shortest), pl.col(column)).alias(column))
+    if rewritten:
+        frame = frame.with_columns(rewritten)
     dates = []
     for column in frame.columns:
         text = pl.col(column)
@@ -734,7 +898,32 @@ def _as_seen(reader: Any, sheet: str | int, frame: pl.DataFrame) -> pl.DataFrame
                 .otherwise(text)
                 .alias(column)
             )
-    return frame.with_columns(dates) if dates else frame
+    if dates:
+        frame = frame.with_columns(dates)
+    return _with_cells(frame, found.errors, first_column) if found.errors else frame
+
+
+def _with_cells(
+    frame: pl.DataFrame, cells: dict[tuple[int, int], Any], first_column: int, exact: bool = False
+) -> pl.DataFrame:
+    """The frame with these sheet cells' texts; ``exact``: cells are stored doubles, which replace
+    a numeral's text only when it does not parse back to them."""
+    by_column: dict[int, dict[int, Any]] = {}
+    for (row, column), value in cells.items():
+        position = column - first_column
+        if 0 <= position < frame.width and row < frame.height:
+            by_column.setdefault(position, {})[row] = value
+    replaced = []
+    for position, values_at in by_column.items():
+        column = frame.columns[position]
+        values = frame.get_column(column).to_list()
+        for row, value in values_at.items():
+            if not exact:
+                values[row] = value
+            elif values[row] is not None and re.fullmatch(_NUMERAL, values[row]) and float(values[row]) != value:
+                values[row] = _shortest(value)
+        replaced.append(pl.Series(column, values, dtype=pl.String))
+    return frame.with_columns(replaced) if replaced else frame
 
 
 def _shortest(value: float) -> str:

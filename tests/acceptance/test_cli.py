@@ -143,7 +143,7 @@ def test_cp1252_file_is_read_with_a_warning(tmp_path: Path, schema_file: Path) -
     data = write(tmp_path, "u.csv", "id,name,age\n1,Jos\u00e9 \u20ac,30\n".encode("cp1252"))
     report = json.loads(run("validate", str(data), "--schema", str(schema_file), "--format", "json").stdout)
     assert report["invalid_rows"] == 0
-    assert report["warnings"] == ["the file is not UTF-8; read it as cp1252"]
+    assert [w.split(", a guess")[0] for w in report["warnings"]] == ["the file is not UTF-8; read it as cp1252"]
 
 
 def test_xlsx_sheet_by_name_and_index(tmp_path: Path, schema_file: Path) -> None:
@@ -203,7 +203,7 @@ def test_ragged_rows_are_errors_and_the_rest_is_validated(tmp_path: Path, schema
     [
         ("empty.csv", b"", "the file is empty; expected a header row"),
         ("garbage.csv", bytes(range(256)) * 4, "looks like a binary file (NUL bytes), not CSV text"),
-        ("corrupt.xlsx", b"PK\x03\x04 definitely not a workbook", "not a readable Excel workbook"),
+        ("corrupt.xlsx", b"PK\x03\x04 definitely not a workbook", "the workbook is truncated or damaged"),
         ("data.json", b"{}", "unknown file type '.json'"),
         ("dup.csv", b"id,name,id\n1,a,2\n", "header names column 'id' more than once"),
         ("blank.csv", b"id,,age\n1,a,2\n", "header column 2 is empty"),
@@ -243,7 +243,7 @@ def test_undecodable_bytes_fall_back_to_a_single_byte_encoding(tmp_path: Path, s
     # 0x81 is undefined in cp1252: latin-1 is the last resort and never fails.
     data = write(tmp_path, "u.csv", b"id,name,age\n1,\x81bc,3\n")
     report = json.loads(run("validate", str(data), "--schema", str(schema_file), "--format", "json").stdout)
-    assert report["warnings"] == ["the file is not UTF-8; read it as latin-1"]
+    assert [w.split(", a guess")[0] for w in report["warnings"]] == ["the file is not UTF-8; read it as latin-1"]
     assert report["invalid_rows"] == 0
 
 

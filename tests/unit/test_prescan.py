@@ -631,7 +631,7 @@ def test_early_cp1252_file_is_scanned_as_recoded_bytes(tmp_path: Path) -> None:
     path.write_bytes(b"id,name,day,score\n1,caf\xe9,,1\n2,na\xefve,,200\n")
     report, log = assert_same_report(path, SCHEMA)
     assert log.calls == 1 and not log.declined
-    assert report.warnings == ["the file is not UTF-8; read it as cp1252"]
+    assert [w.split(", a guess")[0] for w in report.warnings] == ["the file is not UTF-8; read it as cp1252"]
 
 
 @pytest.mark.parametrize(

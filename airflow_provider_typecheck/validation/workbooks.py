@@ -1,0 +1,176 @@
+"""What fastexcel does not tell about a workbook: error cells, full floats, and why it cannot be opened.
+
+fastexcel (calamine) reads an error cell (``#DIV/0!``, ``#N/A``...) as an
+empty cell, which a nullable column would then accept, and writes a float's
+text rounded to 9 decimals. The typing contract says an error cell is its
+error text and a number the double the file stores, so those cells are found
+here. In an XLSX, the sheet's XML holds them as ``<c r="C3" t="e">...<v>#DIV/0!</v></c>``
+and ``<c r="A4"><v>68.66499999999999</v></c>``: one streaming pass over the
+XML, parsed only around ``t="e"`` and values with 10 or more decimals or an
+exponent (no other value can lose digits). In an XLS, xlrd reads the error
+cells, when a cheap look at the bytes shows an error record may be there at all.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from xml.etree import ElementTree
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# An encrypted XLSX is an OLE container with these streams, named in UTF-16.
+_ENCRYPTION_STREAMS = ("EncryptionInfo".encode("utf-16-le"), "EncryptedPackage".encode("utf-16-le"))
+_XML_CHUNK = 16 * 1024 * 1024
+_CELL_START = re.compile(rb"<(?:\w+:)?c[\s>/]")
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_REFERENCE = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+_CELL_TYPE = re.compile(rb'\bt="(\w+)"')
+# Found at memchr speed, or nearly (a regex with a leading literal); only the cells
+# around a hit are parsed. A value with 10 or more decimals, or a negative exponent
+# (1E-12, which fastexcel shows as 0), may lose digits; no other value can.
+_ERROR_FLAG = b't="e"'
+_LONG_VALUE = re.compile(rb"<v>([-+]?(?:[0-9]*\.[0-9]{10,}(?:[eE][-+]?[0-9]+)?|[0-9.]+[eE]-[0-9]+))</v>")
+# A BIFF FORMULA record whose cached result is an error (result type 2, then 0xFFFF),
+# or a BOOLERR record: a false hit only costs reading the cells with xlrd.
+_XLS_ERROR_RECORD = re.compile(rb"\x06\x00..(?:.{6})\x02\x00.{4}\xff\xff|\x05\x02\x08\x00", re.DOTALL)
+_XLRD_ERRORS = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
+                0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA"}
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+@dataclass
+class SheetCells:
+    """Cells of one sheet fastexcel reads otherwise, keyed ``(row, column)``, both 0-based from A1."""
+
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)
+    numbers: dict[tuple[int, int], float] = field(default_factory=dict)  # values that may lose digits
+    numbers_known: bool = False  # whether ``numbers`` holds every such value (else read the floats again)
+
+
+def unreadable_reason(data: bytes, suffix: str) -> str:
+    """One line saying why a workbook fastexcel refused cannot be read."""
+    if data[:8] == OLE_MAGIC and any(name in data for name in _ENCRYPTION_STREAMS):
+        return "the workbook is password-protected (encrypted); save a copy without a password"
+    if data[:4] == ZIP_MAGIC:
+        try:
+            zipfile.ZipFile(io.BytesIO(data)).testzip()
+        except (zipfile.BadZipFile, EOFError, OSError):
+            return "the workbook is truncated or damaged (its zip archive is incomplete)"
+        return "the zip archive holds no workbook fastexcel can read"
+    if data[:8] == OLE_MAGIC:
+        return "the workbook is truncated or damaged (a broken Excel 97-2003 container)"
+    if not data:
+        return "the file is empty"
+    return f"not an Excel workbook (a {suffix} file is a zip or OLE container; this one starts with {data[:8]!r})"
+
+
+def sheet_cells(data: bytes, sheet_index: int) -> SheetCells:
+    """The error cells of the sheet at ``sheet_index``, and, for an XLSX, its numbers that may lose digits."""
+    if data[:4] == ZIP_MAGIC:
+        found = _xlsx_cells(data, sheet_index)
+        if found is not None:
+            return found
+    if data[:8] == OLE_MAGIC and _XLS_ERROR_RECORD.search(data):
+        return SheetCells(errors=_xls_error_cells(data, sheet_index))
+    return SheetCells()
+
+
+def column_index(letters: bytes | str) -> int:
+    """``A`` -> 0, ``AA`` -> 26."""
+    number = 0
+    for letter in letters if isinstance(letters, str) else letters.decode("ascii"):
+        number = number * 26 + ord(letter) - 64
+    return number - 1
+
+
+def _sheet_member(archive: zipfile.ZipFile, sheet_index: int) -> str | None:
+    """The archive member holding the sheet, in the workbook's order of sheets."""
+    try:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    sheets = [sheet.get(f"{_REL_NS}id") for sheet in workbook.iter(f"{_MAIN_NS}sheet")]
+    if not 0 <= sheet_index < len(sheets):
+        return None
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in relations.iter(f"{_PKG_REL_NS}Relationship")}
+    target = targets.get(sheets[sheet_index])
+    if not target:
+        return None
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+
+
+def _xlsx_cells(data: bytes, sheet_index: int) -> SheetCells | None:
+    """None when the sheet's XML cannot be found or read (a .xlsb, .ods...)."""
+    cells = SheetCells(numbers_known=True)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        member = _sheet_member(archive, sheet_index)
+        if member is None:
+            return None
+        with archive.open(member) as xml:
+            carry = b""
+            while chunk := xml.read(_XML_CHUNK):
+                buffer = carry + chunk
+                # Keep the last cell, which may be cut by the chunk's end, for the next round.
+                starts = [match.start() for match in _CELL_START.finditer(buffer, max(len(buffer) - 65536, 0))]
+                cut = starts[-1] if starts else max(len(buffer) - 65536, 0)
+                _collect(buffer, cut, cells)
+                carry = buffer[cut:]
+            _collect(carry, len(carry), cells)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, UnicodeDecodeError, ValueError):
+        return None
+    return cells
+
+
+def _collect(buffer: bytes, end: int, cells: SheetCells) -> None:
+    """The error cells and long numbers among the complete cells of ``buffer[:end]``."""
+    position = buffer.find(_ERROR_FLAG, 0, end)
+    while position >= 0:
+        cell = _enclosing_cell(buffer, position)
+        if cell is not None and (value := _VALUE.search(buffer, cell[2], cell[3])) is not None:
+            cells.errors[cell[0]] = value.group(1).decode("utf-8")
+        position = buffer.find(_ERROR_FLAG, position + 1, end)
+    for match in _LONG_VALUE.finditer(buffer, 0, end):
+        cell = _enclosing_cell(buffer, match.start())
+        if cell is not None and cell[1] in (None, b"n"):
+            cells.numbers[cell[0]] = float(match.group(1))
+
+
+def _enclosing_cell(buffer: bytes, position: int) -> tuple[tuple[int, int], bytes | None, int, int] | None:
+    """The ``c`` element around ``position``: (row, column), its ``t`` attribute, where its content starts and ends."""
+    start = position
+    while (start := buffer.rfind(b"<", 0, start)) >= 0 and not _CELL_START.match(buffer, start):
+        pass
+    if start < 0:
+        return None
+    tag_end = buffer.find(b">", start)
+    close = _CELL_END.search(buffer, tag_end)
+    where = _REFERENCE.search(buffer, start, tag_end)
+    if close is None or where is None or close.start() < position:
+        return None
+    kind = _CELL_TYPE.search(buffer, start, tag_end)
+    cell = (int(where.group(2)) - 1, column_index(where.group(1)))
+    return cell, kind.group(1) if kind else None, tag_end + 1, close.start()
+
+
+def _xls_error_cells(data: bytes, sheet_index: int) -> dict[tuple[int, int], str]:
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(file_contents=data, on_demand=True)
+        sheet = book.sheet_by_index(sheet_index)
+    except Exception:  # noqa: BLE001 - xlrd raises many kinds; fastexcel already read the sheet
+        return {}
+    cells: dict[tuple[int, int], str] = {}
+    for row in range(sheet.nrows):
+        for column, kind in enumerate(sheet.row_types(row)):
+            if kind == xlrd.XL_CELL_ERROR:
+                cells[(row, column)] = _XLRD_ERRORS.get(sheet.cell_value(row, column), "#VALUE!")
+    return cells
