@@ -125,7 +125,7 @@ if current ~= 'queued' then
   redis.call('HDEL', KEYS[1], 'rows_done', 'rows_total', 'percent')
 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'reading', 'started_at', ARGV[5], 'updated_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'state', 'reading', 'started_at', ARGV[5], 'updated_at', ARGV[5], 'worker', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 keep_index(ARGV[1], ARGV[2])
 return {1, redis.call('HGETALL', KEYS[1])}
@@ -144,6 +144,14 @@ if not holder then
   return 2
 end
 return 0
+"""
+
+# Marks a task's event as sent, unless the task is gone (never a hash without a state).
+_ANNOUNCE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HSET', KEYS[1], 'announced_at', ARGV[1])
+end
+return -1
 """
 
 # KEYS: lease. ARGV: claimant token. Drops the lease only if it is that run's.
@@ -238,6 +246,7 @@ class TaskStatusStore:
                             ("claim", _CLAIM),
                             ("renew", _RENEW),
                             ("release", _RELEASE),
+                            ("announce", _ANNOUNCE),
                         )
                     }
                     self._redis = client
@@ -403,7 +412,8 @@ class TaskStatusStore:
 
     def claim(self, task_id: str, token: str, *, lease_seconds: float) -> tuple[str, TaskStatus | str | None]:
         """
-        Take the task for a run identified by ``token`` and move it to ``reading``.
+        Take the task for a run identified by ``token`` (kept as the status's ``worker``)
+        and move it to ``reading``.
 
         Returns ``("claimed", status)``; ``("finished", status)`` when there is nothing left
         to do; ``("busy", holder)`` while another run holds an unexpired lease; or
@@ -433,7 +443,8 @@ class TaskStatusStore:
 
     def mark_announced(self, task_id: str) -> None:
         """Record that the task's final event was confirmed by the broker."""
-        self._client().hset(self.task_key(task_id), "announced_at", _now().isoformat())
+        self._client()
+        self._scripts["announce"](keys=[self.task_key(task_id)], args=[_now().isoformat()])
 
     def is_announced(self, task_id: str) -> bool:
         return bool(self._client().hexists(self.task_key(task_id), "announced_at"))

@@ -216,7 +216,7 @@ class JobRunner:
 
         task_id = str(job.task_id)
         try:
-            schema = self.schemas.active(job.import_name, job.schema_version).schema
+            schema = self._retry(lambda: self.schemas.active(job.import_name, job.schema_version)).schema
         except SchemaNotFound:
             raise _JobFailed(
                 f"schema version {job.schema_version} of {job.import_name!r} does not exist (was it removed?)"

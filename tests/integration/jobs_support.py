@@ -194,3 +194,101 @@ def start_worker(job_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[.
 def write_csv(path: Path, rows: list[str], header: str = "id,name,age") -> Path:
     path.write_text("\n".join([header, *rows]) + "\n")
     return path
+
+
+class TcpProxy:
+    """
+    A TCP forwarder the test can cut: an outage of one service for this test's workers
+    alone, where restarting the shared server would take other users' data with it.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import socket
+        import threading
+
+        self.target = (target_host, target_port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+
+    def start(self) -> None:
+        import socket
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: Any) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Refuse new connections and drop every open one."""
+        import socket
+
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+
+
+def states(settings: TypecheckSettings, task_ids: list[str]) -> dict[str, dict[str, str]]:
+    """The raw status hashes of many tasks, in one round trip ({} for a task that has none)."""
+    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+
+    tasks = TaskStatusStore.from_settings(settings)
+    pipe = tasks._client().pipeline(transaction=False)
+    for task_id in task_ids:
+        pipe.hgetall(tasks.task_key(task_id))
+    return {task_id: {k.decode(): v.decode() for k, v in raw.items()}
+            for task_id, raw in zip(task_ids, pipe.execute(), strict=True)}
+
+
+def big_csv(path: Path, rows: int) -> Path:
+    """A valid users file of ``rows`` rows, big enough that a worker is caught mid-job."""
+    block = "".join(f"{i},name{i % 997},{i % 100}\n" for i in range(10_000))
+    with open(path, "w") as out:
+        out.write("id,name,age\n")
+        for _ in range(rows // 10_000):
+            out.write(block)
+    return path
