@@ -119,19 +119,19 @@ class JobRunner:
             return None
 
     def _handle(self, job: ValidationJob, delivery_count: int) -> Outcome:
+        if delivery_count < self.settings.delivery_limit:
+            return self._claim_and_run(job)
         task_id = str(job.task_id)
         status = self._retry(lambda: self._status_or_recreate(job))
         if status.state in FINISHED_STATES:
             return self._already_finished(status)
-        if delivery_count >= self.settings.delivery_limit:
-            reason = (
-                f"the job was delivered {delivery_count + 1} times and its worker died or stopped "
-                "every time: taken for a poison message"
-            )
-            log.error("task %s: %s", task_id, reason)
-            failed = self._retry(lambda: self.tasks.cancel(task_id, reason))
-            return Outcome("dead_letter", event=_event(failed), reason=reason)
-        return self._claim_and_run(job)
+        reason = (
+            f"the job was delivered {delivery_count + 1} times and its worker died or stopped "
+            "every time: taken for a poison message"
+        )
+        log.error("task %s: %s", task_id, reason)
+        failed = self._retry(lambda: self.tasks.cancel(task_id, reason))
+        return Outcome("dead_letter", event=_event(failed), reason=reason)
 
     def _status_or_recreate(self, job: ValidationJob) -> TaskStatus:
         # A status lost with a Redis restart (or expired) is recorded again: the job
@@ -258,17 +258,22 @@ class JobRunner:
     def _finish(self, job: ValidationJob, token: str, report: Any, summary: dict[str, Any],
                 report_uri: str) -> TaskStatus:
         task_id = str(job.task_id)
+
+        def finish() -> TaskStatus:
+            return self.tasks.finish(task_id, valid=report.is_valid, summary=summary, rows_done=report.total_rows,
+                                     rows_total=report.total_rows, report_uri=report_uri)
+
         try:
-            current = self.tasks.get(task_id)
+            return finish()
         except TaskNotFound:
             # Redis lost the status mid-run (a restart): record it again, then finish it.
             self._status_or_recreate(job)
             self.tasks.claim(task_id, token, lease_seconds=self.settings.worker_lease_seconds)
-            current = self.tasks.get(task_id)
-        if current.state is TaskState.READING:
-            self.tasks.mark_validating(task_id)
-        return self.tasks.finish(task_id, valid=report.is_valid, summary=summary, rows_done=report.total_rows,
-                                 rows_total=report.total_rows, report_uri=report_uri)
+        except IllegalTransition as err:
+            if err.current != TaskState.READING.value:
+                raise  # finished meanwhile (cancelled, or by a run that took over)
+        self.tasks.mark_validating(task_id)  # the core made no progress call: a small file
+        return finish()
 
     def _finish_failed(self, job: ValidationJob, message: str) -> Outcome:
         task_id = str(job.task_id)

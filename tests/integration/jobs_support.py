@@ -193,6 +193,13 @@ def start_worker(job_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[.
         worker.stop()
 
 
+def all_ready(*workers: WorkerProcess) -> list[WorkerProcess]:
+    """Wait for workers started together (``wait=False``): their start-ups overlap."""
+    for worker in workers:
+        wait_for(worker.ready, timeout=60, what="the worker to start consuming", interval=0.2)
+    return list(workers)
+
+
 def write_csv(path: Path, rows: list[str], header: str = "id,name,age") -> Path:
     path.write_text("\n".join([header, *rows]) + "\n")
     return path

@@ -22,6 +22,7 @@ from tests.integration.conftest import REDIS_URI
 from tests.integration.jobs_support import (  # noqa: F401
     USERS_SCHEMA,
     TcpProxy,
+    all_ready,
     amqp,
     big_csv,
     bind_events,
@@ -38,6 +39,7 @@ from tests.integration.jobs_support import (  # noqa: F401
 pytestmark = pytest.mark.integration("rabbitmq")
 
 FINISHED = {"valid", "invalid", "failed"}
+SHORT_LEASE = {"TYPECHECK_WORKER_LEASE_SECONDS": "1"}  # a killed worker's job is taken over after 1 s
 
 
 @pytest.fixture
@@ -78,8 +80,8 @@ def test_a_thousand_jobs_over_two_workers_are_each_done_exactly_once(
 ) -> None:
     events = bind_events(amqp)
     files = [write_csv(tmp_path / f"f{i}.csv", [f"{i},ann,{i * 20}"]) for i in range(10)]
+    workers = [start_worker("--prefetch", "4", wait=False), start_worker("--prefetch", "4", wait=False)]
     task_ids = [publish_validation(import_name, files[i % 10].as_uri(), settings=job_settings) for i in range(1000)]
-    workers = [start_worker(wait=False), start_worker(wait=False)]
 
     final = _all_finished(job_settings, task_ids, timeout=180)
 
@@ -101,17 +103,17 @@ def test_a_job_whose_worker_is_killed_is_finished_by_another(
     tmp_path: Path,
 ) -> None:
     events = bind_events(amqp)
-    data = big_csv(tmp_path / "big.csv", 2_000_000)
-    workers = {w.pid: w for w in (start_worker(), start_worker())}
+    data = big_csv(tmp_path / "big.csv", 1_000_000)
+    workers = {w.pid: w for w in all_ready(*(start_worker(env=SHORT_LEASE, wait=False) for _ in range(2)))}
     task_id = publish_validation(import_name, data.as_uri(), settings=job_settings)
 
     first = _running(job_settings, task_id, attempt=1)
     workers[_pid(first)].kill()  # kill -9, mid-job
 
     final = _all_finished(job_settings, [task_id], timeout=90)[task_id]
-    assert (final["state"], final["attempts"], final["rows_done"]) == ("valid", "2", "2000000")
+    assert (final["state"], final["attempts"], final["rows_done"]) == ("valid", "2", "1000000")
     assert _pid(final) != _pid(first)
-    assert FileStore.from_settings(job_settings).read_report(task_id)["total_rows"] == 2_000_000
+    assert FileStore.from_settings(job_settings).read_report(task_id)["total_rows"] == 1_000_000
     assert [e["state"] for e in events_by_task(amqp, events)[task_id]] == ["valid"]
 
 
@@ -119,14 +121,14 @@ def test_a_job_that_kills_every_worker_ends_in_the_dead_letter_queue(
     amqp: Any, job_settings: TypecheckSettings, import_name: str, start_worker: Callable[..., Any],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    data = big_csv(tmp_path / "poison.csv", 2_000_000)
-    workers = {w.pid: w for w in (start_worker(), start_worker())}
+    data = big_csv(tmp_path / "poison.csv", 1_000_000)
+    workers = {w.pid: w for w in all_ready(*(start_worker(env=SHORT_LEASE, wait=False) for _ in range(2)))}
     task_id = publish_validation(import_name, data.as_uri(), settings=job_settings)
 
     for attempt in range(1, job_settings.delivery_limit + 1):  # the poison kills each worker that runs it
         running = _running(job_settings, task_id, attempt)
         workers.pop(_pid(running)).kill()
-        replacement = start_worker(wait=False)
+        replacement = start_worker(env=SHORT_LEASE, wait=False)
         workers[replacement.pid] = replacement
 
     final = _all_finished(job_settings, [task_id], timeout=90)[task_id]
@@ -176,7 +178,7 @@ def test_workers_ride_out_a_rabbitmq_restart(
 ) -> None:
     data = big_csv(tmp_path / "mid.csv", 200_000)
     task_ids = [publish_validation(import_name, data.as_uri(), settings=job_settings) for _ in range(60)]
-    workers = [start_worker(), start_worker()]
+    workers = all_ready(start_worker(wait=False), start_worker(wait=False))
     wait_for(lambda: sum(h.get("state") in FINISHED for h in states(job_settings, task_ids).values()) >= 5,
              timeout=60, what="the first jobs to finish")
     try:
@@ -202,8 +204,8 @@ def test_a_redis_outage_loses_no_job_and_reports_none_twice(
     events = bind_events(amqp)
     data = big_csv(tmp_path / "mid.csv", 100_000)
     task_ids = [publish_validation(import_name, data.as_uri(), settings=job_settings) for _ in range(60)]
-    workers = [start_worker(env={"AIRFLOW_CONN_REDIS_DEFAULT": f"redis://127.0.0.1:{proxy.port}"})
-               for _ in range(2)]
+    workers = all_ready(*(start_worker(env={"AIRFLOW_CONN_REDIS_DEFAULT": f"redis://127.0.0.1:{proxy.port}"},
+                                       wait=False) for _ in range(2)))
     wait_for(lambda: sum(h.get("state") in FINISHED for h in states(job_settings, task_ids).values()) >= 5,
              timeout=60, what="the first jobs to finish")
     try:
