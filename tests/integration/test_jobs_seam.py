@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -262,3 +265,31 @@ def test_jobs_carry_no_file_bytes() -> None:
     assert set(ValidationJob.model_fields) == {
         "v", "task_id", "import_name", "schema_version", "file_uri", "file_name", "options", "submitted_by",
         "submitted_at"}
+
+
+# --- the worker command's surface ------------------------------------------------------
+
+
+def _typecheck(*args: str, env: dict[str, str]) -> Any:
+    return subprocess.run([sys.executable, "-m", "airflow_provider_typecheck.cli", *args],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_worker_help_lists_its_connections_and_settings() -> None:
+    result = _typecheck("worker", "--help", env=dict(os.environ))
+
+    assert result.returncode == 0
+    for name in ("--concurrency", "--prefetch", "AIRFLOW_CONN_RABBITMQ_DEFAULT", "AIRFLOW_CONN_REDIS_DEFAULT",
+                 "TYPECHECK_STORAGE_URI", "TYPECHECK_DELIVERY_LIMIT", "TYPECHECK_WORKER_LEASE_SECONDS"):
+        assert name in result.stdout
+
+
+def test_a_worker_without_a_rabbitmq_connection_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "TYPECHECK_"))}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    result = _typecheck("worker", env=env)
+    bad = _typecheck("worker", "--prefetch", "0", env=env)
+
+    assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (
+        2, "typecheck: error: RabbitMQ connection: The conn_id `rabbitmq_default` isn't defined")
+    assert (bad.returncode, bad.stderr.strip()) == (2, "typecheck: error: --concurrency and --prefetch must be 1 or more")
