@@ -162,7 +162,11 @@ class Worker:
         except ConnectionLost:
             log.warning("the connection closed before the job's outcome was settled; the broker requeued it")
         except Exception:
-            log.exception("settling a delivery failed; the broker will redeliver it")
+            log.exception("settling a delivery failed; requeueing it")
+            try:
+                self._in_connection(connection, lambda: channel.basic_nack(tag, requeue=True))
+            except Exception:  # noqa: BLE001 - the connection is gone: the broker requeues it anyway
+                log.warning("could not requeue the delivery; the broker will when the connection closes")
         finally:
             with self._lock:
                 self._inflight -= 1
@@ -186,7 +190,10 @@ class Worker:
                                          message_id=event.task_id, type="typecheck.validation.event.v1")
             self._in_connection(connection, lambda: channel.basic_publish(
                 EVENTS_EXCHANGE, event_routing_key(event.state, event.import_name), event.to_body(), props))
-            self.runner.announced(event.task_id)
+            try:
+                self.runner.announced(event.task_id)
+            except Exception as err:  # noqa: BLE001 - only spares a redelivery a second event
+                log.warning("task %s: could not record its event as sent: %s", event.task_id, err)
         if outcome.action == "requeue":
             self._in_connection(connection, lambda: channel.basic_nack(tag, requeue=True))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 
@@ -25,7 +26,11 @@ def run_worker_process(prefetch: int) -> int:
 
 
 def _child(prefetch: int) -> None:
-    raise SystemExit(run_worker_process(prefetch))
+    code = run_worker_process(prefetch)
+    # Leave without joining job threads: a job that reached no progress point within the
+    # grace period is requeued by the broker when the connection closes.
+    logging.shutdown()
+    os._exit(code)
 
 
 def run_workers(concurrency: int = 1, prefetch: int = 1) -> int:
