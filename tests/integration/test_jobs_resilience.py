@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -144,11 +145,13 @@ def test_sigterm_finishes_the_running_job_then_exits_0(
     tmp_path: Path,
 ) -> None:
     data = big_csv(tmp_path / "big.csv", 1_000_000)
-    worker = start_worker()
+    worker = start_worker("--concurrency", "2")  # spawned children; SIGTERM goes to the parent
     task_id = publish_validation(import_name, data.as_uri(), settings=job_settings)
-    _running(job_settings, task_id, attempt=1)
+    running = _running(job_settings, task_id, attempt=1)
 
     assert worker.terminate() == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(_pid(running), 0)  # the child that ran the job has exited too
 
     status = TaskStatusStore.from_settings(job_settings).get(task_id)
     assert (status.state, status.attempts) == (TaskState.VALID, 1)
