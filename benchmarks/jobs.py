@@ -137,6 +137,17 @@ def cli_seconds(path: Path, schema_path: Path) -> float:
     return time.perf_counter() - started
 
 
+def in_process_seconds(path: Path, schema_path: Path) -> float:
+    import json
+
+    from airflow_provider_typecheck.validation import validate_file
+
+    schema = json.loads(schema_path.read_text())
+    started = time.perf_counter()
+    validate_file(str(path), schema)
+    return time.perf_counter() - started
+
+
 def end_to_end(bench: Bench, import_name: str, path: Path, rounds: int) -> list[float]:
     from airflow_provider_typecheck.jobs import publish_validation
 
@@ -216,16 +227,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"at the start; each figure is the median of {args.rounds} rounds unless said otherwise; "
                   "the CLI and the jobs run on the same files in the same run.", ""]
         [worker] = bench.start_workers(1)
-        lines += ["| file | CLI (`typecheck validate`) | job: publish -> final status | job / CLI | seed |",
-                  "|---|---|---|---|---|"]
+        lines += ["| file | `validate_file` in this process | CLI (`typecheck validate`, a new process) "
+                  "| job: publish -> final status | job / CLI | seed |",
+                  "|---|---|---|---|---|---|"]
         for name, seed in (("wide", "41 s"), ("users", "")):
             path = paths[name]
             schema_path = path.parent / f"{name}.schema.json"
             end_to_end(bench, name, path, 1)  # warm the worker's schema cache and the page cache
             cli = statistics.median(cli_seconds(path, schema_path) for _ in range(args.rounds))
+            local = statistics.median(in_process_seconds(path, schema_path) for _ in range(args.rounds))
             job = statistics.median(end_to_end(bench, name, path, args.rounds))
             label = "wide: 10,000 rows x 100 columns" if name == "wide" else "users: 1,000,000 rows x 10 columns"
-            lines.append(f"| {label} | {cli:.3f} s | **{job:.3f} s** | {job / cli:.2f}x | {seed} |")
+            lines.append(f"| {label} | {local:.3f} s | {cli:.3f} s | **{job:.3f} s** | {job / cli:.2f}x | {seed} |")
 
         costs = overhead(bench, "users", small, 200)
         lines += ["", f"Queue cost per job (100-row file, one job at a time, 200 jobs; publish -> final status "
