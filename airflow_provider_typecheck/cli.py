@@ -65,6 +65,7 @@ connections (Airflow connections; AIRFLOW_CONN_<ID> URIs need no metadata databa
   AIRFLOW_CONN_RABBITMQ_DEFAULT  amqp://user:password@host:5672/vhost (amqps:// for TLS)
   AIRFLOW_CONN_REDIS_DEFAULT     redis://host:6379?db=0  (task status, leases, schema cache)
   AIRFLOW_CONN_POSTGRES_DEFAULT  or AIRFLOW_CONN_MONGO_DEFAULT: the schema registry
+  TYPECHECK_RABBITMQ_URI         the same as a URI, instead of the Airflow connection
 settings:
   TYPECHECK_RABBITMQ_CONN_ID, TYPECHECK_REDIS_CONN_ID, ... other connection ids
   TYPECHECK_SCHEMA_STORE         mongo | postgres
@@ -233,11 +234,11 @@ def _worker(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.jobs.rabbitmq import get_connection_parameters
+    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
     from airflow_provider_typecheck.settings import get_settings
 
     try:
-        get_connection_parameters(get_settings().rabbitmq_conn_id)
+        parameters_from_settings(get_settings())
     except ValidationError as err:
         print(f"typecheck: error: invalid settings: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}",
               file=sys.stderr)

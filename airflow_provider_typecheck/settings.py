@@ -62,6 +62,9 @@ class TypecheckSettings(BaseSettings):
     max_errors: int = Field(default=1000, gt=0)
 
     # Jobs and workers (jobs/, worker/).
+    # RabbitMQ by URI (amqp://user:password@host:5672/vhost?heartbeat=30): when set, used
+    # instead of the Airflow connection, so workers need no Airflow connection at all.
+    rabbitmq_uri: SecretStr | None = None
     # Where uploads, reports and invalid-row files live: any fsspec URI; empty means
     # a folder under the user's data directory ($XDG_DATA_HOME/typecheck, file://).
     storage_uri: str = ""

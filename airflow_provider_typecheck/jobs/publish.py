@@ -112,16 +112,14 @@ class JobServices:
 def job_services(settings: TypecheckSettings) -> JobServices:
     """The stores and publisher for ``settings``, kept for the life of the process."""
     from airflow_provider_typecheck.jobs.filestore import FileStore
-    from airflow_provider_typecheck.jobs.rabbitmq import get_connection_parameters
+    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
 
     return JobServices(
         schemas=cached_schema_store(settings),
         tasks=TaskStatusStore.from_settings(settings),
         files=FileStore.from_settings(settings),
-        publisher=ConfirmedPublisher(
-            get_connection_parameters(settings.rabbitmq_conn_id), delivery_limit=settings.delivery_limit
-        ),
+        publisher=ConfirmedPublisher(parameters_from_settings(settings), delivery_limit=settings.delivery_limit),
     )
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ssl
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 if TYPE_CHECKING:
     import pika
+
+    from airflow_provider_typecheck.settings import TypecheckSettings
 
 DEFAULT_HEARTBEAT_SECONDS = 30
 _TRUE = {"1", "true", "yes", "on"}
@@ -67,3 +70,24 @@ def get_connection_parameters(conn_id: str = "rabbitmq_default") -> pika.Connect
         extra=conn.extra_dejson,
         conn_type=conn.conn_type,
     )
+
+
+def parameters_from_uri(uri: str) -> pika.ConnectionParameters:
+    """Parameters from ``amqp[s]://login:password@host:port/vhost?extra=value``, read as Airflow reads one."""
+    parts = urlsplit(uri)
+    return connection_parameters(
+        host=parts.hostname,
+        port=parts.port,
+        login=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        vhost=unquote(parts.path[1:]) if len(parts.path) > 1 else None,
+        extra=dict(parse_qsl(parts.query)),
+        conn_type=parts.scheme,
+    )
+
+
+def parameters_from_settings(settings: TypecheckSettings) -> pika.ConnectionParameters:
+    """``TYPECHECK_RABBITMQ_URI`` when set, else the Airflow connection ``settings.rabbitmq_conn_id``."""
+    if settings.rabbitmq_uri is not None:
+        return parameters_from_uri(settings.rabbitmq_uri.get_secret_value())
+    return get_connection_parameters(settings.rabbitmq_conn_id)

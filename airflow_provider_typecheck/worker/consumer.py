@@ -57,12 +57,12 @@ class Worker:
     def __init__(self, settings: TypecheckSettings, *, prefetch: int = 1) -> None:
         from airflow_provider_typecheck.jobs.filestore import FileStore
         from airflow_provider_typecheck.jobs.publish import cached_schema_store
-        from airflow_provider_typecheck.jobs.rabbitmq import get_connection_parameters
+        from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
         from airflow_provider_typecheck.registry.tasks import TaskStatusStore
 
         self.settings = settings
         self.prefetch = prefetch
-        self.parameters: pika.ConnectionParameters = get_connection_parameters(settings.rabbitmq_conn_id)
+        self.parameters: pika.ConnectionParameters = parameters_from_settings(settings)
         self.stopping = threading.Event()
         self.interrupt = threading.Event()
         self.runner = JobRunner(

@@ -89,6 +89,18 @@ def test_rabbitmq_connection_fields_become_pika_parameters() -> None:
     assert (tls.port, tls.virtual_host, tls.ssl_options is not None) == (5671, "/", True)
 
 
+def test_a_rabbitmq_uri_setting_replaces_the_airflow_connection() -> None:
+    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
+
+    settings = TypecheckSettings(rabbitmq_uri="amqps://u%40x:p%2Fw@mq.example:5999/jobs%2Fa?heartbeat=7")
+    parameters = parameters_from_settings(settings)
+
+    assert (parameters.host, parameters.port, parameters.virtual_host, parameters.heartbeat) == (
+        "mq.example", 5999, "jobs/a", 7)
+    assert (parameters.credentials.username, parameters.credentials.password) == ("u@x", "p/w")
+    assert parameters.ssl_options is not None and "p/w" not in repr(settings)
+
+
 # --- topology -------------------------------------------------------------------------
 
 
