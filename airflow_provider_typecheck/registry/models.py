@@ -227,6 +227,9 @@ class TaskStatus(_Frozen):
     finished_at: datetime | None = None
     summary: dict[str, Any] | None = None
     error: str | None = None
+    report_uri: str | None = None
+    attempts: int = 0  # runs started by workers (more than one: a worker died or was stopped)
+    worker: str | None = None  # the run holding (or last holding) the task: host:pid:run
 
     @field_validator("percent")
     @classmethod
