@@ -124,14 +124,10 @@ def job_services(settings: TypecheckSettings) -> JobServices:
 
 
 def cached_schema_store(settings: TypecheckSettings) -> SchemaStore:
-    """The schema store of ``settings``, its Redis cache under ``settings.redis_prefix``."""
-    from airflow_provider_typecheck.registry.cache import CachedSchemaStore, SchemaCache
+    """The schema store of ``settings``, behind the same Redis cache the API's writes invalidate."""
     from airflow_provider_typecheck.registry.schemas import build_schema_store
 
-    cache = SchemaCache(
-        redis_conn_id=settings.redis_conn_id, ttl_seconds=settings.cache_ttl_seconds, prefix=settings.redis_prefix
-    )
-    return CachedSchemaStore(build_schema_store(settings, cached=False), cache)
+    return build_schema_store(settings)
 
 
 def publish_validation(

@@ -339,5 +339,6 @@ def build_schema_cache(settings: TypecheckSettings | None = None) -> SchemaCache
     return SchemaCache(
         redis_conn_id=settings.redis_conn_id,
         ttl_seconds=settings.cache_ttl_seconds,
+        prefix=settings.redis_prefix,
         redis_uri=None if settings.redis_uri is None else settings.redis_uri.get_secret_value(),
     )

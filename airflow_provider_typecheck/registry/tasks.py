@@ -199,6 +199,7 @@ class TaskStatusStore:
     :param finished_ttl_seconds: how long a finished task is kept.
     :param inflight_ttl_seconds: how long an unfinished task is kept after its last update.
     :param prefix: key prefix, so the project can share a Redis with Airflow or Celery.
+    :param redis_uri: a ``redis://`` URI used instead of the Airflow connection (``TYPECHECK_REDIS_URI``).
     """
 
     def __init__(
@@ -208,8 +209,10 @@ class TaskStatusStore:
         finished_ttl_seconds: int = 7 * 24 * 3600,
         inflight_ttl_seconds: int = 24 * 3600,
         prefix: str = DEFAULT_PREFIX,
+        redis_uri: str | None = None,
     ) -> None:
         self.redis_conn_id = redis_conn_id
+        self._uri = redis_uri
         self.finished_ttl_seconds = finished_ttl_seconds
         self.inflight_ttl_seconds = inflight_ttl_seconds
         self.prefix = prefix
@@ -228,15 +231,21 @@ class TaskStatusStore:
             finished_ttl_seconds=settings.task_ttl_seconds,
             inflight_ttl_seconds=settings.task_inflight_ttl_seconds,
             prefix=settings.redis_prefix,
+            redis_uri=None if settings.redis_uri is None else settings.redis_uri.get_secret_value(),
         )
 
     def _client(self) -> Redis:
         if self._redis is None:
             with self._lock:
                 if self._redis is None:
-                    from airflow.providers.redis.hooks.redis import RedisHook
+                    if self._uri is None:
+                        from airflow.providers.redis.hooks.redis import RedisHook
 
-                    client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+                        client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+                    else:
+                        from redis import Redis
+
+                        client = Redis.from_url(self._uri)
                     self._scripts = {
                         name: client.register_script(body)
                         for name, body in (
@@ -251,6 +260,10 @@ class TaskStatusStore:
                     }
                     self._redis = client
         return self._redis
+
+    def ping(self) -> None:
+        """Raise unless Redis answers (for health checks)."""
+        self._client().ping()
 
     def close(self) -> None:
         with self._lock:
