@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_typecheck.registry.models import USERNAME_PATTERN, Role, TaskStatus, UserPublic
 
-PASSWORD_FIELD = Field(min_length=8, max_length=128)
 
 
 class ErrorBody(BaseModel):
@@ -61,7 +60,7 @@ class UserCreateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(pattern=USERNAME_PATTERN)
-    password: str = PASSWORD_FIELD
+    password: str = Field(min_length=8, max_length=128)
     rol: Role = "user"
     is_active: bool = True
 
@@ -71,7 +70,7 @@ class UserUpdateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    password: str | None = PASSWORD_FIELD
+    password: str | None = Field(default=None, min_length=8, max_length=128)
     rol: Role | None = None
     is_active: bool | None = None
 
