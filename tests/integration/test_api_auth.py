@@ -127,6 +127,8 @@ def test_login_failures_are_indistinguishable(api: Api) -> None:
     unknown = api.client.post("/login/access-token", data={"username": "nobody-at-all", "password": "password123"})
     wrong = api.client.post("/login/access-token", data={"username": ADMIN, "password": "wrong-password"})
     empty = api.client.post("/login/access-token", data={})
-    assert unknown.status_code == wrong.status_code == empty.status_code == 401
-    assert unknown.json() == wrong.json() == empty.json() == {"detail": "incorrect username or password"}
+    impossible = api.client.post("/login/access-token", data={"username": "nul\x00name", "password": "x"})
+    assert unknown.status_code == wrong.status_code == empty.status_code == impossible.status_code == 401
+    assert unknown.json() == wrong.json() == empty.json() == impossible.json() == {
+        "detail": "incorrect username or password"}
     assert unknown.headers["www-authenticate"] == wrong.headers["www-authenticate"] == "Bearer"

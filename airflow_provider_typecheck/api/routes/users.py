@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from airflow_provider_typecheck.api.deps import CurrentUser, StoresDep, require_admin
 from airflow_provider_typecheck.api.models import UserCreateIn, UserOut, UsersOut, UserUpdateIn
 from airflow_provider_typecheck.api.responses import ADMIN, AUTH, errors
-from airflow_provider_typecheck.registry.models import UserCreate, UserUpdate
+from airflow_provider_typecheck.registry.models import USERNAME_PATTERN, UserCreate, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 
 
 @router.get("/info", responses=errors(*AUTH))
@@ -44,7 +46,7 @@ def list_users(
 
 
 @router.get("/search/{username}", responses=errors(*ADMIN, 404))
-def get_user(username: str, user: CurrentUser, stores: StoresDep) -> UserOut:
+def get_user(username: Username, user: CurrentUser, stores: StoresDep) -> UserOut:
     """A user by name: admins may look anyone up, users only themselves."""
     if user.role != "admin" and username.lower() != user.username.lower():
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="admin role required")
@@ -52,7 +54,7 @@ def get_user(username: str, user: CurrentUser, stores: StoresDep) -> UserOut:
 
 
 @router.patch("/update/{username}", responses=errors(*ADMIN, 404, 409))
-def update_user(username: str, body: UserUpdateIn, user: CurrentUser, stores: StoresDep) -> UserOut:
+def update_user(username: Username, body: UserUpdateIn, user: CurrentUser, stores: StoresDep) -> UserOut:
     """
     Change a user's password, role or active flag (admin). A user may change their own
     password only. 409 when the change would leave no active admin.
@@ -73,6 +75,6 @@ def update_user(username: str, body: UserUpdateIn, user: CurrentUser, stores: St
     dependencies=[Depends(require_admin)],
     responses=errors(*ADMIN, 404, 409),
 )
-def delete_user(username: str, stores: StoresDep) -> None:
+def delete_user(username: Username, stores: StoresDep) -> None:
     """Delete a user (admin); 409 for the last active admin."""
     stores.users.delete(stores.users.get_by_username(username).id)
