@@ -28,7 +28,7 @@ def test_the_api_keeps_its_documented_contract(api: Api) -> None:
         @settings(max_examples=10, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
                   suppress_health_check=list(HealthCheck))
         def call(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=headers, checks=checks)
+            case.call_and_validate(headers=headers, checks=checks, timeout=60)
 
         call()
         tested.append(operation.label)
