@@ -240,7 +240,14 @@ def _api(args: argparse.Namespace) -> int:
             return EXIT_UNUSABLE
         from airflow_provider_typecheck.registry.users import init_users
 
-        init_users(settings)
+        try:
+            init_users(settings)
+        except RegistryError:
+            raise
+        except Exception as err:  # noqa: BLE001 - PostgreSQL unreachable or refusing, in any driver's words
+            print(f"typecheck: error: cannot set up users in PostgreSQL: {str(err).splitlines()[0]}",
+                  file=sys.stderr)
+            return EXIT_UNUSABLE
     except ValidationError as err:
         first = err.errors()[0]
         print(f"typecheck: error: TYPECHECK_{str(first['loc'][0]).upper()}: {first['msg']}", file=sys.stderr)

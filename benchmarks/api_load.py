@@ -58,6 +58,7 @@ async def client_run(base: str, jobs: int, samples: dict[str, list[float]], erro
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         for _ in range(jobs):
             job_started = time.perf_counter()
+            samples["first_upload"].append(job_started)
             upload = await client.post(f"/validation/upload/{name}", headers=headers,
                                        files={"spreadsheet_file": ("users.csv", CSV)})
             samples["upload"].append(time.perf_counter() - job_started)
@@ -77,6 +78,7 @@ async def client_run(base: str, jobs: int, samples: dict[str, list[float]], erro
                     if state != "invalid" or status.json()["summary"]["invalid_rows"] != 1:
                         errors.append(f"task {task_id} ended {state}: {status.json().get('error')}")
                     samples["job"].append(time.perf_counter() - job_started)
+                    samples["finished"].append(time.perf_counter())
                     break
                 await asyncio.sleep(0.05)
 
@@ -140,7 +142,8 @@ def main() -> int:
         httpx.post(f"{base}/schemas/upload/{name}", json=SCHEMA,
                    headers={"Authorization": f"Bearer {token['access_token']}"}).raise_for_status()
 
-        samples: dict[str, list[float]] = {"login": [], "upload": [], "status": [], "job": []}
+        samples: dict[str, list[float]] = {"login": [], "upload": [], "status": [], "job": [],
+                                           "first_upload": [], "finished": []}
         errors: list[str] = []
         started = time.perf_counter()
 
@@ -178,7 +181,10 @@ def main() -> int:
         if values:
             print(f"| {kind if kind != 'job' else 'upload to finished (end to end)'} | {len(values)} | "
                   f"{statistics.median(values):.1f} | {percentile(values, 99):.1f} | {max(values):.1f} |")
-    print(f"jobs finished: {jobs} in {wall:.2f} s = {jobs / wall:.1f} jobs/s; errors: {len(errors)}")
+    # Logins are deliberately slow (Argon2): jobs per second counts from the first upload.
+    busy = max(samples["finished"], default=0) - min(samples["first_upload"], default=0)
+    print(f"jobs finished: {jobs} in {wall:.2f} s with the logins, {busy:.2f} s from the first upload to the "
+          f"last result = {jobs / busy if busy > 0 else 0:.1f} jobs/s; errors: {len(errors)}")
     for error in errors[:10]:
         print("  error:", error)
     return 1 if errors else 0

@@ -26,6 +26,11 @@ BAD_CSV = b"name,email,age\nJohn Doe,john@example.com,30\nNo Mail,,-4\nJane,jane
 
 
 def test_the_seed_workflow_end_to_end(api: Api) -> None:
+    seed_workflow(api)
+
+
+def seed_workflow(api: Api) -> None:
+    """The seed README's steps, in order, against a server (standalone or mounted in Airflow)."""
     name = f"user_data_{uuid.uuid4().hex[:8]}"
     # 1. log in (the seed also sends rol=admin: ignored)
     login = api.client.post("/login/access-token", data={"username": ADMIN, "password": "a-long-admin-password",
