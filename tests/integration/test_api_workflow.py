@@ -69,12 +69,17 @@ def seed_workflow(api: Api) -> None:
     new = api.client.post(f"/schemas/upload/{name}", params={"new": "true"}, json=strict, headers=auth)
     assert (new.status_code, new.json()) == (201, {"import_name": name, "version": 2, "status": "new_version"})
     second = api.client.post(f"/validation/upload/{name}", files={"spreadsheet_file": ("users.csv", USERS_CSV)},
-                             headers=auth).json()
+                             headers=auth)
+    assert second.status_code == 202, second.text
+    second = second.json()
     assert second["schema_version"] == 2
     judged = wait_finished(api, auth["Authorization"].split()[1], second["task_id"])
     assert judged["state"] == "invalid"
     assert judged["summary"]["errors_by_column"] == {"age": {"maximum": 1}}
     assert [(e["row"], e["column"], e["keyword"]) for e in judged["errors"]] == [(2, "age", "maximum")]
+    # report_uri is where this server serves the report, under whatever prefix it is mounted at
+    served = api.client.get(api.base_url + judged["report_uri"], headers=auth)
+    assert served.status_code == 200 and served.json()["invalid_rows"] == 1
     status = api.client.get("/schemas/status", params={"import_name": name}, headers=auth).json()
     assert status["active_version"] == 2 and [v["version"] for v in status["versions"]] == [1, 2]
     assert status["versions"][0]["created_by"] == ADMIN
@@ -83,7 +88,9 @@ def seed_workflow(api: Api) -> None:
     rolled = api.client.delete(f"/schemas/remove/{name}", headers=auth).json()
     assert rolled == {"import_name": name, "status": "rolled_back", "active_version": 1}
     third = api.client.post(f"/validation/upload/{name}", files={"spreadsheet_file": ("users.csv", USERS_CSV)},
-                            headers=auth).json()
+                            headers=auth)
+    assert third.status_code == 202, third.text
+    third = third.json()
     assert third["schema_version"] == 1
     assert wait_finished(api, auth["Authorization"].split()[1], third["task_id"])["state"] == "valid"
     listed = api.client.get("/validation/status", params={"import_name": name, "limit": 2}, headers=auth).json()

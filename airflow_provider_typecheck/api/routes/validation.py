@@ -124,9 +124,15 @@ def validation_status(
 
 def _status_out(request: Request, stores: Stores, task: TaskStatus) -> TaskStatusOut:
     report = _report_or_none(stores, task)
-    report_uri = None if report is None else str(request.url_for("validation_report", task_id=task.task_id).path)
+    report_uri = None if report is None else _report_path(request, task.task_id)
     first = [] if report is None else report.get("errors", [])[:FIRST_ERRORS]
     return TaskStatusOut.of(task, errors=first, report_uri=report_uri)
+
+
+def _report_path(request: Request, task_id: str) -> str:
+    # Not request.url_for: mounted in Airflow, the request's router is Airflow's, not ours.
+    own = request.app.url_path_for("validation_report", task_id=task_id)
+    return f"{request.scope.get('root_path', '').rstrip('/')}{own}"
 
 
 def _report_or_none(stores: Stores, task: TaskStatus) -> dict[str, Any] | None:
@@ -172,7 +178,7 @@ def validation_report(
         return JSONResponse(report)
     from airflow_provider_typecheck.api.report_page import render_report_page
 
-    base = str(request.url_for("validation_report", task_id=task_id).path)
+    base = _report_path(request, task_id)
     return HTMLResponse(render_report_page(task, report, json_url=f"{base}?format=json",
                                            csv_url=f"{base}?format=csv"))
 
