@@ -22,6 +22,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "change-me", "secret", "password", "admin"})
 
 MIN_JWT_SECRET_BYTES = 32
+# A secret of 32 bytes or more can still be guessable: "a" * 32, or a short word
+# repeated. Outside development a secret must hold at least this many distinct bytes
+# and must not be one pattern of at most MAX_JWT_SECRET_PERIOD bytes repeated.
+MIN_JWT_SECRET_DISTINCT_BYTES = 8
+MAX_JWT_SECRET_PERIOD = 16
+# A stolen token works until it expires; the user check on every request stops a
+# deleted or demoted account at once, but a day is still the most a token may live.
+MAX_JWT_EXPIRE_MINUTES = 24 * 60
 _PG_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 MiB = 1024 * 1024
@@ -31,13 +39,23 @@ DAY = 24 * 3600
 class TypecheckSettings(BaseSettings):
     """Everything the package reads from the environment (prefix ``TYPECHECK_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="TYPECHECK_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused setting must never echo a secret (or the whole
+    # input, secrets included, as pydantic does for model-level checks) into a log.
+    model_config = SettingsConfigDict(
+        env_prefix="TYPECHECK_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # Airflow connection ids.
     mongo_conn_id: str = "mongo_default"
     postgres_conn_id: str = "postgres_default"
     redis_conn_id: str = "redis_default"
     rabbitmq_conn_id: str = "rabbitmq_default"
+
+    # Services by URI (stores): when set, used instead of the Airflow connection of the
+    # same service, so the API and workers need no Airflow connection, nor its database.
+    postgres_uri: SecretStr | None = None
+    mongo_uri: SecretStr | None = None
+    redis_uri: SecretStr | None = None
 
     # Schema registry.
     schema_store: Literal["mongo", "postgres"] = "mongo"
@@ -47,7 +65,7 @@ class TypecheckSettings(BaseSettings):
 
     # Authentication. Secrets have no defaults.
     jwt_secret: SecretStr | None = None
-    jwt_expire_minutes: int = Field(default=60, gt=0)
+    jwt_expire_minutes: int = Field(default=60, gt=0, le=MAX_JWT_EXPIRE_MINUTES)
     first_admin_username: str | None = None
     first_admin_password: SecretStr | None = None
     development: bool = False
@@ -82,6 +100,11 @@ class TypecheckSettings(BaseSettings):
     # Each service the full healthcheck probes gets this long before it counts as down.
     api_health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
+    # Schema limits (stores; the same names and defaults as branch h9-cli's, which
+    # the core's check_schema takes: keep one copy of this block when merging).
+    max_schema_bytes: int = Field(default=4 * MiB, gt=0)
+    max_schema_depth: int = Field(default=64, gt=0, le=100)
+
     @field_validator("postgres_schema")
     @classmethod
     def _plain_identifier(cls, value: str) -> str:
@@ -108,12 +131,27 @@ class TypecheckSettings(BaseSettings):
                     f"TYPECHECK_{name.upper()} is empty or a placeholder; "
                     "set a real secret (or TYPECHECK_DEVELOPMENT=true on a development machine)"
                 )
+        if self.jwt_secret is not None and _is_low_entropy(self.jwt_secret.get_secret_value().encode()):
+            raise ValueError(
+                f"TYPECHECK_JWT_SECRET is too easy to guess: it needs {MIN_JWT_SECRET_DISTINCT_BYTES} distinct bytes"
+                f" or more and must not repeat a pattern of {MAX_JWT_SECRET_PERIOD} bytes or fewer"
+                " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         return self
 
 
 def _is_placeholder(value: str) -> bool:
     stripped = value.strip()
     return not stripped or stripped.lower() in PLACEHOLDER_SECRETS
+
+
+def _is_low_entropy(secret: bytes) -> bool:
+    if len(set(secret)) < MIN_JWT_SECRET_DISTINCT_BYTES:
+        return True
+    # Periodic: every byte equals the one `period` places before it.
+    return any(
+        secret[period:] == secret[:-period] for period in range(1, min(MAX_JWT_SECRET_PERIOD, len(secret) - 1) + 1)
+    )
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -109,7 +110,7 @@ def main() -> int:
         "TYPECHECK_POSTGRES_SCHEMA": schema,
         "TYPECHECK_REDIS_PREFIX": prefix,
         "TYPECHECK_STORAGE_URI": Path(store).as_uri(),
-        "TYPECHECK_JWT_SECRET": "bench-" + "s" * 40,
+        "TYPECHECK_JWT_SECRET": secrets.token_urlsafe(32),
         "TYPECHECK_FIRST_ADMIN_USERNAME": ADMIN,
         "TYPECHECK_FIRST_ADMIN_PASSWORD": PASSWORD,
     }

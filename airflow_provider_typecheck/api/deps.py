@@ -4,9 +4,10 @@ Stores are built once per app, on the first request that needs them (never at im
 or app creation), so the same app works behind ``typecheck api`` and mounted inside
 Airflow's API server, where a mounted app's lifespan never runs.
 
-Authentication lives here and only here: a token names a user, and every request
-looks that user up again, so a user deactivated, deleted or demoted since the token
-was issued is refused at once, not when the token expires.
+Authentication lives here and only here: a token names a user's id and token version,
+and every request checks both against the users table (``UserStore.user_for_access_token``),
+so a user deactivated, deleted, demoted or re-passworded since the token was issued is
+refused at once, not when the token expires.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
-from airflow_provider_typecheck.registry.errors import AuthenticationError, NotFound
+from airflow_provider_typecheck.registry.errors import AuthenticationError
 from airflow_provider_typecheck.registry.models import UserPublic
 from airflow_provider_typecheck.settings import TypecheckSettings
 
@@ -97,11 +98,9 @@ def _unauthorized() -> HTTPException:
     )
 
 
-def issue_access_token(user: UserPublic, settings: TypecheckSettings) -> str:
-    """The bearer token of a user who just logged in."""
-    from airflow_provider_typecheck.registry.security import create_access_token
-
-    return create_access_token(user.username, user.role, settings=settings)
+def issue_access_token(user: UserPublic, settings: TypecheckSettings, stores: Stores) -> str:
+    """The bearer token of a user who just logged in (it names the user's id and token version)."""
+    return stores.users.issue_access_token(user.id, settings=settings)
 
 
 def get_current_user(
@@ -110,21 +109,16 @@ def get_current_user(
     """
     The user a valid bearer token names, as stored now.
 
-    Missing, malformed, forged or expired tokens, and users since deleted or
-    deactivated, all get the same 401. The role is the stored one, not the token's.
+    Missing, malformed, forged or expired tokens, and users since deleted, deactivated,
+    demoted or given a new password (the token's version is then stale), all get the
+    same 401. The role acted on is the stored one, never the token's.
     """
-    from airflow_provider_typecheck.registry.security import decode_access_token
-
     if not token:
         raise _unauthorized()
     try:
-        claims = decode_access_token(token, settings=settings)
-        user = stores.users.get_by_username(claims.sub)
-    except (AuthenticationError, NotFound):
+        return stores.users.user_for_access_token(token, settings=settings)
+    except AuthenticationError:
         raise _unauthorized() from None
-    if not user.is_active:
-        raise _unauthorized()
-    return user
 
 
 CurrentUser = Annotated[UserPublic, Depends(get_current_user)]

@@ -23,7 +23,8 @@ def probes(stores: Stores, settings: TypecheckSettings) -> dict[str, Callable[[]
     """One callable per service; each raises when its service does not answer properly."""
 
     def postgresql() -> object:
-        return stores.users.list(skip=0, limit=1)
+        stores.users.ping(settings.api_health_timeout_seconds)
+        return True
 
     def redis() -> object:
         from airflow.providers.redis.hooks.redis import RedisHook

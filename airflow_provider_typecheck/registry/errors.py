@@ -47,8 +47,16 @@ class SchemaNotFound(NotFound):
     """No schema (or no such version) is stored under an import name."""
 
 
+class VersionConflict(Conflict):
+    """The caller's ``expected_version`` is no longer the active version: someone else wrote first."""
+
+
 class ConcurrentUpdate(Conflict):
     """An optimistic update lost its race too many times in a row; retrying later is safe."""
+
+
+class CacheUnavailable(RegistryError):
+    """The schema cache (Redis) cannot be invalidated, so a schema write was refused before it wrote."""
 
 
 class UserNotFound(NotFound):

@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from contextlib import closing
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_typecheck.registry.errors import ConfigurationError
 
@@ -81,6 +82,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             updated_by text,
             PRIMARY KEY (import_name, version)
         );
+        """,
+    ),
+    Migration(
+        3,
+        "token versions",
+        """
+        -- Bumped by every change that must end the tokens issued before it
+        -- (password, role, deactivation); a token carries the version it was issued at.
+        ALTER TABLE {schema}.users ADD COLUMN token_version integer NOT NULL DEFAULT 0;
         """,
     ),
 )
@@ -143,27 +153,115 @@ def ensure_migrated(hook: PostgresHook, conn_id: str, schema: str) -> None:
             _done.add(key)
 
 
+class ConnectionPool:
+    """Idle connections kept for the next caller, so a read costs a query, not a connection.
+
+    A new PostgreSQL connection costs milliseconds (authentication, a backend
+    process); a kept one costs nothing. A connection goes back to the pool after a
+    clean ``with`` block, rolled back if it was left in a transaction; one that failed
+    so that even the rollback fails (the server went away) is closed and forgotten,
+    so the next caller gets a new one.
+
+    :param connect: opens a new DB-API connection.
+    :param max_idle: connections kept between uses; 0 keeps none (a connection per call).
+    """
+
+    def __init__(self, connect: Callable[[], Any], *, max_idle: int = 8) -> None:
+        self._connect = connect
+        self.max_idle = max_idle
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            self._give_back(conn)
+
+    def _give_back(self, conn: Any) -> None:
+        try:
+            conn.rollback()  # a no-op after a commit; ends whatever a failure left open
+        except Exception:  # noqa: BLE001 - a broken connection is simply not kept
+            _close_quietly(conn)
+            return
+        with self._lock:
+            if len(self._idle) < self.max_idle and not conn.closed:
+                self._idle.append(conn)
+                return
+        _close_quietly(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001, S110 - closing a dead connection may fail; it is gone either way
+        pass
+
+
+def postgres_hook(postgres_conn_id: str, uri: str | None = None) -> PostgresHook:
+    """A ``PostgresHook`` on the Airflow connection ``postgres_conn_id``, or on ``uri`` when given.
+
+    With a URI no Airflow connection is looked up at all, so no metadata database is needed.
+    """
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    if uri is None:
+        return PostgresHook(postgres_conn_id=postgres_conn_id)
+    from airflow.models.connection import Connection
+
+    return PostgresHook(postgres_conn_id=postgres_conn_id, connection=Connection(conn_id=postgres_conn_id, uri=uri))
+
+
 class MigratedPostgres:
-    """A ``PostgresHook`` built on first use, with the package's migrations applied once.
+    """Pooled PostgreSQL connections, with the package's migrations applied once.
 
     The stores that keep tables in PostgreSQL share this, so none of them opens a
     connection at construction and each one sees its tables migrated.
+
+    :param uri: a ``postgresql://`` URI used instead of the Airflow connection.
+    :param pool_size: idle connections kept (see :class:`ConnectionPool`).
     """
 
-    def __init__(self, postgres_conn_id: str, schema: str) -> None:
+    def __init__(self, postgres_conn_id: str, schema: str, *, uri: str | None = None, pool_size: int = 8) -> None:
         self.postgres_conn_id = postgres_conn_id
         self.schema = schema
-        self._hook: PostgresHook | None = None
+        self._uri = uri
+        self._pool_size = pool_size
+        self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
 
-    def connect(self) -> closing:
-        """A new connection, closed when the ``with`` block ends."""
-        if self._hook is None:
+    def connect(self) -> Any:
+        """A connection for one ``with`` block, taken from the pool and given back after."""
+        if self._pool is None:
             with self._lock:
-                if self._hook is None:
-                    from airflow.providers.postgres.hooks.postgres import PostgresHook
+                if self._pool is None:
+                    hook = postgres_hook(self.postgres_conn_id, self._uri)
+                    # Keyed by the URI too: two URIs under one connection id are two databases.
+                    ensure_migrated(hook, f"{self.postgres_conn_id}:{self._uri or ''}", self.schema)
+                    self._pool = ConnectionPool(hook.get_conn, max_idle=self._pool_size)
+        return self._pool.connection()
 
-                    hook = PostgresHook(postgres_conn_id=self.postgres_conn_id)
-                    ensure_migrated(hook, self.postgres_conn_id, self.schema)
-                    self._hook = hook
-        return closing(self._hook.get_conn())
+    def ping(self, timeout: float) -> None:
+        """Run ``SELECT 1``, the statement bounded by ``timeout`` seconds."""
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout * 1000)}ms",))
+            cur.execute("SELECT 1")
+            cur.fetchone()
+            conn.rollback()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+            self._pool = None

@@ -2,8 +2,9 @@
 
 Pydantic models, so the REST API can use them as response models as they are.
 User models come in three: ``UserCreate`` and ``UserUpdate`` carry a plain password
-in, ``UserPublic`` carries nothing secret out; only the store itself ever sees the
-hash (``UserInDB``, not for responses).
+in (a ``SecretStr``: hidden in reprs, logs and validation errors), ``UserPublic``
+carries nothing secret out; only the store itself ever sees the hash (``UserInDB``,
+not for responses, and left out of its repr).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from enum import Enum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 IMPORT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$"
@@ -116,19 +117,39 @@ class RemoveResult(_Frozen):
 # --- Users ----------------------------------------------------------------------------
 
 
-class UserCreate(BaseModel):
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+
+
+def _password_length(value: SecretStr | None) -> SecretStr | None:
+    # Checked here rather than by Field(min_length=...), whose message speaks of "items".
+    if value is not None and not MIN_PASSWORD_LENGTH <= len(value.get_secret_value()) <= MAX_PASSWORD_LENGTH:
+        raise ValueError(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    return value
+
+
+class _UserInput(BaseModel):
+    # A refused password must not come back in the error (pydantic echoes the input).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+
+class UserCreate(_UserInput):
     username: str = Field(pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=8, max_length=128)
+    password: SecretStr
     role: Role = "user"
     is_active: bool = True
 
+    _check_password = field_validator("password")(_password_length)
 
-class UserUpdate(BaseModel):
+
+class UserUpdate(_UserInput):
     """Only the fields given are changed; the username never changes."""
 
-    password: str | None = Field(default=None, min_length=8, max_length=128)
+    password: SecretStr | None = None
     role: Role | None = None
     is_active: bool | None = None
+
+    _check_password = field_validator("password")(_password_length)
 
 
 class UserPublic(_Frozen):
@@ -148,15 +169,20 @@ class UsersPublic(_Frozen):
 class UserInDB(UserPublic):
     """The stored user, hash included: internal to the stores, never a response model."""
 
-    hashed_password: str
+    hashed_password: str = Field(repr=False)
+    # Bumped whenever a token issued before must stop working (see UserStore.user_for_token).
+    token_version: int = 0
 
     def public(self) -> UserPublic:
-        return UserPublic.model_validate(self.model_dump(exclude={"hashed_password"}))
+        return UserPublic.model_validate(self.model_dump(exclude={"hashed_password", "token_version"}))
 
 
 class TokenPayload(_Frozen):
+    """An access token's claims: ``sub`` is the user's id, ``ver`` its token version."""
+
     sub: str
     role: Role
+    ver: int
     exp: int
     iat: int | None = None
 

@@ -2,9 +2,14 @@
 
 * Passwords are hashed with Argon2 (pwdlib); :func:`verify_password` also says when a
   stored hash should be upgraded to the current parameters.
-* Access tokens are JWTs signed with HS256 and carry ``sub`` (the username), ``role``,
-  ``iat`` and ``exp``. The secret comes from ``TYPECHECK_JWT_SECRET`` (at least 32 bytes);
-  without one, tokens can be neither issued nor checked.
+* Access tokens are JWTs signed with HS256 and carry ``sub`` (the user's id, which
+  never changes, unlike a username that may be freed and taken again), ``role``,
+  ``ver`` (the user's token version), ``iat`` and ``exp``. A signature proves only
+  that we issued the token: :meth:`.users.UserStore.user_for_token` checks the user
+  and its token version against the database on every request. The secret comes from
+  ``TYPECHECK_JWT_SECRET`` (see the settings for what is refused); without one, tokens
+  can be neither issued nor checked. No token lives longer than
+  :data:`~airflow_provider_typecheck.settings.MAX_JWT_EXPIRE_MINUTES`.
 * :func:`authenticate` gives one error for every failure and, for an unknown user,
   still verifies against a dummy hash, so response time does not reveal which
   usernames exist.
@@ -42,8 +47,12 @@ def verify_password(password: str, hashed: str) -> tuple[bool, str | None]:
 
 
 @lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    # Built on first use rather than at import: hashing is deliberately slow.
+def dummy_hash() -> str:
+    """A hash of a random password, made like every real one (same hasher, same parameters).
+
+    Verifying an unknown user's password against it costs what a real check costs.
+    Built on first use rather than at import: hashing is deliberately slow.
+    """
     return hash_password(secrets.token_urlsafe(16))
 
 
@@ -59,7 +68,7 @@ def authenticate(
     """
     user = find_user(username)
     if user is None:
-        verify_password(password, _dummy_hash())
+        verify_password(password, dummy_hash())
         raise AuthenticationError("incorrect username or password")
     matches, new_hash = verify_password(password, user.hashed_password)
     if not matches or not user.is_active:
@@ -81,22 +90,30 @@ def create_access_token(
     subject: str,
     role: str,
     *,
+    token_version: int,
     expires_delta: timedelta | None = None,
     settings: TypecheckSettings | None = None,
 ) -> str:
     """
-    Sign a token for ``subject`` (a username) with its ``role``.
+    Sign a token for ``subject`` (a user's id) with its ``role`` and token version.
 
+    The API issues tokens through :meth:`.users.UserStore.issue_access_token`, which
+    reads the current token version; this is the signing alone.
+
+    :param token_version: the user's ``token_version`` now; a later change refuses the token.
     :param expires_delta: lifetime; defaults to ``TYPECHECK_JWT_EXPIRE_MINUTES``.
     :param settings: defaults to :func:`~airflow_provider_typecheck.settings.get_settings`.
+    :raises ConfigurationError: no secret, or a lifetime past ``MAX_JWT_EXPIRE_MINUTES``.
     """
+    from airflow_provider_typecheck.settings import MAX_JWT_EXPIRE_MINUTES, get_settings
+
     secret = _secret(settings)
     if expires_delta is None:
-        from airflow_provider_typecheck.settings import get_settings
-
         expires_delta = timedelta(minutes=(settings or get_settings()).jwt_expire_minutes)
+    if expires_delta > timedelta(minutes=MAX_JWT_EXPIRE_MINUTES):
+        raise ConfigurationError(f"an access token may live {MAX_JWT_EXPIRE_MINUTES} minutes at most")
     now = datetime.now(timezone.utc)
-    claims = {"sub": subject, "role": role, "iat": now, "exp": now + expires_delta}
+    claims = {"sub": subject, "role": role, "ver": token_version, "iat": now, "exp": now + expires_delta}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -104,12 +121,17 @@ def decode_access_token(token: str, *, settings: TypecheckSettings | None = None
     """
     Verify a token's signature and expiry and return its claims.
 
+    This checks the token alone; :meth:`.users.UserStore.user_for_token` then checks
+    that its user still exists, is active and has the same token version.
+
     :raises InvalidToken: expired, tampered with, signed with another key or algorithm,
-        or missing ``sub``/``role``/``exp``.
+        or missing ``sub``/``role``/``ver``/``exp``.
     """
     secret = _secret(settings)
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role", "ver"]}
+        )
         return TokenPayload.model_validate(claims)
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken("could not validate credentials") from exc

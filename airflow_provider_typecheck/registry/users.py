@@ -23,14 +23,17 @@ from pydantic import ValidationError
 
 from airflow_provider_typecheck.registry import security
 from airflow_provider_typecheck.registry.errors import (
+    AuthenticationError,
     ConfigurationError,
     InvalidInput,
+    InvalidToken,
     LastAdminError,
     UserExists,
     UserNotFound,
 )
 from airflow_provider_typecheck.registry.migrations import MigratedPostgres, quote_schema
 from airflow_provider_typecheck.registry.models import (
+    TokenPayload,
     UserCreate,
     UserInDB,
     UserPublic,
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = "id, username, role, is_active, created_at, updated_at, hashed_password"
+_COLUMNS = "id, username, role, is_active, created_at, updated_at, hashed_password, token_version"
 _UNIQUE_VIOLATION = "23505"
 
 
@@ -56,6 +59,7 @@ def _row_to_user(row: tuple[Any, ...]) -> UserInDB:
         created_at=row[4],
         updated_at=row[5],
         hashed_password=row[6],
+        token_version=row[7],
     )
 
 
@@ -78,24 +82,42 @@ class UserStore:
 
     :param postgres_conn_id: Airflow connection (``postgres://`` or ``postgresql://``).
     :param schema: PostgreSQL schema holding the ``users`` table.
+    :param postgres_uri: a ``postgresql://`` URI used instead of the Airflow connection.
+    :param pool_size: idle connections kept for reuse (0: a new connection per call).
     """
 
-    def __init__(self, *, postgres_conn_id: str = "postgres_default", schema: str = "typecheck") -> None:
+    def __init__(
+        self,
+        *,
+        postgres_conn_id: str = "postgres_default",
+        schema: str = "typecheck",
+        postgres_uri: str | None = None,
+        pool_size: int = 8,
+    ) -> None:
         self.postgres_conn_id = postgres_conn_id
         self.schema = schema
         self._table = f"{quote_schema(schema)}.users"
-        self._db = MigratedPostgres(postgres_conn_id, schema)
+        self._db = MigratedPostgres(postgres_conn_id, schema, uri=postgres_uri, pool_size=pool_size)
 
     @classmethod
     def from_settings(cls, settings: TypecheckSettings | None = None) -> UserStore:
+        """The store of ``settings``: ``TYPECHECK_POSTGRES_URI`` when set, else the Airflow connection."""
         if settings is None:
             from airflow_provider_typecheck.settings import get_settings
 
             settings = get_settings()
-        return cls(postgres_conn_id=settings.postgres_conn_id, schema=settings.postgres_schema)
+        uri = None if settings.postgres_uri is None else settings.postgres_uri.get_secret_value()
+        return cls(postgres_conn_id=settings.postgres_conn_id, schema=settings.postgres_schema, postgres_uri=uri)
 
     def _connect(self) -> Any:
         return self._db.connect()
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """Check that PostgreSQL answers ``SELECT 1`` within ``timeout`` seconds; raise if not."""
+        self._db.ping(timeout)
+
+    def close(self) -> None:
+        self._db.close()
 
     # --- reads ----------------------------------------------------------------------
 
@@ -145,7 +167,7 @@ class UserStore:
 
     def create(self, user: UserCreate) -> UserPublic:
         """:raises UserExists: the username is taken (in any letter case)."""
-        hashed = security.hash_password(user.password)
+        hashed = security.hash_password(user.password.get_secret_value())
         with self._connect() as conn, conn.cursor() as cur:
             try:
                 cur.execute(
@@ -165,6 +187,9 @@ class UserStore:
         """
         Change the password, role or active flag (only the fields set in ``changes``).
 
+        A new password, a new role or a change of the active flag also bumps the
+        user's token version, so every token issued before stops working at once.
+
         :raises UserNotFound:
         :raises LastAdminError: the change would leave no active admin.
         """
@@ -172,7 +197,7 @@ class UserStore:
         params: list[Any] = []
         if changes.password is not None:
             assignments.append("hashed_password = %s")
-            params.append(security.hash_password(changes.password))
+            params.append(security.hash_password(changes.password.get_secret_value()))
         if changes.role is not None:
             assignments.append("role = %s")
             params.append(changes.role)
@@ -184,11 +209,18 @@ class UserStore:
             loses_admin = (changes.role == "user") or (changes.is_active is False)
             if loses_admin:
                 self._refuse_if_last_admin(cur, current)
+            revokes = (
+                changes.password is not None
+                or (changes.role is not None and changes.role != current.role)
+                or (changes.is_active is not None and changes.is_active != current.is_active)
+            )
+            if revokes:
+                assignments.append("token_version = token_version + 1")
             if assignments:
                 cur.execute(
                     f"UPDATE {self._table} SET {', '.join(assignments)}, updated_at = now()"
                     f" WHERE id = %s RETURNING {_COLUMNS}",
-                    (*params, str(user_id)),
+                    (*params, str(current.id)),
                 )
                 current = _row_to_user(cur.fetchone())
             conn.commit()
@@ -199,7 +231,7 @@ class UserStore:
         with self._connect() as conn, conn.cursor() as cur:
             current = self._lock_user(cur, user_id)
             self._refuse_if_last_admin(cur, current)
-            cur.execute(f"DELETE FROM {self._table} WHERE id = %s", (str(user_id),))
+            cur.execute(f"DELETE FROM {self._table} WHERE id = %s", (str(current.id),))
             conn.commit()
 
     def _lock_user(self, cur: Any, user_id: UUID | str) -> UserInDB:
@@ -224,6 +256,47 @@ class UserStore:
             cur.execute(f"UPDATE {self._table} SET hashed_password = %s WHERE id = %s", (hashed_password, str(user_id)))
             conn.commit()
 
+    # --- tokens ---------------------------------------------------------------------
+
+    def issue_access_token(self, user_id: UUID | str, *, settings: TypecheckSettings | None = None) -> str:
+        """
+        Sign an access token for the user as stored now (its id, role and token version).
+
+        :raises UserNotFound: no such user.
+        :raises AuthenticationError: the account is inactive.
+        """
+        user = self._fetch_one(f"SELECT {_COLUMNS} FROM {self._table} WHERE id = %s", (_user_id(user_id),))
+        if not user.is_active:
+            raise AuthenticationError("incorrect username or password")
+        return security.create_access_token(
+            str(user.id), user.role, token_version=user.token_version, settings=settings
+        )
+
+    def user_for_token(self, claims: TokenPayload) -> UserPublic:
+        """
+        The user a decoded token names, as stored now: what the API calls on every request.
+
+        The role to act on is the returned user's, never the token's.
+
+        :raises InvalidToken: (an :class:`AuthenticationError`) the user was deleted or
+            deactivated, or its password, role or active flag changed since the token
+            was issued (the token version differs).
+        """
+        try:
+            user = self._fetch_one(f"SELECT {_COLUMNS} FROM {self._table} WHERE id = %s", (_user_id(claims.sub),))
+        except UserNotFound:
+            raise InvalidToken("could not validate credentials") from None
+        if not user.is_active or user.token_version != claims.ver:
+            raise InvalidToken("could not validate credentials")
+        return user.public()
+
+    def user_for_access_token(self, token: str, *, settings: TypecheckSettings | None = None) -> UserPublic:
+        """:func:`.security.decode_access_token` then :meth:`user_for_token`: one call per request.
+
+        :raises InvalidToken: for every kind of bad token, with one message.
+        """
+        return self.user_for_token(security.decode_access_token(token, settings=settings))
+
     # --- login and bootstrap --------------------------------------------------------
 
     def authenticate(self, username: str, password: str) -> UserPublic:
@@ -240,7 +313,10 @@ class UserStore:
     def ensure_first_admin(self, settings: TypecheckSettings | None = None) -> UserPublic | None:
         """
         Create the admin named by ``TYPECHECK_FIRST_ADMIN_USERNAME``/``_PASSWORD`` if no
-        user has that name yet; return it when created, None when it already existed.
+        admin exists at all (active or not); return it when created, None otherwise.
+
+        Only a store with no admin is bootstrapped: once any admin exists, deleting or
+        renaming the first one never brings it back with the password from the environment.
 
         :raises ConfigurationError: either variable is missing, or (outside development)
             the password is empty or a placeholder.
@@ -258,16 +334,34 @@ class UserStore:
         password = settings.first_admin_password.get_secret_value()
         if not password.strip():
             raise ConfigurationError("TYPECHECK_FIRST_ADMIN_PASSWORD is empty")
-        if self.get_for_login(settings.first_admin_username) is not None:
-            return None
         try:
             admin = UserCreate(username=settings.first_admin_username, password=password, role="admin")
         except ValidationError as exc:
+            # The models hide their input in errors: the message never holds the password.
             raise ConfigurationError(f"the first admin from the settings is not a valid user: {exc}") from None
-        try:
-            created = self.create(admin)
-        except UserExists:
-            return None  # another process created it first
+        hashed = security.hash_password(password)
+        with self._connect() as conn, conn.cursor() as cur:
+            # The same lock as updates and deletes: two processes starting at once, or a
+            # start racing the deletion of the last admin, cannot both see "no admin".
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"typecheck:users:{self.schema}",))
+            cur.execute(f"SELECT 1 FROM {self._table} WHERE role = 'admin' LIMIT 1")
+            if cur.fetchone() is not None:
+                conn.rollback()
+                return None
+            try:
+                cur.execute(
+                    f"INSERT INTO {self._table} (username, hashed_password, role) VALUES (%s, %s, 'admin')"
+                    f" RETURNING {_COLUMNS}",
+                    (admin.username, hashed),
+                )
+            except Exception as exc:
+                if _is_unique_violation(exc):
+                    raise ConfigurationError(
+                        f"no admin exists, and TYPECHECK_FIRST_ADMIN_USERNAME {admin.username!r} is taken by a user"
+                    ) from None
+                raise
+            created = _row_to_user(cur.fetchone()).public()
+            conn.commit()
         log.info("Created the first admin user %s", created.username)
         return created
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 TYPECHECK = str(Path(sys.executable).with_name("typecheck"))
-GOOD_SECRET = "s" * 40
+GOOD_SECRET = secrets.token_urlsafe(32)
 
 
 def run_api(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ is ``typecheck api`` itself, on a free port of 127.0.0.1, and the worker ``typec
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from tests.integration.conftest import POSTGRES_URI, RABBITMQ_HOST, REDIS_URI
 
 ADMIN = "root-admin"
 ADMIN_PASSWORD = "a-long-admin-password"
-JWT_SECRET = "test-secret-" + "k" * 40
+JWT_SECRET = secrets.token_urlsafe(32)
 USERS_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",

@@ -110,6 +110,9 @@ def seed_workflow(api: Api) -> None:
     assert api.client.get("/users/info", headers=user_auth).json()["username"] == username
     changed = api.client.patch(f"/users/update/{username}", json={"password": "another-password"}, headers=user_auth)
     assert changed.status_code == 200
+    # A new password retires the tokens issued before it
+    assert api.client.get("/users/info", headers=user_auth).status_code == 401
+    user_auth = api.auth(api.token(username, "another-password"))
     assert api.client.patch(f"/users/update/{username}", json={"rol": "admin"}, headers=user_auth).status_code == 403
     assert api.client.delete(f"/users/delete/{username}", headers=auth).status_code == 204
     assert api.client.get(f"/users/search/{username}", headers=auth).status_code == 404

@@ -14,19 +14,21 @@ from airflow_provider_typecheck.registry.errors import (
     AuthenticationError,
     ConfigurationError,
     InvalidInput,
+    InvalidToken,
     LastAdminError,
     UserExists,
     UserNotFound,
 )
 from airflow_provider_typecheck.registry.migrations import MIGRATIONS, run_migrations
 from airflow_provider_typecheck.registry.models import UserCreate, UserPublic, UserUpdate
-from airflow_provider_typecheck.registry.security import hash_password
+from airflow_provider_typecheck.registry.security import create_access_token, decode_access_token, hash_password
 from airflow_provider_typecheck.registry.users import UserStore, init_users
 from airflow_provider_typecheck.settings import TypecheckSettings
 
 pytestmark = pytest.mark.integration("postgres")
 
 PASSWORD = "correct horse battery"
+JWT_SECRET = SecretStr("0123456789abcdef0123456789abcdef-test-only")
 
 
 @pytest.fixture
@@ -56,6 +58,24 @@ def test_migrations_are_recorded_and_idempotent(postgres_conn: str, pg_test_sche
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", (pg_test_schema,)
         )
         assert [r[0] for r in cur.fetchall()] == ["schema_entries", "schema_versions", "typecheck_migrations", "users"]
+
+
+def test_a_pooled_connection_is_reused_and_a_dead_one_replaced(users: UserStore) -> None:
+    def backend_pid() -> int:
+        with users._connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            return cur.fetchone()[0]
+
+    first = backend_pid()
+    assert backend_pid() == first  # the kept connection, not a new one
+    with closing(_hook().get_conn()) as other, other.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (first,))
+        other.commit()
+
+    with pytest.raises(Exception, match="terminat|closed|connection"):
+        backend_pid()  # the one call that finds it dead...
+    assert backend_pid() != first  # ...drops it, and the next call gets a new one
+    users.ping()
 
 
 def test_migrations_started_together_apply_once(postgres_conn: str, pg_test_schema: str) -> None:
@@ -129,7 +149,7 @@ def test_update_changes_only_what_is_given(users: UserStore) -> None:
     assert (promoted.role, promoted.is_active) == ("admin", True)
     assert promoted.updated_at >= dave.updated_at and promoted.created_at == dave.created_at
 
-    users.update(dave.id, UserUpdate(password="a new long password"))
+    users.update(dave.id, UserUpdate(password=SecretStr("a new long password")))
     assert users.authenticate("dave", "a new long password").id == dave.id
     with pytest.raises(AuthenticationError):
         users.authenticate("dave", PASSWORD)
@@ -210,6 +230,101 @@ def test_an_outdated_hash_is_upgraded_at_login(users: UserStore, pg_test_schema:
 
 def _settings(schema: str, **kw: object) -> TypecheckSettings:
     return TypecheckSettings(postgres_schema=schema, **kw)  # type: ignore[arg-type]
+
+
+def test_a_deleted_first_admin_is_not_created_again(postgres_conn: str, pg_test_schema: str) -> None:
+    settings = _settings(pg_test_schema, first_admin_username="boss", first_admin_password=SecretStr("s3cret-enough!"))
+    store = init_users(settings)
+    boss = store.get_by_username("boss")
+    successor = _new(store, "successor", "admin")
+
+    store.delete(boss.id)
+    init_users(settings)  # the next start, with the same environment
+
+    with pytest.raises(UserNotFound):
+        store.get_by_username("boss")
+    with pytest.raises(AuthenticationError):
+        store.authenticate("boss", "s3cret-enough!")
+    assert store.ensure_first_admin(settings) is None
+    assert [u.username for u in store.list().data] == [successor.username]
+
+
+def test_the_first_admin_name_taken_by_a_user_is_a_clear_error(postgres_conn: str, pg_test_schema: str) -> None:
+    settings = _settings(pg_test_schema, first_admin_username="boss", first_admin_password=SecretStr("s3cret-enough!"))
+    store = UserStore(schema=pg_test_schema)
+    _new(store, "BOSS")
+
+    with pytest.raises(ConfigurationError, match="taken") as caught:
+        store.ensure_first_admin(settings)
+    assert "s3cret-enough!" not in str(caught.value)
+
+
+def test_an_invalid_first_admin_password_is_never_in_the_error(postgres_conn: str, pg_test_schema: str) -> None:
+    settings = _settings(
+        pg_test_schema, first_admin_username="boss", first_admin_password=SecretStr("short7"), development=True
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        UserStore(schema=pg_test_schema).ensure_first_admin(settings)
+    assert "short7" not in str(caught.value)
+
+
+def _jwt_settings(schema: str) -> TypecheckSettings:
+    return _settings(schema, jwt_secret=JWT_SECRET)
+
+
+def test_a_token_names_the_user_by_id_and_works_while_nothing_changes(users: UserStore, pg_test_schema: str) -> None:
+    settings = _jwt_settings(pg_test_schema)
+    _new(users, "root", "admin")
+    ivan = _new(users, "ivan")
+
+    token = users.issue_access_token(ivan.id, settings=settings)
+
+    claims = decode_access_token(token, settings=settings)
+    assert (claims.sub, claims.role, claims.ver) == (str(ivan.id), "user", 0)
+    assert users.user_for_access_token(token, settings=settings) == ivan
+    users.update(ivan.id, UserUpdate(role="user", is_active=True))  # no change: the token stays good
+    assert users.user_for_token(claims).id == ivan.id
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        UserUpdate(password=SecretStr("another long password")),
+        UserUpdate(role="admin"),
+        UserUpdate(is_active=False),
+        None,  # deleted
+    ],
+    ids=["password", "role", "deactivated", "deleted"],
+)
+def test_a_token_stops_working_once_its_user_changes(
+    users: UserStore, pg_test_schema: str, change: UserUpdate | None
+) -> None:
+    settings = _jwt_settings(pg_test_schema)
+    _new(users, "root", "admin")
+    judy = _new(users, "judy")
+    token = users.issue_access_token(judy.id, settings=settings)
+
+    if change is None:
+        users.delete(judy.id)
+    else:
+        users.update(judy.id, change)
+
+    with pytest.raises(InvalidToken):
+        users.user_for_access_token(token, settings=settings)
+    if change is not None and change.is_active is not False:
+        fresh = users.issue_access_token(judy.id, settings=settings)
+        assert users.user_for_access_token(fresh, settings=settings).id == judy.id
+
+
+def test_a_token_for_a_user_id_that_never_existed_is_refused(users: UserStore, pg_test_schema: str) -> None:
+    settings = _jwt_settings(pg_test_schema)
+    for subject in (str(uuid.uuid4()), "not-a-uuid", "mallory"):
+        token = create_access_token(subject, "admin", token_version=0, settings=settings)
+        with pytest.raises(InvalidToken):
+            users.user_for_access_token(token, settings=settings)
+    inactive = _new(users, "ken", is_active=False)
+    with pytest.raises(AuthenticationError):
+        users.issue_access_token(inactive.id, settings=settings)
 
 
 def test_the_first_admin_is_created_once(postgres_conn: str, pg_test_schema: str) -> None:

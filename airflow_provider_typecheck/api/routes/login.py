@@ -32,7 +32,7 @@ def login_access_token(
         # No stored user can have this name: the same refusal after the same work.
         security.authenticate(lambda _: None, username, password)
     user = stores.users.authenticate(username, password)
-    return Token(access_token=issue_access_token(user, settings))
+    return Token(access_token=issue_access_token(user, settings, stores))
 
 
 @router.get("/test-token", responses=errors(*AUTH))
