@@ -110,7 +110,7 @@ def api_env(
         client.close()
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_typecheck.cli", *args],
         env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
@@ -119,7 +119,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -133,15 +133,15 @@ def _stop(process: subprocess.Popen) -> None:
 def worker(api_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
     """A real ``typecheck worker`` consuming the session's virtual host."""
     log = tmp_path_factory.mktemp("api_worker") / "worker.log"
-    process = _start(["worker"], api_env, log)
+    process = start_cli(["worker"], api_env, log)
     deadline = time.monotonic() + 60
     while "consuming typecheck.validation" not in log.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process)
+            stop_process(process)
             pytest.fail(f"the worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
     yield process
-    _stop(process)
+    stop_process(process)
 
 
 @pytest.fixture(scope="session")
@@ -149,14 +149,14 @@ def api(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_factory: pyt
     """``typecheck api`` on a free port of 127.0.0.1, with a worker behind it."""
     port = free_port()
     log = tmp_path_factory.mktemp("api_server") / "api.log"
-    process = _start(["api", "--host", "127.0.0.1", "--port", str(port)], api_env, log)
+    process = start_cli(["api", "--host", "127.0.0.1", "--port", str(port)], api_env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/api/v1/healthcheck/simple", process, log)
         with httpx.Client(base_url=f"{base}/api/v1", timeout=30) as client:
             yield Api(base_url=base, client=client, env=api_env)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def wait_finished(api: Api, token: str, task_id: str, timeout: float = 60) -> dict:

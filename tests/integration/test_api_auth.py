@@ -12,15 +12,7 @@ from airflow_provider_typecheck.registry.models import UserCreate, UserUpdate
 from airflow_provider_typecheck.registry.security import create_access_token
 from airflow_provider_typecheck.registry.users import UserStore
 from airflow_provider_typecheck.settings import TypecheckSettings
-from tests.integration.api_support import (  # noqa: F401 - fixtures
-    ADMIN,
-    ADMIN_PASSWORD,
-    USERS_SCHEMA,
-    Api,
-    api,
-    api_env,
-    worker,
-)
+from tests.integration.api_support import ADMIN, ADMIN_PASSWORD, USERS_SCHEMA, Api
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis")]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.api_support import Api, _stop, api_env, free_port, wait_http, worker  # noqa: F401
+from tests.integration.api_support import Api, stop_process, free_port, wait_http
 from tests.integration.test_api_workflow import seed_workflow
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
@@ -50,7 +50,7 @@ def airflow_api(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_fact
         with httpx.Client(base_url=f"{base}/typecheck/api/v1", timeout=30) as client:
             yield Api(base_url=base, client=client, env=api_env)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def test_the_seed_workflow_through_airflow_api_server(airflow_api: Api) -> None:

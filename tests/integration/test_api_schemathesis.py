@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.integration.api_support import Api, api, api_env, worker  # noqa: F401 - fixtures
+from tests.integration.api_support import Api
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
               pytest.mark.integration("rabbitmq")]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api_support import USERS_SCHEMA, Api, api, api_env, wait_finished, worker  # noqa: F401
+from tests.integration.api_support import USERS_SCHEMA, Api, wait_finished
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
               pytest.mark.integration("rabbitmq")]
