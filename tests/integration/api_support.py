@@ -77,11 +77,16 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def api_env(
-    pg_session_schema: str, rabbitmq_vhost: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    """The environment shared by the session's API server, worker and this process's stores."""
+def api_env(pg_session_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The environment shared by the session's API server, worker and this process's stores.
+
+    The virtual host is the API's own, not the session's: its worker lives to the end of
+    the session and would otherwise take the jobs other modules publish.
+    """
     prefix = f"typecheck-test:{uuid.uuid4().hex}:"
+    rabbitmq_vhost = f"typecheck_api_{uuid.uuid4().hex[:12]}"
+    rabbitmqctl("add_vhost", rabbitmq_vhost)
+    rabbitmqctl("set_permissions", "-p", rabbitmq_vhost, "guest", ".*", ".*", ".*")
     env = {
         "AIRFLOW_CONN_POSTGRES_DEFAULT": POSTGRES_URI,
         "AIRFLOW_CONN_REDIS_DEFAULT": REDIS_URI,
@@ -99,6 +104,7 @@ def api_env(
         for name, value in env.items():
             mp.setenv(name, value)
         yield env
+    rabbitmqctl("delete_vhost", rabbitmq_vhost)
     from airflow.providers.redis.hooks.redis import RedisHook
 
     with pytest.MonkeyPatch.context() as mp:
@@ -108,6 +114,10 @@ def api_env(
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
