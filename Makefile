@@ -27,6 +27,7 @@ services:
 	@bash scripts/ensure-services.sh
 
 test: env services
+	@bash scripts/ensure-browser.sh
 	$(UV) run --frozen --no-sync pytest
 
 # The scale check reads peak RSS from GNU time (Debian package "time").

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 IMPORT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$"
 _IMPORT_NAME = re.compile(IMPORT_NAME_PATTERN)
+_USERNAME = re.compile(USERNAME_PATTERN)
 
 Role = Literal["admin", "user"]
 
@@ -27,6 +28,11 @@ Role = Literal["admin", "user"]
 def is_valid_import_name(name: object) -> bool:
     """Tell whether ``name`` is a legal import name (letters, digits, ``_ . -``; 1 to 128)."""
     return isinstance(name, str) and _IMPORT_NAME.fullmatch(name) is not None
+
+
+def is_valid_username(name: object) -> bool:
+    """Tell whether ``name`` could be a stored username (see ``USERNAME_PATTERN``)."""
+    return isinstance(name, str) and _USERNAME.fullmatch(name) is not None
 
 
 # --- Schema registry ------------------------------------------------------------------

@@ -125,3 +125,7 @@ def rabbitmq_conn(monkeypatch: pytest.MonkeyPatch, rabbitmq_uri: str) -> str:
 def unique() -> str:
     """A short random token for names (import names, usernames) owned by one test."""
     return uuid.uuid4().hex[:10]
+
+# The REST API's server and worker, one of each per session, shared by the test_api_* modules.
+# (Imported by each module instead, they would be one per module, all consuming one virtual host.)
+from tests.integration.api_support import api, api_env, worker  # noqa: E402, F401

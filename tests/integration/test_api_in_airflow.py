@@ -1,0 +1,65 @@
+"""The plugin: the same app mounted in a real ``airflow api-server`` under ``/typecheck``.
+
+The server runs with its own ``AIRFLOW_HOME`` and a SQLite metadata database in a
+temporary folder (``airflow db migrate`` first), on a free port of 127.0.0.1; it finds
+the plugin through the package's ``airflow.plugins`` entry point.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.api_support import Api, stop_process, free_port, wait_http
+from tests.integration.test_api_workflow import seed_workflow
+
+pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
+              pytest.mark.integration("rabbitmq"), pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def airflow_api(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[Api]:
+    home = tmp_path_factory.mktemp("airflow_api_home")
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = {
+        **os.environ,
+        **api_env,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stdout.decode()[-2000:] + migrate.stderr.decode()[-2000:]
+    port = free_port()
+    log = home / "api-server.log"
+    process = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--apps", "core"],
+                               env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/typecheck/api/v1/healthcheck/simple", process, log, timeout=180)
+        with httpx.Client(base_url=f"{base}/typecheck/api/v1", timeout=30) as client:
+            yield Api(base_url=base, client=client, env=api_env)
+    finally:
+        stop_process(process)
+
+
+def test_the_seed_workflow_through_airflow_api_server(airflow_api: Api) -> None:
+    seed_workflow(airflow_api)
+
+
+def test_mounted_routes_are_guarded_and_documented_under_the_prefix(airflow_api: Api) -> None:
+    assert airflow_api.client.get("/users/info").status_code == 401
+    document = airflow_api.client.get("/openapi.json").json()
+    assert document["servers"] == [{"url": "/typecheck"}]
+    assert "/api/v1/validation/upload/{import_name}" in document["paths"]
+    assert airflow_api.client.get("/docs").status_code == 200
