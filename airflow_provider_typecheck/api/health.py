@@ -27,27 +27,23 @@ def probes(stores: Stores, settings: TypecheckSettings) -> dict[str, Callable[[]
         return True
 
     def redis() -> object:
-        from airflow.providers.redis.hooks.redis import RedisHook
-
-        client = RedisHook(redis_conn_id=settings.redis_conn_id).get_conn()
-        try:
-            return client.ping()
-        finally:
-            client.close()
+        stores.tasks.ping()
+        return True
 
     def rabbitmq() -> object:
         import pika
 
-        from airflow_provider_typecheck.jobs.rabbitmq import get_connection_parameters
+        from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
 
-        parameters = get_connection_parameters(settings.rabbitmq_conn_id)
+        parameters = parameters_from_settings(settings)
         parameters.socket_timeout = settings.api_health_timeout_seconds
         parameters.connection_attempts = 1
         pika.BlockingConnection(parameters).close()
         return True
 
     def schema_store() -> object:
-        return stores.schemas.list(skip=0, limit=1)
+        stores.schemas.ping(settings.api_health_timeout_seconds)
+        return True
 
     def file_store() -> object:
         stores.files.ping()

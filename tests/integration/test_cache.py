@@ -266,7 +266,7 @@ def test_build_schema_store_follows_the_settings(redis_conn: str, postgres_conn:
 
     assert isinstance(store, CachedSchemaStore) and isinstance(store.store, PostgresSchemaStore)
     assert isinstance(plain, PostgresSchemaStore) and plain.schema == pg_session_schema
-    assert store.cache.prefix == "typecheck:"
+    assert store.cache.prefix == settings.redis_prefix
     assert plain.max_schema_bytes == 1234
 
 
