@@ -1,19 +1,21 @@
-"""Wait for an AMQP message with aio-pika, acknowledging it only once it is handed on."""
+"""Triggers on AMQP messages (aio-pika), acknowledging a message only once it is handed on."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow.triggers.shared_stream import SharedStreamProducer
 
 from airflow_provider_typecheck.hooks.rabbitmq import RabbitMQHook
 
 if TYPE_CHECKING:
     import aio_pika
+    from airflow.triggers.shared_stream import AdvanceItem
 
 # Non-matching messages a trigger may hold while it looks further down a queue.
 HELD_MESSAGES = 100
@@ -186,3 +188,120 @@ class RabbitMQTrigger(BaseTrigger):
     @property
     def _source(self) -> str:
         return f"queue {self.queue_name}" if self.queue_name else f"exchange {self.exchange} ({self.routing_key})"
+
+
+class RabbitMQStreamProducer(SharedStreamProducer):
+    """
+    One consumer of a queue serving every :class:`RabbitMQEventTrigger` on it (ack mode).
+
+    A message is acknowledged only when every trigger that saw it has had its event stored
+    in Airflow's metadata database; a message some trigger rejected is rejected without
+    requeue (to the queue's dead-letter exchange, if any); a message whose event was not
+    confirmed in time, or that no trigger was online to see, goes back to the queue.
+    """
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.queue_name: str = kwargs["queue_name"]
+        self.rabbitmq_conn_id: str = kwargs["rabbitmq_conn_id"]
+        self.prefetch_count: int = kwargs["prefetch_count"]
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+
+    async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
+        hook = RabbitMQHook(rabbitmq_conn_id=self.rabbitmq_conn_id)
+        self._connection = await hook.aconnect()
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self.prefetch_count)
+        queue = await channel.get_queue(self.queue_name, ensure=True)
+        async with queue.iterator() as messages:
+            async for message in messages:
+                yield message_payload(message, decode_body(message.body)), message
+        # The contract is "yield forever, or raise": a consumer cancelled by the broker
+        # (queue deleted) ends the iteration, which is an error here.
+        raise ConnectionError(f"RabbitMQ stopped delivering from queue {self.queue_name}")
+
+    async def advance(self, batch: Sequence[AdvanceItem]) -> None:
+        for item in batch:
+            message: aio_pika.abc.AbstractIncomingMessage = item.broker_payload
+            outcome = item.outcome
+            if outcome.rejected:
+                await message.reject(requeue=False)
+            elif outcome.is_clean:
+                await message.ack()
+            else:
+                await message.nack(requeue=True)
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
+
+
+class RabbitMQEventTrigger(BaseEventTrigger):
+    """
+    Fire an asset event for every message on ``queue_name``: event-driven scheduling over AMQP.
+
+    Reached through ``MessageQueueTrigger(scheme="amqp", queue_name=..., ...)`` of the
+    common-messaging provider, or used directly in an ``AssetWatcher``. All triggers on one
+    connection and queue share one consumer in the triggerer (a shared stream in ack mode):
+    each sees every message and fires for those matching its ``message_filter``, and the
+    message is acknowledged only after every resulting asset event is stored. A message
+    that no trigger's filter matches is acknowledged and dropped. Run standalone (outside
+    the triggerer), the trigger consumes on its own and acknowledges each message once its
+    event has left the trigger.
+
+    (The queue's name is ``queue_name``: ``queue`` is MessageQueueTrigger's own, deprecated,
+    parameter.)
+
+    :param queue_name: the queue to consume; it must exist (declare it with its bindings).
+    :param message_filter: ``{key: value}`` pairs the JSON body must hold; None fires for all.
+    :param rabbitmq_conn_id: the Airflow connection of the broker.
+    :param prefetch_count: messages in flight between the broker and the triggerer.
+    """
+
+    def __init__(
+        self,
+        *,
+        queue_name: str,
+        message_filter: dict[str, Any] | None = None,
+        rabbitmq_conn_id: str = RabbitMQHook.default_conn_name,
+        prefetch_count: int = 100,
+    ) -> None:
+        super().__init__()
+        self.queue_name = queue_name
+        self.message_filter = message_filter
+        self.rabbitmq_conn_id = rabbitmq_conn_id
+        self.prefetch_count = prefetch_count
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "queue_name": self.queue_name,
+                "message_filter": self.message_filter,
+                "rabbitmq_conn_id": self.rabbitmq_conn_id,
+                "prefetch_count": self.prefetch_count,
+            },
+        )
+
+    def shared_stream_key(self) -> Hashable | None:
+        return ("amqp", self.rabbitmq_conn_id, self.queue_name, self.prefetch_count)
+
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> SharedStreamProducer:
+        return RabbitMQStreamProducer(kwargs)
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        async for payload in shared_stream:
+            if matches(payload["body"], self.message_filter):
+                yield TriggerEvent(payload)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        producer = RabbitMQStreamProducer(self.serialize()[1])
+        try:
+            async for payload, message in producer.open_stream():
+                if matches(payload["body"], self.message_filter):
+                    yield TriggerEvent(payload)
+                # Resumed: the event has left the trigger.
+                await message.ack()
+        finally:
+            await producer.aclose()

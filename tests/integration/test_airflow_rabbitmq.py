@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pika
 import pytest
-from airflow.exceptions import TaskDeferred
+from airflow.sdk.exceptions import TaskDeferred
 from airflow.sdk import PokeReturnValue
 
 from airflow_provider_typecheck.hooks.rabbitmq import RabbitMQHook
