@@ -61,6 +61,23 @@ class TypecheckSettings(BaseSettings):
     max_upload_bytes: int = Field(default=100 * MiB, gt=0)
     max_errors: int = Field(default=1000, gt=0)
 
+    # Jobs and workers (jobs/, worker/).
+    # Where uploads, reports and invalid-row files live: any fsspec URI; empty means
+    # a folder under the user's data directory ($XDG_DATA_HOME/typecheck, file://).
+    storage_uri: str = ""
+    # Prefix of every Redis key the package writes (task status, leases, schema cache).
+    redis_prefix: str = Field(default="typecheck:", min_length=1)
+    # Deliveries of one job before it is taken for poison and dead-lettered (the quorum
+    # queue's x-delivery-limit; fixed when the queue is first declared).
+    delivery_limit: int = Field(default=3, gt=0)
+    # A running job holds a lease in Redis, renewed every third of this; another worker
+    # takes the job over only once the lease has expired (its holder died).
+    worker_lease_seconds: float = Field(default=30.0, gt=0)
+    # After SIGTERM a worker finishes its current job within this, or requeues it.
+    worker_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
+    # Status writes are retried this long while Redis is unreachable; then the job is requeued.
+    worker_redis_retry_seconds: float = Field(default=60.0, gt=0)
+
     @field_validator("postgres_schema")
     @classmethod
     def _plain_identifier(cls, value: str) -> str:

@@ -201,6 +201,8 @@ class TaskStatus(_Frozen):
     finished_at: datetime | None = None
     summary: dict[str, Any] | None = None
     error: str | None = None
+    report_uri: str | None = None
+    attempts: int = 0  # runs started by workers (more than one: a worker died or was stopped)
 
     @field_validator("percent")
     @classmethod

@@ -69,22 +69,78 @@ end
 return 1
 """
 
-# ARGV: target state, " allowed from " (space-padded list), ttl, fields to set (pairs).
-_TRANSITION = """
+# Keeps the task's import index alive at least as long as the task (ARGV[1] is the
+# index key's prefix, ARGV[2] the task's new TTL). The index key is named from the
+# task's own hash, so it is not in KEYS: this store runs on a single Redis, not a cluster.
+_KEEP_INDEX = """
+local function keep_index(prefix, ttl)
+  local import_name = redis.call('HGET', KEYS[1], 'import_name')
+  if import_name then
+    local index = prefix .. import_name
+    if redis.call('TTL', index) < tonumber(ttl) then
+      redis.call('EXPIRE', index, ttl)
+    end
+  end
+end
+"""
+
+# ARGV: index prefix, ttl, target state, " allowed from " (space-padded list), fields to set (pairs).
+_TRANSITION = _KEEP_INDEX + """
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
   return {0, ''}
 end
-if not string.find(ARGV[2], ' ' .. current .. ' ', 1, true) then
+if not string.find(ARGV[4], ' ' .. current .. ' ', 1, true) then
   return {-1, current}
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+keep_index(ARGV[1], ARGV[2])
+if ARGV[3] == 'valid' or ARGV[3] == 'invalid' or ARGV[3] == 'failed' then
+  redis.call('DEL', KEYS[2])
+end
 return {1, redis.call('HGETALL', KEYS[1])}
 """
 
-# ARGV: rows done, rows total or '', updated_at, ttl.
-_PROGRESS = """
+# A worker's claim on a task before it runs the job. KEYS: task, lease.
+# ARGV: index prefix, in-flight ttl, claimant token, lease ms, now.
+# Returns {1, status} when claimed (the task is now 'reading'), {2, status} when the task
+# has finished already, {3, holder} while another live worker holds the lease, {0} when
+# there is no such task. A task left 'reading' or 'validating' by a worker whose lease
+# expired (it died) is taken over and starts again from no rows done.
+_CLAIM = _KEEP_INDEX + """
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then
+  return {0, ''}
+end
+if current == 'valid' or current == 'invalid' or current == 'failed' then
+  return {2, redis.call('HGETALL', KEYS[1])}
+end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[3] then
+  return {3, holder}
+end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+if current ~= 'queued' then
+  redis.call('HDEL', KEYS[1], 'rows_done', 'rows_total', 'percent')
+end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'state', 'reading', 'started_at', ARGV[5], 'updated_at', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+keep_index(ARGV[1], ARGV[2])
+return {1, redis.call('HGETALL', KEYS[1])}
+"""
+
+# KEYS: lease. ARGV: claimant token, lease ms. 1 if still ours (and extended), else 0.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# ARGV: index prefix, ttl, rows done, rows total or '', updated_at.
+_PROGRESS = _KEEP_INDEX + """
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
   return {0, ''}
@@ -92,21 +148,22 @@ end
 if current ~= 'reading' and current ~= 'validating' then
   return {-1, current}
 end
-local done = tonumber(ARGV[1])
+local done = tonumber(ARGV[3])
 if done >= (tonumber(redis.call('HGET', KEYS[1], 'rows_done')) or 0) then
-  redis.call('HSET', KEYS[1], 'rows_done', ARGV[1])
+  redis.call('HSET', KEYS[1], 'rows_done', ARGV[3])
 else
   done = tonumber(redis.call('HGET', KEYS[1], 'rows_done'))
 end
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'rows_total', ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'rows_total', ARGV[4])
 end
 local total = tonumber(redis.call('HGET', KEYS[1], 'rows_total'))
 if total and total > 0 then
   redis.call('HSET', KEYS[1], 'percent', string.format('%.2f', math.min(100, done * 100 / total)))
 end
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+keep_index(ARGV[1], ARGV[2])
 return {1, redis.call('HGETALL', KEYS[1])}
 """
 
@@ -147,6 +204,7 @@ class TaskStatusStore:
             redis_conn_id=settings.redis_conn_id,
             finished_ttl_seconds=settings.task_ttl_seconds,
             inflight_ttl_seconds=settings.task_inflight_ttl_seconds,
+            prefix=settings.redis_prefix,
         )
 
     def _client(self) -> Redis:
@@ -158,7 +216,13 @@ class TaskStatusStore:
                     client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
                     self._scripts = {
                         name: client.register_script(body)
-                        for name, body in (("create", _CREATE), ("transition", _TRANSITION), ("progress", _PROGRESS))
+                        for name, body in (
+                            ("create", _CREATE),
+                            ("transition", _TRANSITION),
+                            ("progress", _PROGRESS),
+                            ("claim", _CLAIM),
+                            ("renew", _RENEW),
+                        )
                     }
                     self._redis = client
         return self._redis
@@ -175,6 +239,9 @@ class TaskStatusStore:
 
     def index_key(self, import_name: str) -> str:
         return f"{self.prefix}tasks:import:{import_name}"
+
+    def lease_key(self, task_id: str) -> str:
+        return f"{self.prefix}lease:{task_id}"
 
     @property
     def _longest_ttl(self) -> int:
@@ -230,9 +297,12 @@ class TaskStatusStore:
         rows_total: int | None = None,
         summary: dict[str, Any] | None = None,
         error: str | None = None,
+        report_uri: str | None = None,
     ) -> TaskStatus:
         """
         Move a task to ``state`` and set the given fields, atomically.
+
+        Finishing also drops the task's lease: nobody runs a finished task.
 
         :raises TaskNotFound: no such task (or it expired).
         :raises IllegalTransition: ``state`` cannot follow the current state.
@@ -253,15 +323,19 @@ class TaskStatusStore:
             fields["rows_total"] = rows_total
             if rows_done is not None and rows_total > 0:
                 fields["percent"] = f"{min(100.0, rows_done * 100 / rows_total):.2f}"
+        if target in (TaskState.VALID, TaskState.INVALID):
+            fields["percent"] = "100.00"  # every row was read, whatever total was guessed before
         if summary is not None:
             fields["summary"] = _summary_json(summary)
         if error is not None:
             fields["error"] = error
+        if report_uri is not None:
+            fields["report_uri"] = report_uri
         ttl = self.finished_ttl_seconds if target in FINISHED_STATES else self.inflight_ttl_seconds
         self._client()
         outcome, payload = self._scripts["transition"](
-            keys=[self.task_key(task_id)],
-            args=[target.value, f" {' '.join(allowed_from)} ", ttl, *_pairs(fields)],
+            keys=[self.task_key(task_id), self.lease_key(task_id)],
+            args=[self.index_key(""), ttl, target.value, f" {' '.join(allowed_from)} ", *_pairs(fields)],
         )
         return self._result(task_id, target.value, outcome, payload)
 
@@ -272,15 +346,76 @@ class TaskStatusStore:
         return self.transition(task_id, TaskState.VALIDATING, rows_total=rows_total)
 
     def finish(
-        self, task_id: str, *, valid: bool, summary: dict[str, Any], rows_done: int | None = None
+        self,
+        task_id: str,
+        *,
+        valid: bool,
+        summary: dict[str, Any],
+        rows_done: int | None = None,
+        rows_total: int | None = None,
+        report_uri: str | None = None,
     ) -> TaskStatus:
-        """Finish as ``valid`` or ``invalid`` with the report's summary (a small JSON dict)."""
+        """
+        Finish as ``valid`` or ``invalid`` with the report's summary (a small JSON dict).
+
+        ``rows_total`` recorded by :meth:`progress` is kept unless a new one is given.
+        """
         state = TaskState.VALID if valid else TaskState.INVALID
-        return self.transition(task_id, state, summary=summary, rows_done=rows_done, rows_total=rows_done)
+        return self.transition(
+            task_id, state, summary=summary, rows_done=rows_done, rows_total=rows_total, report_uri=report_uri
+        )
 
     def fail(self, task_id: str, error: str) -> TaskStatus:
         """Finish as ``failed`` (from any unfinished state) with the error's message."""
         return self.transition(task_id, TaskState.FAILED, error=error)
+
+    def cancel(self, task_id: str, reason: str = "cancelled") -> TaskStatus:
+        """
+        End an unfinished task as ``failed`` with ``reason``; a finished task is left as it is.
+
+        A worker running it stops at its next progress point; one that receives it later
+        finds it finished and skips it.
+
+        :raises TaskNotFound: no such task (or it expired).
+        """
+        try:
+            return self.fail(task_id, reason)
+        except IllegalTransition:
+            return self.get(task_id)
+
+    # --- leases: one live worker per task -------------------------------------------
+
+    def claim(self, task_id: str, token: str, *, lease_seconds: float) -> tuple[str, TaskStatus | str | None]:
+        """
+        Take the task for a run identified by ``token`` and move it to ``reading``.
+
+        Returns ``("claimed", status)``; ``("finished", status)`` when there is nothing left
+        to do; ``("busy", holder)`` while another run holds an unexpired lease; or
+        ``("missing", None)`` when the task is not recorded (expired, or Redis lost it).
+        """
+        self._client()
+        outcome, payload = self._scripts["claim"](
+            keys=[self.task_key(task_id), self.lease_key(task_id)],
+            args=[self.index_key(""), self.inflight_ttl_seconds, token, _millis(lease_seconds), _now().isoformat()],
+        )
+        if outcome == 0:
+            return "missing", None
+        if outcome == 3:
+            return "busy", _text(payload)
+        status = _decode(dict(zip(payload[::2], payload[1::2], strict=True)))
+        return ("claimed" if outcome == 1 else "finished"), status
+
+    def renew_lease(self, task_id: str, token: str, *, lease_seconds: float) -> bool:
+        """Extend the lease of run ``token``; False when it is no longer that run's."""
+        self._client()
+        return bool(self._scripts["renew"](keys=[self.lease_key(task_id)], args=[token, _millis(lease_seconds)]))
+
+    def mark_announced(self, task_id: str) -> None:
+        """Record that the task's final event was confirmed by the broker."""
+        self._client().hset(self.task_key(task_id), "announced_at", _now().isoformat())
+
+    def is_announced(self, task_id: str) -> bool:
+        return bool(self._client().hexists(self.task_key(task_id), "announced_at"))
 
     def progress(self, task_id: str, rows_done: int, rows_total: int | None = None) -> TaskStatus:
         """
@@ -293,7 +428,13 @@ class TaskStatusStore:
         self._client()
         outcome, payload = self._scripts["progress"](
             keys=[self.task_key(task_id)],
-            args=[rows_done, "" if rows_total is None else rows_total, _now().isoformat(), self.inflight_ttl_seconds],
+            args=[
+                self.index_key(""),
+                self.inflight_ttl_seconds,
+                rows_done,
+                "" if rows_total is None else rows_total,
+                _now().isoformat(),
+            ],
         )
         return self._result(task_id, "progress", outcome, payload)
 
@@ -346,6 +487,10 @@ def _check_task_id(task_id: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _millis(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,111 @@
+"""The job contract: one versioned JSON message per validation, and the event that ends it.
+
+A job names its file by URI (in the file store, or any place every worker can read);
+the file itself never travels in a message. The version field ``v`` is checked first,
+so a message from a newer publisher is dead-lettered with a clear reason rather than
+half-understood.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from airflow_provider_typecheck.registry.models import IMPORT_NAME_PATTERN
+
+CONTRACT_VERSION = 1
+MAX_JOB_BYTES = 64 * 1024  # a job is a few hundred bytes; anything this big is not one
+
+
+class InvalidJob(ValueError):
+    """A message that is not a job this worker understands; ``reason`` says why in one line."""
+
+    def __init__(self, reason: str, task_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.task_id = task_id
+
+
+class JobOptions(BaseModel):
+    """How to read the file and what to write besides the report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sheet: str | int | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    max_errors: int = Field(default=1000, ge=0)
+    write_invalid_rows: bool = False
+    write_valid_rows: bool = False
+
+
+class ValidationJob(BaseModel):
+    """The message on ``typecheck.validation`` (``"v": 1``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = CONTRACT_VERSION
+    task_id: UUID
+    import_name: str = Field(pattern=IMPORT_NAME_PATTERN)
+    schema_version: int = Field(ge=1)
+    file_uri: str = Field(min_length=1)
+    file_name: str = Field(min_length=1, max_length=255)
+    options: JobOptions = Field(default_factory=JobOptions)
+    submitted_by: str | None = None
+    submitted_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def to_body(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class ValidationEvent(BaseModel):
+    """The announcement of a finished task on ``typecheck.events``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    import_name: str
+    schema_version: int | None
+    state: Literal["valid", "invalid", "failed"]
+    summary: dict[str, Any] | None = None
+    report_uri: str | None = None
+
+    def to_body(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def parse_job(body: bytes) -> ValidationJob:
+    """
+    Read a message body as a :class:`ValidationJob`.
+
+    :raises InvalidJob: not JSON, not an object, an unknown version, or a field that does
+        not fit; its ``task_id`` is set when the message names one, so the task can be failed.
+    """
+    if len(body) > MAX_JOB_BYTES:
+        raise InvalidJob(f"message of {len(body)} bytes is larger than {MAX_JOB_BYTES}: not a job")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise InvalidJob(f"message is not JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise InvalidJob(f"message is a JSON {type(data).__name__}, not an object")
+    task_id = _task_id_of(data)
+    if data.get("v") != CONTRACT_VERSION:
+        raise InvalidJob(f"unknown job contract version {data.get('v')!r} (this worker reads v1)", task_id)
+    try:
+        return ValidationJob.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "message"
+        raise InvalidJob(f"invalid job: {where}: {first['msg']} ({err.error_count()} error(s))", task_id) from None
+
+
+def _task_id_of(data: dict[str, Any]) -> str | None:
+    try:
+        return str(UUID(str(data.get("task_id"))))
+    except ValueError:
+        return None

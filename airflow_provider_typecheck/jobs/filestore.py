@@ -1,0 +1,217 @@
+"""The file store: uploads, reports and row outputs, under one fsspec URI.
+
+Layout under the root (``TYPECHECK_STORAGE_URI``; default ``$XDG_DATA_HOME/typecheck``,
+else ``~/.local/share/typecheck``)::
+
+    uploads/<random>/<file name>      an uploaded spreadsheet, streamed in
+    reports/<task_id>.json            the full report of a task
+    reports/<task_id>.invalid.csv     its invalid rows, when the job asked for them
+    reports/<task_id>.valid.csv       its valid rows, when the job asked for them
+
+A job may also name a file anywhere else its workers can read (``s3://…``, a shared
+path): that file is read in place, never copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
+
+from airflow_provider_typecheck.registry.errors import InvalidInput, NotFound, RegistryError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+    from airflow_provider_typecheck.settings import TypecheckSettings
+
+CHUNK_BYTES = 1024 * 1024
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class UploadTooLarge(InvalidInput):
+    """An upload went past the byte limit; nothing of it was kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the upload is larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+class ReportNotFound(NotFound):
+    """No report is stored for that task (not finished, failed before validating, or removed)."""
+
+
+class FileStoreUnavailable(RegistryError):
+    """The store's root cannot be reached or written."""
+
+
+def default_storage_uri() -> str:
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data_home, "typecheck").as_uri()
+
+
+class FileStore:
+    """
+    Files of validation jobs under ``root_uri`` (any fsspec URI).
+
+    :param root_uri: e.g. ``file:///srv/typecheck``, ``s3://bucket/typecheck``.
+    :param storage_options: passed to fsspec (credentials, endpoint...).
+    """
+
+    def __init__(self, root_uri: str, **storage_options: Any) -> None:
+        from fsspec.core import url_to_fs
+
+        self.root_uri = root_uri
+        self.fs: AbstractFileSystem
+        self.fs, self.root = url_to_fs(root_uri, **storage_options)
+        self.root = self.root.rstrip("/")
+        self._local = "file" in _protocols(self.fs)
+
+    @classmethod
+    def from_settings(cls, settings: TypecheckSettings | None = None) -> FileStore:
+        if settings is None:
+            from airflow_provider_typecheck.settings import get_settings
+
+            settings = get_settings()
+        return cls(settings.storage_uri or default_storage_uri())
+
+    # --- uploads ----------------------------------------------------------------------
+
+    def save_upload(self, stream: BinaryIO, file_name: str, *, max_bytes: int | None = None) -> str:
+        """
+        Copy ``stream`` into the store in chunks and return the new file's URI.
+
+        :raises UploadTooLarge: past ``max_bytes``; the partial file is removed.
+        """
+        path = f"{self.root}/uploads/{uuid.uuid4().hex}/{safe_file_name(file_name)}"
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        written = self._write_stream(path, stream, max_bytes)
+        if written is None:
+            raise UploadTooLarge(max_bytes or 0)
+        return self.uri(path)
+
+    def _write_stream(self, path: str, stream: BinaryIO, max_bytes: int | None) -> int | None:
+        # Locally the file appears under its name only when complete; elsewhere object
+        # stores make a write visible only when it is closed anyway.
+        target = f"{path}.part" if self._local else path
+        written = 0
+        try:
+            with self.fs.open(target, "wb") as out:
+                while chunk := stream.read(CHUNK_BYTES):
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        break
+                    out.write(chunk)
+            if max_bytes is not None and written > max_bytes:
+                self._remove_quietly(target, path.rsplit("/", 1)[0])
+                return None
+            if target != path:
+                self.fs.mv(target, path)
+        except BaseException:
+            self._remove_quietly(target, path.rsplit("/", 1)[0])
+            raise
+        return written
+
+    def _remove_quietly(self, path: str, folder: str) -> None:
+        for victim in (path, folder):
+            try:
+                self.fs.rm(victim, recursive=victim == folder)
+            except (FileNotFoundError, OSError):
+                pass
+
+    # --- any file by URI --------------------------------------------------------------
+
+    def uri(self, path: str) -> str:
+        """The URI of a path in this store's filesystem."""
+        return self.fs.unstrip_protocol(path)
+
+    def local_path(self, uri: str) -> str | None:
+        """The local path behind a ``file://`` URI or plain path, else None (read it by URI)."""
+        if "://" not in uri:
+            return uri
+        if uri.startswith("file://"):
+            from fsspec.core import url_to_fs
+
+            return url_to_fs(uri)[1]
+        return None
+
+    def open(self, uri: str) -> IO[bytes]:
+        import fsspec
+
+        return fsspec.open(uri, "rb").open()
+
+    def exists(self, uri: str) -> bool:
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(uri)
+        return bool(fs.isfile(path))
+
+    def size(self, uri: str) -> int:
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(uri)
+        return int(fs.size(path))
+
+    def ping(self) -> None:
+        """Check the root can be reached and written (creates it when missing)."""
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            self.fs.ls(self.root, detail=False)
+        except Exception as err:
+            raise FileStoreUnavailable(f"file store {self.root_uri!r} is unavailable: {err}") from err
+
+    # --- reports ----------------------------------------------------------------------
+
+    def report_uri(self, task_id: str) -> str:
+        return self.uri(self._report_path(task_id, ".json"))
+
+    def invalid_rows_uri(self, task_id: str) -> str:
+        return self.uri(self._report_path(task_id, ".invalid.csv"))
+
+    def valid_rows_uri(self, task_id: str) -> str:
+        return self.uri(self._report_path(task_id, ".valid.csv"))
+
+    def _report_path(self, task_id: str, suffix: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,128}", task_id) or task_id.startswith("."):
+            raise InvalidInput(f"invalid task id {task_id!r}")
+        return f"{self.root}/reports/{task_id}{suffix}"
+
+    def write_report(self, task_id: str, report: dict[str, Any]) -> str:
+        """Store a task's full report (complete or not at all) and return its URI."""
+        path = self._report_path(task_id, ".json")
+        self.fs.makedirs(f"{self.root}/reports", exist_ok=True)
+        body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode()
+        target = f"{path}.{uuid.uuid4().hex}.part" if self._local else path
+        with self.fs.open(target, "wb") as out:
+            out.write(body)
+        if target != path:
+            self.fs.mv(target, path)
+        return self.uri(path)
+
+    def read_report(self, task_id: str) -> dict[str, Any]:
+        """:raises ReportNotFound: no report for ``task_id``."""
+        path = self._report_path(task_id, ".json")
+        try:
+            with self.fs.open(path, "rb") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            raise ReportNotFound(f"no report for task {task_id!r}") from None
+
+    def prepare_outputs(self) -> None:
+        """Create the reports folder, where row outputs are written by the core."""
+        self.fs.makedirs(f"{self.root}/reports", exist_ok=True)
+
+
+def safe_file_name(file_name: str) -> str:
+    """The last part of a client's file name, with anything unsafe in a path replaced."""
+    base = re.split(r"[/\\]", file_name)[-1].strip()
+    cleaned = _UNSAFE.sub("_", base).strip(". ")[:200]
+    return cleaned or "upload"
+
+
+def _protocols(fs: AbstractFileSystem) -> set[str]:
+    protocol = fs.protocol
+    return {protocol} if isinstance(protocol, str) else set(protocol)

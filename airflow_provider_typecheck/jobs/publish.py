@@ -1,0 +1,216 @@
+"""Hand a validation to the workers: the one call every caller uses.
+
+``publish_validation`` resolves the schema version, records the task as ``queued``,
+publishes the job persistently with publisher confirms and returns the task id. A job
+the broker does not confirm is an error to the caller, and its task is ``failed``
+with the reason, so no task waits in ``queued`` for a message that was never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_typecheck.jobs.contract import CONTRACT_VERSION, JobOptions, ValidationJob
+from airflow_provider_typecheck.jobs.topology import EXCHANGE, VALIDATION_ROUTING_KEY, declare_topology
+
+if TYPE_CHECKING:
+    import pika
+    from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+    from airflow_provider_typecheck.jobs.filestore import FileStore
+    from airflow_provider_typecheck.registry.schemas import SchemaStore
+    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+    from airflow_provider_typecheck.settings import TypecheckSettings
+
+log = logging.getLogger(__name__)
+
+JOB_MESSAGE_TYPE = f"typecheck.validation.v{CONTRACT_VERSION}"
+
+
+class PublishError(RuntimeError):
+    """The broker did not take the job (unreachable, refused, or no confirm)."""
+
+
+class ConfirmedPublisher:
+    """
+    One kept connection and confirm-mode channel, shared by the threads of a process.
+
+    Every publish waits for the broker's confirm. A connection found dead (a broker
+    restart, a missed heartbeat while idle) is replaced once and the publish retried;
+    a second failure raises :class:`PublishError`.
+    """
+
+    def __init__(self, parameters: pika.ConnectionParameters, *, delivery_limit: int) -> None:
+        self.parameters = parameters
+        self.delivery_limit = delivery_limit
+        self._connection: BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            import pika
+
+            self.close_connection()
+            self._connection = pika.BlockingConnection(self.parameters)
+            channel = self._connection.channel()
+            channel.confirm_delivery()
+            declare_topology(channel, delivery_limit=self.delivery_limit)
+            self._channel = channel
+        return self._channel
+
+    def publish(self, exchange: str, routing_key: str, body: bytes, *, message_id: str, message_type: str) -> None:
+        """Publish a persistent message and wait for its confirm; raise :class:`PublishError` if none."""
+        import pika
+        from pika import exceptions
+
+        properties = pika.BasicProperties(
+            content_type="application/json",
+            delivery_mode=pika.DeliveryMode.Persistent,
+            message_id=message_id,
+            type=message_type,
+        )
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    self._open().basic_publish(exchange, routing_key, body, properties, mandatory=True)
+                    return
+                except (exceptions.UnroutableError, exceptions.NackError) as err:
+                    raise PublishError(f"RabbitMQ refused the message: {type(err).__name__}") from err
+                except exceptions.AMQPError as err:
+                    self.close_connection()
+                    if attempt == 2:
+                        raise PublishError(f"RabbitMQ is unreachable: {_describe(err)}") from err
+                    log.warning("publish failed (%s); reconnecting once", _describe(err))
+
+    def close_connection(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail in any way
+                log.debug("closing a broken publisher connection failed", exc_info=True)
+
+
+@dataclass
+class JobServices:
+    """What publishing needs, built once per process and settings."""
+
+    schemas: SchemaStore
+    tasks: TaskStatusStore
+    files: FileStore
+    publisher: ConfirmedPublisher
+
+
+@lru_cache(maxsize=4)
+def job_services(settings: TypecheckSettings) -> JobServices:
+    """The stores and publisher for ``settings``, kept for the life of the process."""
+    from airflow_provider_typecheck.jobs.filestore import FileStore
+    from airflow_provider_typecheck.jobs.rabbitmq import get_connection_parameters
+    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+
+    return JobServices(
+        schemas=cached_schema_store(settings),
+        tasks=TaskStatusStore.from_settings(settings),
+        files=FileStore.from_settings(settings),
+        publisher=ConfirmedPublisher(
+            get_connection_parameters(settings.rabbitmq_conn_id), delivery_limit=settings.delivery_limit
+        ),
+    )
+
+
+def cached_schema_store(settings: TypecheckSettings) -> SchemaStore:
+    """The schema store of ``settings``, its Redis cache under ``settings.redis_prefix``."""
+    from airflow_provider_typecheck.registry.cache import CachedSchemaStore, SchemaCache
+    from airflow_provider_typecheck.registry.schemas import build_schema_store
+
+    cache = SchemaCache(
+        redis_conn_id=settings.redis_conn_id, ttl_seconds=settings.cache_ttl_seconds, prefix=settings.redis_prefix
+    )
+    return CachedSchemaStore(build_schema_store(settings, cached=False), cache)
+
+
+def publish_validation(
+    import_name: str,
+    file_uri: str,
+    *,
+    file_name: str | None = None,
+    schema_version: int | None = None,
+    options: JobOptions | None = None,
+    submitted_by: str | None = None,
+    settings: TypecheckSettings | None = None,
+) -> str:
+    """
+    Queue the validation of ``file_uri`` against ``import_name``'s schema; return the task id.
+
+    :param schema_version: a version to pin; default the active one, resolved now.
+    :raises SchemaNotFound: no such import name or version (nothing is recorded).
+    :raises PublishError: the broker did not confirm the job; its task is ``failed``.
+    """
+    services = job_services(_settings(settings))
+    version = services.schemas.active(import_name, schema_version).version
+    job = ValidationJob(
+        task_id=uuid.uuid4(),
+        import_name=import_name,
+        schema_version=version,
+        file_uri=file_uri,
+        file_name=file_name or file_uri.rstrip("/").rsplit("/", 1)[-1] or file_uri,
+        options=options or JobOptions(max_errors=_settings(settings).max_errors),
+        submitted_by=submitted_by,
+        submitted_at=datetime.now(timezone.utc),
+    )
+    task_id = str(job.task_id)
+    services.tasks.create(
+        task_id=task_id,
+        import_name=import_name,
+        file_name=job.file_name,
+        file_size=_size(services.files, file_uri),
+        schema_version=version,
+    )
+    try:
+        services.publisher.publish(
+            EXCHANGE, VALIDATION_ROUTING_KEY, job.to_body(), message_id=task_id, message_type=JOB_MESSAGE_TYPE
+        )
+    except BaseException as err:
+        reason = str(err) if isinstance(err, PublishError) else f"{type(err).__name__}: {err}"
+        services.tasks.fail(task_id, f"the job could not be queued: {reason}")
+        if isinstance(err, PublishError):
+            raise
+        raise PublishError(reason) from err
+    log.info("queued task %s: %s against %s v%s", task_id, job.file_name, import_name, version)
+    return task_id
+
+
+def cancel_validation(task_id: str, *, reason: str = "cancelled", settings: TypecheckSettings | None = None) -> None:
+    """
+    End a task as ``failed`` with ``reason`` (an operator's ``on_kill``); finished tasks stay as they are.
+
+    :raises TaskNotFound: no such task.
+    """
+    job_services(_settings(settings)).tasks.cancel(task_id, reason)
+
+
+def _settings(settings: TypecheckSettings | None) -> TypecheckSettings:
+    if settings is not None:
+        return settings
+    from airflow_provider_typecheck.settings import get_settings
+
+    return get_settings()
+
+
+def _size(files: FileStore, uri: str) -> int | None:
+    # The size is for people reading the status; a store that cannot tell costs nothing.
+    try:
+        return files.size(uri)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _describe(err: Any) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

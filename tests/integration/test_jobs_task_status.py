@@ -1,0 +1,103 @@
+"""Task status as the workers use it: leases, take-over, cancellation, TTLs of the index."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_typecheck.registry.errors import IllegalTransition
+from airflow_provider_typecheck.registry.models import TaskState
+from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+
+pytestmark = pytest.mark.integration("redis")
+
+FINISHED_TTL = 7 * 24 * 3600
+INFLIGHT_TTL = 3600
+
+
+@pytest.fixture
+def tasks(redis_prefix: str) -> Iterator[TaskStatusStore]:
+    store = TaskStatusStore(finished_ttl_seconds=FINISHED_TTL, inflight_ttl_seconds=INFLIGHT_TTL, prefix=redis_prefix)
+    yield store
+    store.close()
+
+
+def _ttl(tasks: TaskStatusStore, key: str) -> int:
+    return tasks._client().ttl(key)
+
+
+def test_progress_refreshes_the_ttl_of_the_task_and_its_index(tasks: TaskStatusStore) -> None:
+    task = tasks.create(import_name="orders", file_name="f.csv")
+    tasks.mark_reading(task.task_id)
+    client = tasks._client()
+    client.expire(tasks.task_key(task.task_id), 10)
+    client.expire(tasks.index_key("orders"), 10)
+
+    tasks.progress(task.task_id, 5)
+
+    assert _ttl(tasks, tasks.task_key(task.task_id)) > INFLIGHT_TTL - 5
+    assert _ttl(tasks, tasks.index_key("orders")) > INFLIGHT_TTL - 5
+
+
+def test_finishing_keeps_the_index_as_long_as_the_finished_task(tasks: TaskStatusStore) -> None:
+    task = tasks.create(import_name="orders", file_name="f.csv")
+    tasks.mark_reading(task.task_id)
+    tasks.mark_validating(task.task_id)
+    tasks._client().expire(tasks.index_key("orders"), 10)  # as if the index were about to lapse
+
+    tasks.finish(task.task_id, valid=True, summary={})
+
+    assert _ttl(tasks, tasks.index_key("orders")) > FINISHED_TTL - 5
+    assert [t.task_id for t in tasks.for_import("orders")] == [task.task_id]
+
+
+def test_finish_keeps_the_total_that_progress_recorded(tasks: TaskStatusStore) -> None:
+    task = tasks.create(import_name="orders", file_name="f.csv")
+    tasks.mark_reading(task.task_id)
+    tasks.mark_validating(task.task_id, rows_total=200)
+    tasks.progress(task.task_id, 120)
+
+    done = tasks.finish(task.task_id, valid=False, summary={"invalid_rows": 3}, report_uri="file:///r/t.json")
+
+    assert (done.rows_done, done.rows_total, done.percent) == (120, 200, 100.0)
+    assert done.report_uri == "file:///r/t.json"
+
+
+def test_one_live_run_holds_a_task_and_a_dead_ones_task_is_taken_over(tasks: TaskStatusStore) -> None:
+    task = tasks.create(import_name="orders", file_name="f.csv")
+    outcome, claimed = tasks.claim(task.task_id, "run-a", lease_seconds=0.5)
+    assert outcome == "claimed" and claimed.state is TaskState.READING and claimed.attempts == 1
+    tasks.mark_validating(task.task_id, rows_total=10)
+    tasks.progress(task.task_id, 7)
+
+    assert tasks.claim(task.task_id, "run-b", lease_seconds=0.5) == ("busy", "run-a")
+    assert tasks.renew_lease(task.task_id, "run-a", lease_seconds=0.5)
+    time.sleep(0.7)  # run-a dies: its lease runs out
+
+    outcome, taken = tasks.claim(task.task_id, "run-b", lease_seconds=5)
+
+    assert outcome == "claimed" and (taken.state, taken.rows_done, taken.attempts) == (TaskState.READING, 0, 2)
+    assert not tasks.renew_lease(task.task_id, "run-a", lease_seconds=5)
+    tasks.mark_validating(task.task_id)
+    tasks.finish(task.task_id, valid=True, summary={})
+    assert tasks._client().exists(tasks.lease_key(task.task_id)) == 0
+    outcome, finished = tasks.claim(task.task_id, "run-c", lease_seconds=5)
+    assert outcome == "finished" and finished.state is TaskState.VALID
+
+
+def test_a_claim_on_an_unknown_task_says_so(tasks: TaskStatusStore) -> None:
+    assert tasks.claim("nope", "run-a", lease_seconds=1) == ("missing", None)
+
+
+def test_a_cancelled_task_stops_its_run_at_the_next_progress_point(tasks: TaskStatusStore) -> None:
+    task = tasks.create(import_name="orders", file_name="f.csv")
+    tasks.claim(task.task_id, "run-a", lease_seconds=5)
+
+    tasks.cancel(task.task_id, "stopped by the DAG")
+
+    with pytest.raises(IllegalTransition):
+        tasks.progress(task.task_id, 10)
+    assert tasks.get(task.task_id).error == "stopped by the DAG"
+    assert tasks.claim(task.task_id, "run-b", lease_seconds=5)[0] == "finished"
