@@ -85,7 +85,7 @@ class SpreadsheetValidateOperator(BaseOperator):
     :param on_invalid: ``fail``, ``warn`` or ``skip``.
     :param max_invalid_ratio: the share of invalid rows (0..1) still taken as a pass.
     :param invalid_out: where to write the invalid rows (CSV or Parquet by extension, any fsspec URI). (templated)
-    :param valid_out: where to write the valid rows (local mode). (templated)
+    :param valid_out: where to write the valid rows. (templated)
     :param max_errors: the most errors a report lists (counts stay exact).
     :param sheet: the sheet of a workbook (name or index).
     :param delimiter: a CSV delimiter, when sniffing is not wanted.
@@ -130,8 +130,6 @@ class SpreadsheetValidateOperator(BaseOperator):
             raise ValueError("give at most one of schema or schema_path")
         if mode == "worker" and (schema is not None or schema_path is not None):
             raise ValueError("worker mode validates against the registry: upload the schema first (SchemaUploadOperator)")
-        if mode == "worker" and valid_out is not None:
-            raise ValueError("valid_out is for mode='local'; workers write only the invalid rows")
         self.import_name = import_name
         self.file = file
         self.schema_version = schema_version
@@ -196,7 +194,7 @@ class SpreadsheetValidateOperator(BaseOperator):
         uri = str(self.file)
         options = JobOptions(
             sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
-            write_invalid_rows=self.invalid_out is not None,
+            write_invalid_rows=self.invalid_out is not None, write_valid_rows=self.valid_out is not None,
         )
         self.validation_task_id = publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
@@ -209,7 +207,7 @@ class SpreadsheetValidateOperator(BaseOperator):
                 trigger=ValidationTrigger(
                     task_id=self.validation_task_id, import_name=self.import_name,
                     redis_conn_id=settings.redis_conn_id, rabbitmq_conn_id=settings.rabbitmq_conn_id,
-                    poll_interval=self.poll_interval, timeout=self.timeout,
+                    poll_interval=self.poll_interval, timeout=self.timeout, key_prefix=settings.redis_prefix,
                 ),
                 method_name="execute_complete",
             )
@@ -245,26 +243,28 @@ class SpreadsheetValidateOperator(BaseOperator):
         if status["state"] == "failed":
             raise AirflowFailException(f"validation task {task_id} failed: {status.get('error')}")
         summary = status.get("summary") or {}
-        report_uri = status.get("report_uri") or summary.get("report_uri")
-        if self.invalid_out is not None and status["state"] == "invalid":
-            self._copy_invalid_rows(task_id)
+        self._copy_rows(task_id, status["state"])
         result = self._result(
             task_id=task_id, state=status["state"], schema_version=status.get("schema_version"),
-            checksum=summary.get("file_checksum"), summary=summary, report_uri=report_uri,
+            checksum=summary.get("file_checksum"), summary=summary, report_uri=status.get("report_uri"),
         )
         return self._judge(result, summary.get("errors", [])[:ERRORS_LOGGED], None)
 
-    def _copy_invalid_rows(self, task_id: str) -> None:
+    def _copy_rows(self, task_id: str, state: str) -> None:
+        """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""
         import fsspec
 
         from airflow_provider_typecheck.jobs.filestore import FileStore
-        from airflow_provider_typecheck.settings import get_settings
 
-        source = FileStore.from_settings(get_settings()).invalid_rows_uri(task_id)
-        with fsspec.open(source, "rb") as src, fsspec.open(self.invalid_out, "wb") as dst:
-            while chunk := src.read(CHUNK):
-                dst.write(chunk)
-        self.log.info("Invalid rows of %s written to %s", task_id, self.invalid_out)
+        store = FileStore.from_settings()
+        wanted = [(self.invalid_out, store.invalid_rows_uri(task_id)), (self.valid_out, store.valid_rows_uri(task_id))]
+        for target, source in wanted:
+            if target is None or not store.exists(source):
+                continue
+            with fsspec.open(source, "rb") as src, fsspec.open(target, "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+            self.log.info("Rows of validation task %s written to %s", task_id, target)
 
     def on_kill(self) -> None:
         self._cancel("the Airflow task was killed")

@@ -39,10 +39,13 @@ async def async_redis(redis_conn_id: str) -> Redis:
 
 
 def decode_status(raw: dict[str, str]) -> dict[str, Any]:
-    status: dict[str, Any] = dict(raw)
-    if "summary" in status:
-        status["summary"] = json.loads(status["summary"])
-    return status
+    """A task-status hash as the JSON form of ``TaskStatus`` (typed, as TaskStatusStore.get gives it)."""
+    from airflow_provider_typecheck.registry.models import TaskStatus
+
+    fields: dict[str, Any] = dict(raw)
+    if "summary" in fields:
+        fields["summary"] = json.loads(fields["summary"])
+    return TaskStatus.model_validate(fields).model_dump(mode="json")
 
 
 class ValidationTrigger(BaseTrigger):
