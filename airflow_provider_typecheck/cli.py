@@ -49,7 +49,32 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--sample", type=int, default=10_000, metavar="N", help="rows to look at (default 10000)")
     infer.add_argument("--sheet", help="sheet name or 0-based index (XLSX/XLS)")
     infer.add_argument("--delimiter", help="CSV delimiter (default: sniffed)")
+
+    worker = commands.add_parser(
+        "worker", help="validate the jobs queued on RabbitMQ", epilog=WORKER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    worker.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="worker processes (spawned; default 1: this process)")
+    worker.add_argument("--prefetch", type=int, default=1, metavar="N",
+                        help="jobs each process holds and runs at once (default 1)")
     return parser
+
+
+WORKER_EPILOG = """\
+connections (Airflow connections; AIRFLOW_CONN_<ID> URIs need no metadata database):
+  AIRFLOW_CONN_RABBITMQ_DEFAULT  amqp://user:password@host:5672/vhost (amqps:// for TLS)
+  AIRFLOW_CONN_REDIS_DEFAULT     redis://host:6379?db=0  (task status, leases, schema cache)
+  AIRFLOW_CONN_POSTGRES_DEFAULT  or AIRFLOW_CONN_MONGO_DEFAULT: the schema registry
+settings:
+  TYPECHECK_RABBITMQ_CONN_ID, TYPECHECK_REDIS_CONN_ID, ... other connection ids
+  TYPECHECK_SCHEMA_STORE         mongo | postgres
+  TYPECHECK_STORAGE_URI          file store (any fsspec URI; default ~/.local/share/typecheck)
+  TYPECHECK_REDIS_PREFIX         Redis key prefix (default typecheck:)
+  TYPECHECK_DELIVERY_LIMIT       deliveries before a job is dead-lettered as poison (3)
+  TYPECHECK_WORKER_LEASE_SECONDS            a dead worker's job is taken over after this (30)
+  TYPECHECK_WORKER_SHUTDOWN_GRACE_SECONDS   on SIGTERM, finish the job within this, else requeue (60)
+  TYPECHECK_WORKER_REDIS_RETRY_SECONDS      retry status writes this long, then requeue (60)
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
+        if args.command == "worker":
+            return _worker(args)
         return _infer(args)
     except TypecheckError as err:
         print(f"typecheck: error: {err}", file=sys.stderr)
@@ -198,6 +225,29 @@ def _infer(args: argparse.Namespace) -> int:
     json.dump(schema, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return EXIT_VALID
+
+
+def _worker(args: argparse.Namespace) -> int:
+    if args.concurrency < 1 or args.prefetch < 1:
+        print("typecheck: error: --concurrency and --prefetch must be 1 or more", file=sys.stderr)
+        return EXIT_UNUSABLE
+    from pydantic import ValidationError
+
+    from airflow_provider_typecheck.jobs.rabbitmq import get_connection_parameters
+    from airflow_provider_typecheck.settings import get_settings
+
+    try:
+        get_connection_parameters(get_settings().rabbitmq_conn_id)
+    except ValidationError as err:
+        print(f"typecheck: error: invalid settings: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}",
+              file=sys.stderr)
+        return EXIT_UNUSABLE
+    except Exception as err:  # noqa: BLE001 - Airflow's "conn_id isn't defined" and parse errors alike
+        print(f"typecheck: error: RabbitMQ connection: {err}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    from airflow_provider_typecheck.worker import run_workers
+
+    return run_workers(args.concurrency, args.prefetch)
 
 
 if __name__ == "__main__":

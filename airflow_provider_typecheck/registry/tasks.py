@@ -131,10 +131,25 @@ keep_index(ARGV[1], ARGV[2])
 return {1, redis.call('HGETALL', KEYS[1])}
 """
 
-# KEYS: lease. ARGV: claimant token, lease ms. 1 if still ours (and extended), else 0.
+# KEYS: lease. ARGV: claimant token, lease ms. 1 if still ours (and extended); 2 if it
+# was gone (Redis lost it in a restart) and is ours again; 0 if another run holds it.
 _RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+return 0
+"""
+
+# KEYS: lease. ARGV: claimant token. Drops the lease only if it is that run's.
+_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -222,6 +237,7 @@ class TaskStatusStore:
                             ("progress", _PROGRESS),
                             ("claim", _CLAIM),
                             ("renew", _RENEW),
+                            ("release", _RELEASE),
                         )
                     }
                     self._redis = client
@@ -406,9 +422,14 @@ class TaskStatusStore:
         return ("claimed" if outcome == 1 else "finished"), status
 
     def renew_lease(self, task_id: str, token: str, *, lease_seconds: float) -> bool:
-        """Extend the lease of run ``token``; False when it is no longer that run's."""
+        """Extend the lease of run ``token``; False when another run holds it now."""
         self._client()
         return bool(self._scripts["renew"](keys=[self.lease_key(task_id)], args=[token, _millis(lease_seconds)]))
+
+    def release_lease(self, task_id: str, token: str) -> None:
+        """Give up the lease of run ``token`` (a stopped worker), so another may start at once."""
+        self._client()
+        self._scripts["release"](keys=[self.lease_key(task_id)], args=[token])
 
     def mark_announced(self, task_id: str) -> None:
         """Record that the task's final event was confirmed by the broker."""
