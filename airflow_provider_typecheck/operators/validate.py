@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
-    from airflow_provider_typecheck.validation import ValidationReport
-
 OnInvalid = Literal["fail", "warn", "skip"]
 Mode = Literal["local", "worker"]
 ERRORS_LOGGED = 20
@@ -166,7 +164,7 @@ class SpreadsheetValidateOperator(BaseOperator):
             task_id=None, state="valid" if report.is_valid else "invalid", schema_version=version,
             checksum=file_checksum(uri), summary=report.summary(), report_uri=None,
         )
-        return self._judge(result, [error.to_dict() for error in report.errors[:ERRORS_LOGGED]], report)
+        return self._judge(result, [error.to_dict() for error in report.errors[:ERRORS_LOGGED]])
 
     def _local_schema(self) -> tuple[dict[str, Any], int | None]:
         if self.schema is not None:
@@ -248,7 +246,7 @@ class SpreadsheetValidateOperator(BaseOperator):
             task_id=task_id, state=status["state"], schema_version=status.get("schema_version"),
             checksum=summary.get("file_checksum"), summary=summary, report_uri=status.get("report_uri"),
         )
-        return self._judge(result, summary.get("errors", [])[:ERRORS_LOGGED], None)
+        return self._judge(result, summary.get("first_errors", [])[:ERRORS_LOGGED])
 
     def _copy_rows(self, task_id: str, state: str) -> None:
         """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""
@@ -292,13 +290,11 @@ class SpreadsheetValidateOperator(BaseOperator):
             "total_rows": summary.get("total_rows", 0),
             "valid_rows": summary.get("valid_rows", 0),
             "invalid_rows": summary.get("invalid_rows", 0),
-            "errors_by_column": summary.get("errors_by_column", {}),
+            "errors_by_column": summary.get("errors_by_column") or {},
             "report_uri": report_uri,
         }
 
-    def _judge(
-        self, result: dict[str, Any], first_errors: list[dict[str, Any]], report: ValidationReport | None
-    ) -> dict[str, Any]:
+    def _judge(self, result: dict[str, Any], first_errors: list[dict[str, Any]]) -> dict[str, Any]:
         self._lineage = result
         invalid, total = result["invalid_rows"], result["total_rows"]
         if not invalid:

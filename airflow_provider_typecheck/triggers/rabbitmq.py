@@ -298,10 +298,14 @@ class RabbitMQEventTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         producer = RabbitMQStreamProducer(self.serialize()[1])
         try:
-            async for payload, message in producer.open_stream():
-                if matches(payload["body"], self.message_filter):
-                    yield TriggerEvent(payload)
-                # Resumed: the event has left the trigger.
-                await message.ack()
+            async with contextlib.aclosing(producer.open_stream()) as stream:
+                async for payload, message in stream:
+                    try:
+                        if matches(payload["body"], self.message_filter):
+                            yield TriggerEvent(payload)
+                    finally:
+                        # Resumed or closed after the yield: the event has left the trigger.
+                        with contextlib.suppress(*connection_errors()):
+                            await message.ack()
         finally:
             await producer.aclose()

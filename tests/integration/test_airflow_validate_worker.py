@@ -27,7 +27,7 @@ from tests.integration.jobs_support import USERS_SCHEMA, job_env, write_csv  # n
 pytestmark = pytest.mark.integration("rabbitmq")
 
 SUMMARY = {"total_rows": 3, "valid_rows": 2, "invalid_rows": 1, "errors_by_column": {"age": {"maximum": 1}},
-           "errors": [{"row": 4, "column": "age", "keyword": "maximum", "message": "151 is greater than the maximum of 150"}]}
+           "first_errors": [{"row": 4, "column": "age", "keyword": "maximum", "message": "151 is greater than the maximum of 150"}]}
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def act_as_worker(task_id: str, import_name: str, rabbitmq_uri: str, outcome: st
             state = store.fail(task_id, "cannot read users.csv: not a CSV file").state.value
         else:
             summary = SUMMARY if outcome == "invalid" else {**SUMMARY, "valid_rows": 3, "invalid_rows": 0,
-                                                             "errors_by_column": {}, "errors": []}
+                                                             "errors_by_column": {}, "first_errors": []}
             state = store.finish(task_id, valid=outcome == "valid", summary=summary, rows_done=3,
                                  report_uri=f"file:///reports/{task_id}.json").state.value
         connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_uri))
