@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--invalid-out", metavar="PATH",
                           help="write the invalid rows, with _row and _errors columns, to PATH (.csv or .parquet)")
 
+    api = commands.add_parser("api", help="serve the REST API (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    api.add_argument("--workers", type=int, default=1, metavar="N", help="server processes (default 1)")
+
     infer = commands.add_parser("infer", help="print a draft JSON Schema inferred from a spreadsheet")
     infer.add_argument("file", help="path or fsspec URI of the spreadsheet")
     infer.add_argument("--sample", type=int, default=10_000, metavar="N", help="rows to look at (default 10000)")
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_provider_typecheck.validation.errors import TypecheckError
 
     try:
+        if args.command == "api":
+            return _api(args)
         if args.command == "validate":
             return _validate(args)
         if args.command == "worker":
@@ -213,6 +220,46 @@ def _print_text(report: Any, out: TextIO) -> None:
             out.write(f"  ... and {remaining:,} more (use --format json or --invalid-out for all of them)\n")
     if report.fallback_keywords:
         out.write(f"\nchecked per value by python-jsonschema: {', '.join(report.fallback_keywords)}\n")
+
+
+def _api(args: argparse.Namespace) -> int:
+    if args.workers < 1 or not 0 <= args.port <= 65535:
+        print("typecheck: error: --workers must be 1 or more and --port 0 to 65535", file=sys.stderr)
+        return EXIT_UNUSABLE
+    from pydantic import ValidationError
+
+    from airflow_provider_typecheck.registry.errors import RegistryError
+    from airflow_provider_typecheck.settings import get_settings
+
+    # Refuse to start on unusable settings, one line each, before any process is forked:
+    # a server that answers 503 to every login is worse than one that does not start.
+    try:
+        settings = get_settings()
+        if settings.jwt_secret is None:
+            print("typecheck: error: TYPECHECK_JWT_SECRET is not set (at least 32 bytes)", file=sys.stderr)
+            return EXIT_UNUSABLE
+        from airflow_provider_typecheck.registry.users import init_users
+
+        init_users(settings)
+    except ValidationError as err:
+        first = err.errors()[0]
+        print(f"typecheck: error: TYPECHECK_{str(first['loc'][0]).upper()}: {first['msg']}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except RegistryError as err:
+        print(f"typecheck: error: {err.message}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    import uvicorn
+
+    uvicorn.run(
+        "airflow_provider_typecheck.api:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+    return EXIT_VALID
 
 
 def _infer(args: argparse.Namespace) -> int:

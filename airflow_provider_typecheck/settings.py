@@ -78,6 +78,10 @@ class TypecheckSettings(BaseSettings):
     # Status writes are retried this long while Redis is unreachable; then the job is requeued.
     worker_redis_retry_seconds: float = Field(default=60.0, gt=0)
 
+    # REST API (api/).
+    # Each service the full healthcheck probes gets this long before it counts as down.
+    api_health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+
     @field_validator("postgres_schema")
     @classmethod
     def _plain_identifier(cls, value: str) -> str:

@@ -131,6 +131,15 @@ class SchemaCache:
     def _schema_keys(self) -> list[str]:
         return [_text(k) for k in self._client().scan_iter(match=f"{self.prefix}cache:schema:*", count=_SCAN_BATCH)]
 
+    def sample_keys(self, limit: int) -> list[str]:
+        """Up to ``limit`` cached keys, for people looking at what the cache holds."""
+        sample: list[str] = []
+        for key in self._client().scan_iter(match=f"{self.prefix}cache:schema:*", count=_SCAN_BATCH):
+            sample.append(_text(key))
+            if len(sample) >= limit:
+                break
+        return sample
+
     def stats(self) -> CacheStats:
         """Count the cached entries, their memory, and the hits and misses since the last clear."""
         client = self._client()

@@ -499,6 +499,11 @@ class TaskStatusStore:
             client.zrem(index, *expired)
         return found
 
+    def count_for_import(self, import_name: str) -> int:
+        """How many tasks of one import name are indexed (ids of expired ones count until next read)."""
+        validate_import_name(import_name)
+        return int(self._client().zcard(self.index_key(import_name)))
+
 
 def _check_task_id(task_id: str) -> str:
     if not _TASK_ID.fullmatch(task_id):

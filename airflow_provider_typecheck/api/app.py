@@ -1,0 +1,144 @@
+"""The app factory: the seed's REST surface under ``/api/v1``.
+
+``create_app()`` builds a new app each call and connects to nothing; stores are built
+on the first request (:mod:`.deps`). Errors are JSON with a one-line ``detail``:
+the stores' error classes map to status codes here, once, so routes stay thin.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from airflow_provider_typecheck.api.deps import StoreProvider
+from airflow_provider_typecheck.api.models import ErrorBody
+from airflow_provider_typecheck.registry.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RegistryError,
+)
+from airflow_provider_typecheck.settings import TypecheckSettings
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+# Store errors by kind, most specific first (an unknown kind of RegistryError is a 500).
+_STATUS_OF: tuple[tuple[type[RegistryError], int], ...] = (
+    (NotFound, status.HTTP_404_NOT_FOUND),
+    (Conflict, status.HTTP_409_CONFLICT),
+    (InvalidInput, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (AuthenticationError, status.HTTP_401_UNAUTHORIZED),
+    (ConfigurationError, status.HTTP_503_SERVICE_UNAVAILABLE),
+)
+
+
+def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
+    """
+    Build the REST API.
+
+    :param settings: defaults to :func:`~airflow_provider_typecheck.settings.get_settings`.
+    """
+    if settings is None:
+        from airflow_provider_typecheck.settings import get_settings
+
+        settings = get_settings()
+    from airflow_provider_typecheck.api.routes import cache, healthcheck, login, schemas, users, validation
+
+    app = FastAPI(
+        title="typecheck",
+        summary="Validate spreadsheets against versioned JSON Schemas.",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.stores = StoreProvider(settings)
+    for module in (login, users, schemas, validation, healthcheck, cache):
+        app.include_router(module.router, prefix=API_PREFIX)
+    _add_error_handlers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _error(status_code: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status_code, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        return _error(422, f"{'.'.join(first['loc'])}: {first['msg']}", errors=errors)
+
+    @app.exception_handler(RegistryError)
+    async def store_error(request: Request, exc: RegistryError) -> JSONResponse:
+        for kind, code in _STATUS_OF:
+            if isinstance(exc, kind):
+                if code == status.HTTP_503_SERVICE_UNAVAILABLE:
+                    log.error("refusing a request: %s", exc.message)
+                headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+                return _error(code, exc.message, headers)
+        return await unexpected(request, exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        return _error(status.HTTP_400_BAD_REQUEST, "the client closed the connection before the body was sent")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        unavailable = _unavailable_service(exc)
+        if unavailable is not None:
+            log.error("%s unavailable while serving %s: %s", unavailable, request.url.path, exc)
+            return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"{unavailable} is unavailable; try again later")
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
+
+
+def _unavailable_service(exc: BaseException) -> str | None:
+    """Name the backing service when ``exc`` says it cannot be reached, else None."""
+    from airflow_provider_typecheck.jobs.publish import PublishError
+
+    if isinstance(exc, PublishError):
+        return "RabbitMQ"
+    import psycopg
+    import psycopg2
+    import redis
+
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return "Redis"
+    if isinstance(exc, (psycopg.OperationalError, psycopg2.OperationalError)):
+        return "PostgreSQL"
+    return None
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every 422 described as the body this app really sends."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes, servers=app.servers
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("ValidationError", None)
+        schemas["HTTPValidationError"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -1,0 +1,27 @@
+"""The error responses routes declare, so OpenAPI documents every status a client may get."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_typecheck.api.models import ErrorBody
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each code with the JSON error body and what it means."""
+    return {code: {"model": ErrorBody, "description": _MEANING[code]} for code in codes}
+
+
+_MEANING = {
+    400: "The request could not be read (the client left mid-upload).",
+    401: "Missing, malformed, forged or expired token, or a user since deactivated or deleted.",
+    403: "The user's role does not allow this.",
+    404: "No such thing.",
+    409: "Conflicts with what is stored.",
+    413: "The upload is larger than TYPECHECK_MAX_UPLOAD_BYTES.",
+    415: "Not a CSV, TSV, XLSX or XLS file.",
+    503: "A backing service is unavailable or not configured.",
+}
+
+AUTH = (401, 503)
+ADMIN = (401, 403, 503)

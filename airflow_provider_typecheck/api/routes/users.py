@@ -1,0 +1,78 @@
+"""Users: the current one, and (for admins) everyone."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from airflow_provider_typecheck.api.deps import CurrentUser, StoresDep, require_admin
+from airflow_provider_typecheck.api.models import UserCreateIn, UserOut, UsersOut, UserUpdateIn
+from airflow_provider_typecheck.api.responses import ADMIN, AUTH, errors
+from airflow_provider_typecheck.registry.models import UserCreate, UserUpdate
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/info", responses=errors(*AUTH))
+def user_info(user: CurrentUser) -> UserOut:
+    return UserOut.of(user)
+
+
+@router.post(
+    "/create",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_admin)],
+    responses=errors(*ADMIN, 409),
+)
+def create_user(body: UserCreateIn, stores: StoresDep) -> UserOut:
+    """Create a user (admin only); 409 if the username is taken in any letter case."""
+    created = stores.users.create(
+        UserCreate(username=body.username, password=body.password, role=body.rol, is_active=body.is_active)
+    )
+    return UserOut.of(created)
+
+
+@router.get("/search", dependencies=[Depends(require_admin)], responses=errors(*ADMIN))
+def list_users(
+    stores: StoresDep,
+    skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> UsersOut:
+    page = stores.users.list(skip=skip, limit=limit)
+    return UsersOut(data=[UserOut.of(u) for u in page.data], count=page.count)
+
+
+@router.get("/search/{username}", responses=errors(*ADMIN, 404))
+def get_user(username: str, user: CurrentUser, stores: StoresDep) -> UserOut:
+    """A user by name: admins may look anyone up, users only themselves."""
+    if user.role != "admin" and username.lower() != user.username.lower():
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="admin role required")
+    return UserOut.of(stores.users.get_by_username(username))
+
+
+@router.patch("/update/{username}", responses=errors(*ADMIN, 404, 409))
+def update_user(username: str, body: UserUpdateIn, user: CurrentUser, stores: StoresDep) -> UserOut:
+    """
+    Change a user's password, role or active flag (admin). A user may change their own
+    password only. 409 when the change would leave no active admin.
+    """
+    own_password_only = username.lower() == user.username.lower() and body.rol is None and body.is_active is None
+    if user.role != "admin" and not own_password_only:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="admin role required")
+    target = stores.users.get_by_username(username)
+    updated = stores.users.update(
+        target.id, UserUpdate(password=body.password, role=body.rol, is_active=body.is_active)
+    )
+    return UserOut.of(updated)
+
+
+@router.delete(
+    "/delete/{username}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(require_admin)],
+    responses=errors(*ADMIN, 404, 409),
+)
+def delete_user(username: str, stores: StoresDep) -> None:
+    """Delete a user (admin); 409 for the last active admin."""
+    stores.users.delete(stores.users.get_by_username(username).id)
