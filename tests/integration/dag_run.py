@@ -21,7 +21,7 @@ def main(dag_file: str, dag_id: str, conf: str) -> None:
     for ti in run.get_task_instances():
         name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
         tasks[name] = {"state": str(ti.state), "xcom": ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)}
-    print("DAG_RUN " + json.dumps({"state": str(run.state), "tasks": tasks}, default=str))
+    print("DAG_RUN " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": tasks}, default=str))
 
 
 if __name__ == "__main__":

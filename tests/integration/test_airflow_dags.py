@@ -7,6 +7,7 @@ trigger reads the result from Redis, all as in production minus the scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -69,7 +70,32 @@ def test_local_dag_needs_no_service(run_dag, users) -> None:
     assert (users.parent / "users.invalid.csv").read_text().count("\n") == 8
 
 
-def test_validate_file_dag_routes_invalid_rows_to_quarantine(run_dag, start_worker, users, unique, tmp_path) -> None:
+@contextlib.contextmanager
+def airflow_api_server(home: Path, env: dict[str, str], log: Path):
+    """A real ``airflow api-server`` (every user an admin: Airflow's simple auth manager) on a free port."""
+    from tests.integration.api_support import free_port, wait_http
+
+    port = free_port()
+    env = {**os.environ, **env, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--port", str(port)],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", process, log, timeout=120)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def test_validate_file_dag_routes_invalid_rows_to_quarantine(
+    run_dag, start_worker, users, unique, tmp_path, airflow_db, job_env
+) -> None:
     start_worker()
     quarantine = tmp_path / "quarantine.csv"
     outcome = run_dag("typecheck_validate_file", {
@@ -85,6 +111,22 @@ def test_validate_file_dag_routes_invalid_rows_to_quarantine(run_dag, start_work
     assert (tasks["load"]["state"], tasks["quarantine"]["state"]) == ("skipped", "success")
     assert tasks["notify"]["xcom"] == f"7 of 10 rows quarantined in {quarantine}"
     assert quarantine.read_text().count("\n") == 8
+
+    # The report, as Airflow's UI shows it on that task instance (the plugin's external view).
+    import httpx
+
+    with airflow_api_server(airflow_db, job_env, tmp_path / "api-server.log") as base:
+        plugins = httpx.get(f"{base}/api/v2/plugins", timeout=30).json()["plugins"]
+        (ours,) = [p for p in plugins if p["name"] == "typecheck"]
+        assert {v["destination"] for v in ours["external_views"]} == {"task_instance", "nav"}
+        view = httpx.get(f"{base}/typecheck/ui/task-instance", timeout=30, params={
+            "dag_id": "typecheck_validate_file", "run_id": outcome["run_id"], "task_id": "validate", "map_index": -1})
+        assert view.status_code == 200, view.text
+        assert "users.csv" in view.text and "maximum" in view.text
+        report = httpx.get(f"{base}/typecheck/ui/validations/{result['task_id']}/report.json", timeout=30).json()
+        assert (report["total_rows"], report["invalid_rows"]) == (10, 7)
+        listing = httpx.get(f"{base}/typecheck/ui/validations", params={"import_name": f"users_{unique}"}, timeout=30)
+        assert result["task_id"] in listing.text
 
 
 def test_many_files_dag_maps_and_sums(run_dag, start_worker, users, unique) -> None:
