@@ -38,11 +38,11 @@ def airflow_db(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def run_dag(airflow_db, job_env, tmp_path):
-    def run(dag_id: str, conf: dict) -> dict:
-        env = {**os.environ, **job_env, "AIRFLOW_HOME": str(airflow_db), "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    def run(dag_id: str, conf: dict, folder: Path = ROOT / "dags") -> dict:
+        env = {**os.environ, **job_env, "AIRFLOW_HOME": str(airflow_db), "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
                "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(ROOT)}
         done = subprocess.run(
-            [sys.executable, str(ROOT / "tests/integration/dag_run.py"), str(ROOT / "dags" / f"{dag_id}.py"), dag_id,
+            [sys.executable, str(ROOT / "tests/integration/dag_run.py"), str(folder / f"{dag_id}.py"), dag_id,
              json.dumps(conf)],
             env=env, capture_output=True, text=True, timeout=240,
         )
@@ -184,3 +184,26 @@ def test_event_driven_dag_from_a_message(run_dag, start_worker, users, unique, r
     tasks = outcome["tasks"]
     assert tasks["announced_file"]["xcom"] == {"import_name": import_name, "file": str(users)}
     assert (tasks["validate"]["xcom"]["state"], tasks["validate"]["xcom"]["invalid_rows"]) == ("invalid", 7)
+
+
+def test_every_outcome_of_a_deferred_validation(run_dag, start_worker, users, unique, tmp_path) -> None:
+    from airflow_provider_typecheck.operators.schema import SchemaUploadOperator
+
+    start_worker()
+    import_name = f"users_{unique}"
+    SchemaUploadOperator(task_id="u", import_name=import_name, schema_path=str(EXAMPLES / "users.schema.json")
+                         ).execute({})
+    lines = users.read_text().splitlines()
+    valid = tmp_path / "valid.csv"
+    valid.write_text("\n".join([lines[0], lines[1], lines[2], lines[9]]) + "\n")
+    outcome = run_dag("typecheck_outcomes", {
+        "import_name": import_name, "valid": str(valid), "invalid": str(users), "missing": str(tmp_path / "gone.csv"),
+    }, folder=ROOT / "tests/integration/dags")
+    states = {name: task["state"] for name, task in outcome["tasks"].items()}
+    assert states == {"valid": "success", "invalid_fail": "failed", "invalid_warn": "success",
+                      "invalid_skip": "skipped", "tolerated": "success", "failed": "failed", "timed_out": "failed"}
+    tasks = outcome["tasks"]
+    assert (tasks["valid"]["xcom"]["state"], tasks["valid"]["xcom"]["invalid_rows"]) == ("valid", 0)
+    assert (tasks["invalid_warn"]["xcom"]["state"], tasks["invalid_warn"]["xcom"]["invalid_rows"]) == ("invalid", 7)
+    # The messages of each failure are asserted at the operator's level (test_airflow_validate_worker.py).
+    assert tasks["invalid_fail"]["xcom"] is None and tasks["timed_out"]["xcom"] is None
