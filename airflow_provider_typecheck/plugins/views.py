@@ -83,17 +83,17 @@ router = APIRouter()
 
 
 @router.get("/task-instance", response_class=HTMLResponse, dependencies=[_dag_read("XCOM")])
-def task_instance_report(
-    dag_id: str, run_id: str, task_id: str, map_index: Annotated[int, Query()] = -1
-) -> HTMLResponse:
+def task_instance_report(dag_id: str, run_id: str, task_id: str, map_index: Annotated[str, Query()] = "-1") -> HTMLResponse:
     """The validation behind a task instance of ``SpreadsheetValidateOperator`` (its XCom)."""
+    # Airflow's UI leaves "{MAP_INDEX}" unreplaced on the page of a task that is not mapped.
+    index = int(map_index) if map_index.lstrip("-").isdigit() else -1
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         row = session.scalars(
             XComModel.get_many(run_id=run_id, key="return_value", dag_ids=dag_id, task_ids=task_id,
-                               map_indexes=map_index)
+                               map_indexes=index)
         ).first()
         xcom = XComModel.deserialize_value(row) if row is not None else None
     if not isinstance(xcom, dict) or "state" not in xcom or "total_rows" not in xcom:

@@ -120,7 +120,7 @@ def test_validate_file_dag_routes_invalid_rows_to_quarantine(
         (ours,) = [p for p in plugins if p["name"] == "typecheck"]
         assert {v["destination"] for v in ours["external_views"]} == {"task_instance", "nav"}
         view = httpx.get(f"{base}/typecheck/ui/task-instance", timeout=30, params={
-            "dag_id": "typecheck_validate_file", "run_id": outcome["run_id"], "task_id": "validate", "map_index": -1})
+            "dag_id": "typecheck_validate_file", "run_id": outcome["run_id"], "task_id": "validate", "map_index": "{MAP_INDEX}"})
         assert view.status_code == 200, view.text
         assert "users.csv" in view.text and "maximum" in view.text
         report = httpx.get(f"{base}/typecheck/ui/validations/{result['task_id']}/report.json", timeout=30).json()
