@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from urllib.parse import urlencode
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +25,7 @@ ERRORS_LOGGED = 20
 CHUNK = 1 << 20
 # The plugin's page for one validation task, served by the Airflow API server.
 REPORT_VIEW = "/typecheck/ui/validations/{task_id}"
+TASK_INSTANCE_VIEW = "/typecheck/ui/task-instance"
 
 
 class ValidationReportLink(BaseOperatorLink):
@@ -32,11 +34,14 @@ class ValidationReportLink(BaseOperatorLink):
     name = "Validation report"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        task_id = getattr(operator, "validation_task_id", None)
-        if not task_id:
-            return ""
         base = conf.get("api", "base_url", fallback="").rstrip("/")
-        return base + REPORT_VIEW.format(task_id=task_id)
+        task_id = getattr(operator, "validation_task_id", None)
+        if task_id:
+            return base + REPORT_VIEW.format(task_id=task_id)
+        # Validated in the task: the page reads the counts from this task instance's XCom.
+        query = urlencode({"dag_id": ti_key.dag_id, "run_id": ti_key.run_id, "task_id": ti_key.task_id,
+                           "map_index": ti_key.map_index})
+        return f"{base}{TASK_INSTANCE_VIEW}?{query}"
 
 
 def file_checksum(uri: str) -> str:

@@ -58,6 +58,7 @@ class RabbitMQSensor(BaseSensorOperator):
         self.rabbitmq_conn_id = rabbitmq_conn_id
         self.deferrable = deferrable
         self._hook: RabbitMQHook | None = None
+        self._channel: Any = None
         self._private_queue: str | None = None
 
     def execute(self, context: Context) -> Any:
@@ -86,7 +87,7 @@ class RabbitMQSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        channel = self._channel()
+        channel = self._open_channel()
         queue = self.queue_name or self._private_queue
         # Look at what is waiting now, at most a queue's length, so a poke never blocks.
         pending = channel.queue_declare(queue, passive=True).method.message_count
@@ -115,18 +116,19 @@ class RabbitMQSensor(BaseSensorOperator):
         self.log.info("Message %s from %s", event.get("message_id"), event.get("routing_key"))
         return event["body"]
 
-    def _channel(self) -> Any:
+    def _open_channel(self) -> Any:
+        """One channel for all pokes: a private queue on an exchange lives as long as it."""
         if self._hook is None:
             self._hook = RabbitMQHook(rabbitmq_conn_id=self.rabbitmq_conn_id)
-            channel = self._hook.get_conn().channel()
+            self._channel = self._hook.get_conn().channel()
             if self.exchange is not None:
-                self._private_queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
-                channel.queue_bind(self._private_queue, self.exchange, routing_key=self.routing_key)
-            self._channel_ = channel
-        return self._channel_
+                self._private_queue = self._channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+                self._channel.queue_bind(self._private_queue, self.exchange, routing_key=self.routing_key)
+        return self._channel
 
     def _close(self) -> None:
         if self._hook is not None:
             self._hook.close()
         self._hook = None
+        self._channel = None
         self._private_queue = None

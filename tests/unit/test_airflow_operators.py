@@ -93,12 +93,16 @@ def test_bad_arguments_are_refused_at_dag_parse() -> None:
         SchemaUploadOperator(task_id="t", import_name="u")
 
 
-def test_link_points_at_the_plugin_page_of_a_worker_validation(monkeypatch) -> None:
+def test_link_points_at_the_plugin_pages(monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080/")
+    from airflow.models.taskinstancekey import TaskInstanceKey
+
     op = SpreadsheetValidateOperator(task_id="t", import_name="u", file="f", mode="worker")
-    assert ValidationReportLink().get_link(op, ti_key=None) == ""
+    key = TaskInstanceKey(dag_id="d", task_id="t", run_id="manual__1", try_number=1, map_index=-1)
+    assert ValidationReportLink().get_link(op, ti_key=key) == (
+        "http://airflow.example:8080/typecheck/ui/task-instance?dag_id=d&run_id=manual__1&task_id=t&map_index=-1")
     op.validation_task_id = "abc123"
-    assert ValidationReportLink().get_link(op, ti_key=None) == "http://airflow.example:8080/typecheck/ui/validations/abc123"
+    assert ValidationReportLink().get_link(op, ti_key=key) == "http://airflow.example:8080/typecheck/ui/validations/abc123"
 
 
 def test_openlineage_facets_carry_row_count_and_assertions(users) -> None:
