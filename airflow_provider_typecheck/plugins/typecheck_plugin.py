@@ -1,4 +1,4 @@
-"""The Airflow plugin: mounts the REST API in ``airflow api-server`` under ``/typecheck``.
+"""The Airflow plugin: the REST API under ``/typecheck``, and report pages in Airflow's UI.
 
 Airflow imports plugins in every process (scheduler, DAG processor, workers), so
 nothing is built here: the mounted app is a thin ASGI shim that builds the real
@@ -9,6 +9,7 @@ Airflow does not guard plugin routes; every route of the app checks its own toke
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -17,12 +18,26 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 URL_PREFIX = "/typecheck"
+UI_PREFIX = "/typecheck/ui"
+
+
+def _create_api_app() -> ASGIApp:
+    from airflow_provider_typecheck.api import create_app
+
+    return create_app()
+
+
+def _create_ui_app() -> ASGIApp:
+    from airflow_provider_typecheck.plugins.views import create_ui_app
+
+    return create_ui_app()
 
 
 class LazyTypecheckApp:
-    """An ASGI app that builds the typecheck API on first use and then passes everything to it."""
+    """An ASGI app that builds ``factory()`` (default: the typecheck API) on first use, then passes everything to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, factory: Callable[[], ASGIApp] = _create_api_app) -> None:
+        self._factory = factory
         self._app: ASGIApp | None = None
         self._lock = threading.Lock()
 
@@ -30,9 +45,7 @@ class LazyTypecheckApp:
         if self._app is None:
             with self._lock:
                 if self._app is None:
-                    from airflow_provider_typecheck.api import create_app
-
-                    self._app = create_app()
+                    self._app = self._factory()
         return self._app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,5 +62,23 @@ class TypecheckPlugin(AirflowPlugin):
 
     name = "typecheck"
     fastapi_apps: list[dict[str, Any]] = [
+        # Before the REST API: its mount at /typecheck would otherwise take /typecheck/ui too.
+        {"app": LazyTypecheckApp(_create_ui_app), "url_prefix": UI_PREFIX, "name": "typecheck pages in Airflow's UI"},
         {"app": LazyTypecheckApp(), "url_prefix": URL_PREFIX, "name": "typecheck REST API"},
+    ]
+    external_views: list[dict[str, Any]] = [
+        {
+            "name": "Validation report",
+            "href": f"{UI_PREFIX}/task-instance?dag_id={{DAG_ID}}&run_id={{RUN_ID}}&task_id={{TASK_ID}}"
+            "&map_index={MAP_INDEX}",
+            "destination": "task_instance",
+            "url_route": "typecheck-report",
+        },
+        {
+            "name": "Validations",
+            "href": f"{UI_PREFIX}/validations",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "typecheck-validations",
+        },
     ]

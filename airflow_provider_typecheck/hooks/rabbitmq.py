@@ -1,0 +1,176 @@
+"""RabbitMQ through one Airflow connection: pika for tasks and workers, aio-pika for triggers."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    import aio_pika
+    import pika
+    from airflow.sdk import Connection
+
+DEFAULT_PORT = 5672
+DEFAULT_TLS_PORT = 5671
+# Both schemes name this hook's connection type: `amqp://` and `amqps://` URIs in
+# AIRFLOW_CONN_* variables work as they are, and `amqps` turns TLS on.
+TLS_CONN_TYPE = "amqps"
+
+
+@dataclass(frozen=True)
+class AMQPParameters:
+    """Everything needed to open an AMQP connection, read once from the Airflow connection."""
+
+    host: str
+    port: int
+    login: str
+    password: str
+    virtual_host: str
+    tls: bool
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    verify: bool
+    heartbeat: int
+    connection_timeout: float
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def _as_bool(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+class RabbitMQHook(BaseHook):
+    """
+    Connect to RabbitMQ with the Airflow connection ``rabbitmq_conn_id``.
+
+    The connection's host, port, login and password are the broker's; its schema is the
+    virtual host (``/`` when empty; ``%2F`` in a URI). TLS is on for ``amqps://``
+    connections or the extra ``{"ssl": true}``, with optional ``ssl_ca_certs``,
+    ``ssl_certfile``, ``ssl_keyfile`` and ``ssl_verify``; ``heartbeat`` (seconds) and
+    ``connection_timeout`` tune the session.
+
+    Nothing connects in ``__init__``. :meth:`get_conn` opens a blocking pika connection on
+    first use and keeps it; use the hook as a context manager to close it. Triggers call
+    :meth:`aget_connection_params` and :meth:`aconnect` for an aio-pika connection instead,
+    which never blocks the triggerer's event loop.
+
+    :param rabbitmq_conn_id: the Airflow connection id.
+    """
+
+    conn_name_attr = "rabbitmq_conn_id"
+    default_conn_name = "rabbitmq_default"
+    # Not "rabbitmq": apache-airflow-provider-rabbitmq owns that type. "amqp" is the URI
+    # scheme, so `AIRFLOW_CONN_X='amqp://…'` needs no conn_type of its own.
+    conn_type = "amqp"
+    hook_name = "RabbitMQ (AMQP 0-9-1)"
+
+    def __init__(self, rabbitmq_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rabbitmq_conn_id = rabbitmq_conn_id
+        self._connection: pika.BlockingConnection | None = None
+
+    @staticmethod
+    def parameters_from(conn: Connection) -> AMQPParameters:
+        extra = conn.extra_dejson
+        tls = conn.conn_type == TLS_CONN_TYPE or _as_bool(extra.get("ssl"), False)
+        return AMQPParameters(
+            host=conn.host or "localhost",
+            port=int(conn.port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT)),
+            login=conn.login or "guest",
+            password=conn.password or "guest",
+            virtual_host=conn.schema or "/",
+            tls=tls,
+            ca_file=extra.get("ssl_ca_certs") or None,
+            cert_file=extra.get("ssl_certfile") or None,
+            key_file=extra.get("ssl_keyfile") or None,
+            verify=_as_bool(extra.get("ssl_verify"), True),
+            heartbeat=int(extra.get("heartbeat", 60)),
+            connection_timeout=float(extra.get("connection_timeout", 10)),
+        )
+
+    def get_connection_params(self) -> AMQPParameters:
+        return self.parameters_from(self.get_connection(self.rabbitmq_conn_id))
+
+    async def aget_connection_params(self) -> AMQPParameters:
+        return self.parameters_from(await self.aget_connection(self.rabbitmq_conn_id))
+
+    def pika_parameters(self) -> pika.ConnectionParameters:
+        import pika
+
+        params = self.get_connection_params()
+        context = params.ssl_context()
+        return pika.ConnectionParameters(
+            host=params.host,
+            port=params.port,
+            virtual_host=params.virtual_host,
+            credentials=pika.PlainCredentials(params.login, params.password),
+            ssl_options=pika.SSLOptions(context, params.host) if context else None,
+            heartbeat=params.heartbeat,
+            blocked_connection_timeout=params.connection_timeout * 3,
+            socket_timeout=params.connection_timeout,
+            client_properties={"connection_name": f"airflow-typecheck:{self.rabbitmq_conn_id}"},
+        )
+
+    def get_conn(self) -> pika.BlockingConnection:
+        """Return the hook's pika connection, opening it on first call (or after it closed)."""
+        if self._connection is None or self._connection.is_closed:
+            import pika
+
+            self._connection = pika.BlockingConnection(self.pika_parameters())
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+        self._connection = None
+
+    def __enter__(self) -> RabbitMQHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Open a connection and a channel: what the Connections UI's "Test" button calls."""
+        try:
+            with self:
+                self.get_conn().channel().close()
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, "Connection successfully tested"
+
+    async def aconnect(self, params: AMQPParameters | None = None) -> aio_pika.abc.AbstractConnection:
+        """Open a new aio-pika connection (the caller closes it: ``async with``)."""
+        import aio_pika
+
+        params = params or await self.aget_connection_params()
+        return await aio_pika.connect(
+            host=params.host,
+            port=params.port,
+            login=params.login,
+            password=params.password,
+            virtualhost=params.virtual_host,
+            ssl=params.tls,
+            ssl_context=params.ssl_context(),
+            timeout=params.connection_timeout,
+            heartbeat=params.heartbeat,
+            client_properties={"connection_name": f"airflow-typecheck-trigger:{self.rabbitmq_conn_id}"},
+        )

@@ -1,0 +1,367 @@
+"""Validate a spreadsheet against a JSON Schema: in the task, or on the worker pool while deferred."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from urllib.parse import urlencode
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+from airflow_provider_typecheck.triggers.validation import FINISHED, ValidationTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+OnInvalid = Literal["fail", "warn", "skip"]
+Mode = Literal["local", "worker"]
+ERRORS_LOGGED = 20
+CHUNK = 1 << 20
+# The plugin's page for one validation task, served by the Airflow API server.
+REPORT_VIEW = "/typecheck/ui/validations/{task_id}"
+TASK_INSTANCE_VIEW = "/typecheck/ui/task-instance"
+
+
+class ValidationReportLink(BaseOperatorLink):
+    """The "Validation report" button of a task instance: the plugin's report page."""
+
+    name = "Validation report"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        base = conf.get("api", "base_url", fallback="").rstrip("/")
+        task_id = getattr(operator, "validation_task_id", None)
+        if task_id:
+            return base + REPORT_VIEW.format(task_id=task_id)
+        # Validated in the task: the page reads the counts from this task instance's XCom.
+        query = urlencode({"dag_id": ti_key.dag_id, "run_id": ti_key.run_id, "task_id": ti_key.task_id,
+                           "map_index": ti_key.map_index})
+        return f"{base}{TASK_INSTANCE_VIEW}?{query}"
+
+
+def file_checksum(uri: str) -> str:
+    """sha256 of a file's bytes, streamed (a path or any fsspec URI)."""
+    import fsspec
+
+    digest = hashlib.sha256()
+    with fsspec.open(uri, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+class SpreadsheetValidateOperator(BaseOperator):
+    """
+    Validate every row and cell of ``file`` (CSV, XLSX, XLS) against the schema of ``import_name``.
+
+    ``mode="local"`` runs the core in the task itself; with ``schema`` or ``schema_path``
+    it needs no service at all, otherwise it reads the active (or ``schema_version``)
+    schema from the registry. ``mode="worker"`` hands the file to the ``typecheck worker``
+    pool through ``publish_validation`` (the file is named by URI, never sent) and waits,
+    deferred by default so the task's worker slot is free, for the result.
+
+    When rows are invalid, ``on_invalid`` decides: ``fail`` (default; the first errors,
+    with row, column, keyword and message, go to the task log), ``warn`` (succeed, with a
+    warning) or ``skip`` (the task is skipped, and so are its downstream tasks that need
+    it). ``max_invalid_ratio`` tolerates up to that share of invalid rows as a pass. A
+    validation that could not run (unreadable file, unknown schema) or did not finish
+    within ``timeout`` always fails the task; the job is then cancelled.
+
+    Returns a small XCom, never rows nor the error list: ``{task_id, state,
+    schema_version, file_checksum, total_rows, valid_rows, invalid_rows,
+    errors_by_column, report_uri}``.
+
+    :param import_name: the schema registry entry (names the job in worker mode). (templated)
+    :param file: a path, any fsspec URI, or an ``ObjectStoragePath``. (templated)
+    :param schema_version: the registry version to use; None for the active one. (templated)
+    :param schema: a JSON Schema to use instead of the registry (local mode). (templated)
+    :param schema_path: a JSON Schema file to use instead of the registry (local mode). (templated)
+    :param mode: ``local`` or ``worker``.
+    :param deferrable: wait for the worker in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param poll_interval: seconds between status reads while waiting.
+    :param timeout: seconds (or a timedelta) a worker validation may take; None waits forever.
+    :param on_invalid: ``fail``, ``warn`` or ``skip``.
+    :param max_invalid_ratio: the share of invalid rows (0..1) still taken as a pass.
+    :param invalid_out: where to write the invalid rows (CSV or Parquet by extension, any fsspec URI). (templated)
+    :param valid_out: where to write the valid rows. (templated)
+    :param max_errors: the most errors a report lists (counts stay exact).
+    :param sheet: the sheet of a workbook (name or index).
+    :param delimiter: a CSV delimiter, when sniffing is not wanted.
+    """
+
+    template_fields: Sequence[str] = (
+        "import_name", "file", "schema_version", "schema", "schema_path", "invalid_out", "valid_out",
+    )
+    template_fields_renderers = {"schema": "json"}
+    operator_extra_links = (ValidationReportLink(),)
+    ui_color = "#e3f0fb"
+
+    def __init__(
+        self,
+        *,
+        import_name: str,
+        file: Any,
+        schema_version: int | None = None,
+        schema: dict[str, Any] | None = None,
+        schema_path: str | None = None,
+        mode: Mode = "local",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        timeout: float | timedelta | None = None,
+        on_invalid: OnInvalid = "fail",
+        max_invalid_ratio: float | None = None,
+        invalid_out: str | None = None,
+        valid_out: str | None = None,
+        max_errors: int = 1000,
+        sheet: str | int | None = None,
+        delimiter: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("local", "worker"):
+            raise ValueError(f"mode must be 'local' or 'worker', not {mode!r}")
+        if on_invalid not in ("fail", "warn", "skip"):
+            raise ValueError(f"on_invalid must be 'fail', 'warn' or 'skip', not {on_invalid!r}")
+        if max_invalid_ratio is not None and not 0 <= max_invalid_ratio <= 1:
+            raise ValueError("max_invalid_ratio must be between 0 and 1")
+        if schema is not None and schema_path is not None:
+            raise ValueError("give at most one of schema or schema_path")
+        if mode == "worker" and (schema is not None or schema_path is not None):
+            raise ValueError("worker mode validates against the registry: upload the schema first (SchemaUploadOperator)")
+        self.import_name = import_name
+        self.file = file
+        self.schema_version = schema_version
+        self.schema = schema
+        self.schema_path = schema_path
+        self.mode = mode
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        self.on_invalid = on_invalid
+        self.max_invalid_ratio = max_invalid_ratio
+        self.invalid_out = invalid_out
+        self.valid_out = valid_out
+        self.max_errors = max_errors
+        self.sheet = sheet
+        self.delimiter = delimiter
+        self.validation_task_id: str | None = None
+
+    # --- local -----------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.mode == "worker":
+            return self._submit(context)
+        from airflow_provider_typecheck.validation import validate_file
+
+        uri = str(self.file)
+        schema, version = self._local_schema()
+        self.log.info("Validating %s against %s (version %s) in the task", uri, self.import_name, version)
+        report = validate_file(
+            uri, schema, sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
+            invalid_out=self.invalid_out, valid_out=self.valid_out,
+        )
+        result = self._result(
+            task_id=None, state="valid" if report.is_valid else "invalid", schema_version=version,
+            checksum=file_checksum(uri), summary=report.summary(), report_uri=None,
+        )
+        return self._judge(result, [error.to_dict() for error in report.errors[:ERRORS_LOGGED]])
+
+    def _local_schema(self) -> tuple[dict[str, Any], int | None]:
+        if self.schema is not None:
+            return (json.loads(self.schema) if isinstance(self.schema, str) else self.schema), None
+        if self.schema_path is not None:
+            import fsspec
+
+            with fsspec.open(self.schema_path, "r", encoding="utf-8-sig") as handle:
+                return json.load(handle), None
+        from airflow_provider_typecheck.registry.schemas import build_schema_store
+
+        active = build_schema_store().active(self.import_name, version=self._version())
+        return active.schema, active.version
+
+    def _version(self) -> int | None:
+        return None if self.schema_version in (None, "", "None") else int(self.schema_version)
+
+    # --- worker ----------------------------------------------------------------------
+
+    def _submit(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_typecheck.jobs import publish_validation
+        from airflow_provider_typecheck.jobs.contract import JobOptions
+        from airflow_provider_typecheck.settings import get_settings
+
+        uri = str(self.file)
+        options = JobOptions(
+            sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
+            write_invalid_rows=self.invalid_out is not None, write_valid_rows=self.valid_out is not None,
+        )
+        self.validation_task_id = publish_validation(
+            self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
+            options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}",
+        )
+        self.log.info("Validation task %s queued for %s", self.validation_task_id, uri)
+        settings = get_settings()
+        if self.deferrable:
+            self.defer(
+                trigger=ValidationTrigger(
+                    task_id=self.validation_task_id, import_name=self.import_name,
+                    redis_conn_id=settings.redis_conn_id, rabbitmq_conn_id=settings.rabbitmq_conn_id,
+                    poll_interval=self.poll_interval, timeout=self.timeout, key_prefix=settings.redis_prefix,
+                ),
+                method_name="execute_complete",
+            )
+        return self._finish(self._wait_in_task(self.validation_task_id))
+
+    def _wait_in_task(self, task_id: str) -> dict[str, Any]:
+        from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+
+        store = TaskStatusStore.from_settings()
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            status = store.get(task_id)
+            if status.state.value in FINISHED:
+                return {"status": "finished", "task_id": task_id, "state": status.state.value,
+                        "task": status.model_dump(mode="json")}
+            if deadline is not None and time.monotonic() >= deadline:
+                return {"status": "timeout", "task_id": task_id,
+                        "message": f"validation task {task_id} not finished after {self.timeout} s"}
+            time.sleep(self.poll_interval)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        self.validation_task_id = event.get("task_id")
+        return self._finish(event)
+
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        task_id = event["task_id"]
+        if event["status"] == "timeout":
+            self._cancel(f"timed out after {self.timeout} s")
+            raise AirflowException(event["message"])
+        if event["status"] != "finished":
+            raise AirflowException(event.get("message", f"validation task {task_id}: {event}"))
+        status = event["task"]
+        if status["state"] == "failed":
+            raise AirflowFailException(f"validation task {task_id} failed: {status.get('error')}")
+        summary = status.get("summary") or {}
+        self._copy_rows(task_id, status["state"])
+        result = self._result(
+            task_id=task_id, state=status["state"], schema_version=status.get("schema_version"),
+            checksum=summary.get("file_checksum"), summary=summary, report_uri=status.get("report_uri"),
+        )
+        return self._judge(result, summary.get("first_errors", [])[:ERRORS_LOGGED])
+
+    def _copy_rows(self, task_id: str, state: str) -> None:
+        """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""
+        import fsspec
+
+        from airflow_provider_typecheck.jobs.filestore import FileStore
+
+        store = FileStore.from_settings()
+        wanted = [(self.invalid_out, store.invalid_rows_uri(task_id)), (self.valid_out, store.valid_rows_uri(task_id))]
+        for target, source in wanted:
+            if target is None or not store.exists(source):
+                continue
+            with fsspec.open(source, "rb") as src, fsspec.open(target, "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+            self.log.info("Rows of validation task %s written to %s", task_id, target)
+
+    def on_kill(self) -> None:
+        self._cancel("the Airflow task was killed")
+
+    def _cancel(self, reason: str) -> None:
+        if self.mode != "worker" or not self.validation_task_id:
+            return
+        from airflow_provider_typecheck.jobs import cancel_validation
+
+        cancel_validation(self.validation_task_id, reason=reason)
+        self.log.info("Validation task %s cancelled: %s", self.validation_task_id, reason)
+
+    # --- verdict ---------------------------------------------------------------------
+
+    @staticmethod
+    def _result(
+        *, task_id: str | None, state: str, schema_version: int | None, checksum: str | None,
+        summary: dict[str, Any], report_uri: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "task_id": task_id,
+            "state": state,
+            "schema_version": schema_version,
+            "file_checksum": checksum,
+            "total_rows": summary.get("total_rows", 0),
+            "valid_rows": summary.get("valid_rows", 0),
+            "invalid_rows": summary.get("invalid_rows", 0),
+            "errors_by_column": summary.get("errors_by_column") or {},
+            "report_uri": report_uri,
+        }
+
+    def _judge(self, result: dict[str, Any], first_errors: list[dict[str, Any]]) -> dict[str, Any]:
+        self._lineage = result
+        invalid, total = result["invalid_rows"], result["total_rows"]
+        if not invalid:
+            self.log.info("All %s rows of %s are valid", total, self.file)
+            return result
+        for error in first_errors:
+            self.log.warning(
+                "row %s, column %s, %s: %s", error.get("row"), error.get("column"), error.get("keyword"),
+                error.get("message"),
+            )
+        ratio = invalid / total if total else 1.0
+        verdict = f"{invalid} of {total} rows of {self.file} are invalid ({ratio:.2%}); counts: {result['errors_by_column']}"
+        if self.max_invalid_ratio is not None and ratio <= self.max_invalid_ratio:
+            self.log.warning("%s; tolerated (max_invalid_ratio=%s)", verdict, self.max_invalid_ratio)
+            return result
+        if self.on_invalid == "warn":
+            self.log.warning(verdict)
+            return result
+        if self.on_invalid == "skip":
+            raise AirflowSkipException(verdict)
+        raise AirflowFailException(verdict)
+
+    # --- lineage ---------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The input file with its row count and one assertion per failing column (OpenLineage provider)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+        from openlineage.client.event_v2 import InputDataset
+        from openlineage.client.facet_v2 import data_quality_assertions_dataset as dqa
+        from openlineage.client.facet_v2 import data_quality_metrics_input_dataset as dqm
+
+        result = getattr(self, "_lineage", None)
+        if result is None:
+            return OperatorLineage()
+        namespace, name = lineage_dataset(str(self.file))
+        assertions = [dqa.Assertion(assertion=f"json_schema:{self.import_name}", success=result["invalid_rows"] == 0,
+                                    expected="0", actual=str(result["invalid_rows"]))]
+        for column, by_keyword in result["errors_by_column"].items():
+            for keyword, count in by_keyword.items():
+                assertions.append(dqa.Assertion(
+                    assertion=str(keyword), success=False, column=column or None, expected="0", actual=str(count),
+                ))
+        dataset = InputDataset(
+            namespace=namespace,
+            name=name,
+            inputFacets={
+                "dataQualityMetrics": dqm.DataQualityMetricsInputDatasetFacet(
+                    rowCount=result["total_rows"], columnMetrics={}
+                ),
+                "dataQualityAssertions": dqa.DataQualityAssertionsDatasetFacet(assertions=assertions),
+            },
+        )
+        return OperatorLineage(inputs=[dataset])
+
+
+def lineage_dataset(uri: str) -> tuple[str, str]:
+    """OpenLineage's (namespace, name) of a file: ``file`` and the path, or ``scheme://bucket`` and the key."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # a Windows drive letter is no scheme
+        import os
+
+        return "file", os.path.abspath(parts.path if parts.scheme == "file" else uri)
+    return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")

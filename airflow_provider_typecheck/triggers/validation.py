@@ -1,0 +1,171 @@
+"""Wait, in the triggerer, for a validation job on the worker pool to finish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_typecheck.hooks.rabbitmq import RabbitMQHook
+from airflow_provider_typecheck.registry.tasks import DEFAULT_PREFIX
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+FINISHED = frozenset({"valid", "invalid", "failed"})
+
+
+async def async_redis(redis_conn_id: str) -> Redis:
+    """A ``redis.asyncio`` client for an Airflow Redis connection (RedisHook has no async side)."""
+    from airflow.sdk import BaseHook
+    from redis.asyncio import Redis
+
+    conn = await BaseHook.aget_connection(redis_conn_id)
+    extra = conn.extra_dejson
+    return Redis(
+        host=conn.host or "localhost",
+        port=int(conn.port or 6379),
+        username=conn.login or None,
+        password=conn.password or None,
+        db=int(extra.get("db", 0)),
+        ssl=str(extra.get("ssl", "")).lower() in {"1", "true", "yes"},
+        decode_responses=True,
+    )
+
+
+def decode_status(raw: dict[str, str]) -> dict[str, Any]:
+    """A task-status hash as the JSON form of ``TaskStatus`` (typed, as TaskStatusStore.get gives it)."""
+    from airflow_provider_typecheck.registry.models import TaskStatus
+
+    fields: dict[str, Any] = dict(raw)
+    if "summary" in fields:
+        fields["summary"] = json.loads(fields["summary"])
+    return TaskStatus.model_validate(fields).model_dump(mode="json")
+
+
+class ValidationTrigger(BaseTrigger):
+    """
+    Fire when the validation task ``task_id`` is finished (``valid``, ``invalid`` or ``failed``).
+
+    The task's status in Redis is the truth; the worker's result event on the
+    ``typecheck.events`` exchange only wakes the trigger early, so a lost event costs at
+    most ``poll_interval`` seconds and an unreachable broker only that. Both clients are
+    async (``redis.asyncio``, aio-pika): the triggerer's event loop never blocks.
+
+    Events: ``{"status": "finished", "task_id", "state", "task": <status fields>}``, or
+    ``{"status": "timeout" | "error", "task_id", "message"}``.
+
+    :param task_id: the validation task (as returned by ``publish_validation``).
+    :param import_name: its import name (the event routing key holds it).
+    :param redis_conn_id: the Airflow connection of the task-status Redis.
+    :param rabbitmq_conn_id: the Airflow connection of the broker with the events exchange.
+    :param poll_interval: seconds between two reads of the status.
+    :param timeout: seconds to wait in all; None waits forever.
+    :param key_prefix: the task-status key prefix (``typecheck:``).
+    """
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        import_name: str,
+        redis_conn_id: str = "redis_default",
+        rabbitmq_conn_id: str = RabbitMQHook.default_conn_name,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        key_prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        super().__init__()
+        self.task_id = task_id
+        self.import_name = import_name
+        self.redis_conn_id = redis_conn_id
+        self.rabbitmq_conn_id = rabbitmq_conn_id
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.key_prefix = key_prefix
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "task_id": self.task_id,
+                "import_name": self.import_name,
+                "redis_conn_id": self.redis_conn_id,
+                "rabbitmq_conn_id": self.rabbitmq_conn_id,
+                "poll_interval": self.poll_interval,
+                "timeout": self.timeout,
+                "key_prefix": self.key_prefix,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        redis = await async_redis(self.redis_conn_id)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                wake_up = await self._subscribe(stack)
+                while True:
+                    raw = await redis.hgetall(f"{self.key_prefix}task:{self.task_id}")
+                    if not raw:
+                        yield self._event("error", f"validation task {self.task_id} is unknown or expired")
+                        return
+                    if raw.get("state") in FINISHED:
+                        status = decode_status(raw)
+                        yield TriggerEvent(
+                            {"status": "finished", "task_id": self.task_id, "state": status["state"], "task": status}
+                        )
+                        return
+                    wait = self.poll_interval
+                    if deadline is not None:
+                        wait = min(wait, deadline - time.monotonic())
+                        if wait <= 0:
+                            yield self._event("timeout", f"validation task {self.task_id} not finished after {self.timeout} s")
+                            return
+                    await wake_up(wait)
+        finally:
+            await redis.aclose()
+
+    def _event(self, status: str, message: str) -> TriggerEvent:
+        return TriggerEvent({"status": status, "task_id": self.task_id, "message": message})
+
+    async def _subscribe(self, stack: contextlib.AsyncExitStack) -> Any:
+        """Return ``wait(seconds)``, which returns early when an event about this import lands."""
+        from airflow_provider_typecheck.jobs.topology import EVENTS_EXCHANGE
+
+        try:
+            connection = await stack.enter_async_context(
+                await RabbitMQHook(rabbitmq_conn_id=self.rabbitmq_conn_id).aconnect()
+            )
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=True)
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            await queue.bind(exchange, routing_key=f"validation.*.{self.import_name}")
+        except Exception as exc:
+            # The status in Redis is enough; the event only makes the wake-up prompt.
+            self.log.warning("No result events (%s); polling the status every %s s", exc, self.poll_interval)
+            return asyncio.sleep
+        messages = await stack.enter_async_context(queue.iterator(no_ack=True))
+
+        async def wait(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    message = await asyncio.wait_for(anext(messages), left)
+                except (TimeoutError, StopAsyncIteration):
+                    return
+                with contextlib.suppress(ValueError):
+                    if json.loads(message.body).get("task_id") == self.task_id:
+                        return
+
+        return wait
+
+    async def on_kill(self) -> None:
+        """The task was cleared or marked while deferred: the worker need not finish the job."""
+        from airflow_provider_typecheck.jobs import cancel_validation
+
+        await asyncio.to_thread(cancel_validation, self.task_id, reason="the Airflow task was stopped")
