@@ -109,6 +109,7 @@ class Worker:
 
     def _consume(self) -> None:
         import pika
+        from pika import exceptions
 
         connection = pika.BlockingConnection(self.parameters)
         self._connection = connection
@@ -122,7 +123,14 @@ class Worker:
             self._backoff = 0.5
             grace_over: float | None = None
             while True:
-                connection.process_data_events(time_limit=0.2)
+                try:
+                    connection.process_data_events(time_limit=0.2)
+                except ValueError:
+                    # pika schedules the time limit on an I/O loop that a broker's forced close
+                    # (CONNECTION_FORCED at shutdown) has already torn down: a lost connection.
+                    if connection.is_open:
+                        raise
+                    raise exceptions.ConnectionWrongStateError("the connection closed while waiting") from None
                 if not self.stopping.is_set():
                     continue
                 if grace_over is None:

@@ -244,6 +244,9 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._listener is not listener:  # accepted in the instant of a cut: refuse it too
+                client.close()
+                return
             upstream = socket.create_connection(self.target)
             with self._lock:
                 self._sockets += [client, upstream]
@@ -269,8 +272,14 @@ class TcpProxy:
         import socket
 
         if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+            listener, self._listener = self._listener, None
+            # close() alone leaves a thread blocked in accept() listening on the socket until
+            # one more connection arrives; shutdown() wakes it first.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
