@@ -113,21 +113,11 @@ class RabbitMQHook(BaseHook):
         return self.parameters_from(await self.aget_connection(self.rabbitmq_conn_id))
 
     def pika_parameters(self) -> pika.ConnectionParameters:
-        import pika
+        """pika's parameters, built by the same function the workers use (``jobs.rabbitmq``)."""
+        from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_connection
 
-        params = self.get_connection_params()
-        context = params.ssl_context()
-        return pika.ConnectionParameters(
-            host=params.host,
-            port=params.port,
-            virtual_host=params.virtual_host,
-            credentials=pika.PlainCredentials(params.login, params.password),
-            ssl_options=pika.SSLOptions(context, params.host) if context else None,
-            heartbeat=params.heartbeat,
-            blocked_connection_timeout=params.connection_timeout * 3,
-            socket_timeout=params.connection_timeout,
-            client_properties={"connection_name": f"airflow-typecheck:{self.rabbitmq_conn_id}"},
-        )
+        return parameters_from_connection(self.get_connection(self.rabbitmq_conn_id),
+                                          connection_name=f"airflow-typecheck:{self.rabbitmq_conn_id}")
 
     def get_conn(self) -> pika.BlockingConnection:
         """Return the hook's pika connection, opening it on first call (or after it closed)."""

@@ -3,7 +3,7 @@
 The connection is ``amqp://login:password@host:port/vhost`` (``amqps://`` or
 ``{"ssl": true}`` in the extra for TLS; ``%2F`` is the default vhost ``/``). The extra
 may also set ``heartbeat``, ``blocked_connection_timeout``, ``connection_attempts``,
-``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile`` and ``ssl_server_hostname``.
+``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_verify`` and ``ssl_server_hostname``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 if TYPE_CHECKING:
     import pika
+    from airflow.sdk import Connection
 
     from airflow_provider_typecheck.settings import TypecheckSettings
 
@@ -41,6 +42,9 @@ def connection_parameters(
         context = ssl.create_default_context(cafile=extra.get("ssl_ca_certs"))
         if extra.get("ssl_certfile"):
             context.load_cert_chain(extra["ssl_certfile"], extra.get("ssl_keyfile"))
+        if str(extra.get("ssl_verify", "true")).lower() not in _TRUE:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         ssl_options = pika.SSLOptions(context, server_hostname=extra.get("ssl_server_hostname") or host)
     credentials = pika.PlainCredentials(login or "guest", password or "guest")
     return pika.ConnectionParameters(
@@ -60,14 +64,21 @@ def get_connection_parameters(conn_id: str = "rabbitmq_default") -> pika.Connect
     """Read the Airflow connection ``conn_id`` (``AIRFLOW_CONN_*`` needs no metadata database)."""
     from airflow.sdk import BaseHook
 
-    conn = BaseHook.get_connection(conn_id)
+    return parameters_from_connection(BaseHook.get_connection(conn_id))
+
+
+def parameters_from_connection(conn: Connection, *, connection_name: str | None = None) -> pika.ConnectionParameters:
+    """Parameters from an Airflow ``Connection`` (the worker's and ``RabbitMQHook``'s sync side)."""
+    extra = conn.extra_dejson
+    if connection_name is not None:
+        extra = {"connection_name": connection_name, **extra}
     return connection_parameters(
         host=conn.host,
         port=conn.port,
         login=conn.login,
         password=conn.password,
         vhost=conn.schema,
-        extra=conn.extra_dejson,
+        extra=extra,
         conn_type=conn.conn_type,
     )
 
