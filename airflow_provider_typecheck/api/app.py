@@ -53,7 +53,7 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
         from airflow_provider_typecheck.settings import get_settings
 
         settings = get_settings()
-    from airflow_provider_typecheck.api.routes import cache, healthcheck, login, schemas, users, validation
+    from airflow_provider_typecheck.api.routes import cache, healthcheck, login, metrics, schemas, users, validation
 
     app = FastAPI(
         title="typecheck",
@@ -67,6 +67,7 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
     app.state.stores = StoreProvider(settings)
     for module in (login, users, schemas, validation, healthcheck, cache):
         app.include_router(module.router, prefix=API_PREFIX)
+    metrics.install(app, settings, app.state.stores)
     _add_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
