@@ -10,6 +10,8 @@ and queue names only; never an import name, a file name or a path.
   taken at scrape time (queue depths, tasks by state, live workers, cache hits).
 
 Nothing here connects to a service; the readings are callables handed in by the caller.
+prometheus_client is imported on first use, not with this module: the operator imports
+:func:`report_to_airflow_stats` at DAG-parse time.
 """
 
 from __future__ import annotations
@@ -23,10 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
 if TYPE_CHECKING:
+    from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class WorkerMetrics:
     """One worker process's counters; served by :meth:`serve` on ``--metrics-port``."""
 
     def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry()
         r = self.registry
         self.jobs_finished = Counter("typecheck_jobs_finished", "Jobs this worker finished, by final state.",
@@ -129,6 +131,8 @@ class ApiMetrics:
     """The REST API's registry: requests it served, and the pipeline read at scrape time."""
 
     def __init__(self, readings: ServiceReadings | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
         self.registry = CollectorRegistry()
         self.requests = Counter("typecheck_http_requests", "HTTP requests served, by route template and status.",
                                 ["route", "method", "status"], registry=self.registry)
@@ -158,6 +162,8 @@ class _PipelineCollector:
         return []  # nothing read at registration: no service is touched before a scrape
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         up = GaugeMetricFamily("typecheck_service_up", "Whether the service answered this scrape's reading.",
                                labels=["service"])
         started = time.perf_counter()
@@ -202,3 +208,21 @@ class _PipelineCollector:
         if not already:
             up.add_metric([service], 1)
         return value
+
+
+def report_to_airflow_stats(result: dict[str, Any], seconds: float | None) -> None:
+    """
+    An operator's validation in Airflow's own metrics (``Stats``: StatsD or OpenTelemetry, as
+    Airflow is configured): ``typecheck.validation.rows`` and ``.invalid_rows`` (counters),
+    ``.duration`` (a timer) and ``.<state>`` (a counter). No import name: Airflow's own task
+    metrics already say which task it was.
+    """
+    from datetime import timedelta
+
+    from airflow.sdk.observability.stats import Stats
+
+    Stats.incr("typecheck.validation.rows", int(result.get("total_rows") or 0))
+    Stats.incr("typecheck.validation.invalid_rows", int(result.get("invalid_rows") or 0))
+    Stats.incr(f"typecheck.validation.{result.get('state', 'unknown')}")
+    if seconds is not None:
+        Stats.timing("typecheck.validation.duration", timedelta(seconds=seconds))

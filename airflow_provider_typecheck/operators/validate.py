@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from airflow_provider_typecheck.metrics import report_to_airflow_stats
 from airflow_provider_typecheck.triggers.validation import FINISHED, ValidationTrigger
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class SpreadsheetValidateOperator(BaseOperator):
             task_id=None, state="valid" if report.is_valid else "invalid", schema_version=version,
             checksum=file_checksum(uri), summary=report.summary(), report_uri=None,
         )
+        report_to_airflow_stats(result, report.elapsed_seconds)
         return self._judge(result, [error.to_dict() for error in report.errors[:ERRORS_LOGGED]])
 
     def _local_schema(self) -> tuple[dict[str, Any], int | None]:
@@ -251,6 +253,7 @@ class SpreadsheetValidateOperator(BaseOperator):
             task_id=task_id, state=status["state"], schema_version=status.get("schema_version"),
             checksum=summary.get("file_checksum"), summary=summary, report_uri=status.get("report_uri"),
         )
+        report_to_airflow_stats(result, summary.get("elapsed_seconds"))
         return self._judge(result, summary.get("first_errors", [])[:ERRORS_LOGGED])
 
     def _copy_rows(self, task_id: str, state: str) -> None:
