@@ -108,11 +108,11 @@ class PeakRss:
     def read(self) -> int:
         if self._resettable:
             try:
-                with open(self._STATUS) as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            return int(line.split()[1]) * 1024
-            except (OSError, ValueError, IndexError):
+                with open(self._STATUS, "rb") as status:
+                    text = status.read()
+                start = text.index(b"VmHWM:") + 6
+                return int(text[start : text.index(b"kB", start)]) * 1024
+            except (OSError, ValueError):
                 pass
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 

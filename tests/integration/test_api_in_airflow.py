@@ -63,3 +63,8 @@ def test_mounted_routes_are_guarded_and_documented_under_the_prefix(airflow_api:
     assert document["servers"] == [{"url": "/typecheck"}]
     assert "/api/v1/validation/upload/{import_name}" in document["paths"]
     assert airflow_api.client.get("/docs").status_code == 200
+
+
+def test_metrics_are_served_under_the_mount(airflow_api: Api) -> None:
+    response = httpx.get(f"{airflow_api.base_url}/typecheck/metrics", timeout=30)
+    assert response.status_code == 200 and "typecheck_queue_messages" in response.text

@@ -47,3 +47,23 @@ def test_pika_says_only_its_warnings() -> None:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
         pika.setLevel(saved[2])
+
+
+def test_uvicorns_access_lines_are_json_with_json_format() -> None:
+    import logging.config
+
+    from airflow_provider_typecheck.logs import uvicorn_log_config
+
+    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
+    saved = (list(root.handlers), root.level)
+    try:
+        logging.config.dictConfig(uvicorn_log_config("json"))
+        record = access.makeRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                                   ("127.0.0.1:5000", "GET", "/metrics\n", "1.1", 200), None)
+        line = root.handlers[0].format(record)
+        assert json.loads(line)["message"] == '127.0.0.1:5000 - "GET /metrics\\n HTTP/1.1" 200'
+        assert not logging.getLogger("pika").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger("pika").setLevel(logging.NOTSET)
