@@ -42,7 +42,8 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print(f"| {totals['jobs']} | {faults['worker kills']} | {faults['broker restarts']} | {faults['redis restarts']} "
           f"| {totals['runs']} | {totals['worker_deaths']} | {totals['jobs_right']}/{totals['jobs']} "
-          f"({totals['jobs_right'] / totals['jobs']:.0%}) | {totals['events']} | {totals['seconds']} s "
+          f"({totals['jobs_right'] / totals['jobs']:.0%}) | {totals['events']} ({totals['repeated_events']} repeated) "
+          f"| {totals['seconds']} s "
           f"| {'passed' if done.returncode == 0 else 'FAILED'} |")
     print(f"\nseed {totals['seed']}; runs per job {totals['runs'] / totals['jobs']:.3f}")
     return done.returncode
