@@ -20,20 +20,15 @@ from airflow_provider_typecheck.api.models import HealthOut, ServiceHealth, Work
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.api.deps import Stores
+    from airflow_provider_typecheck.services import Services
     from airflow_provider_typecheck.settings import TypecheckSettings
 
 
-def read_queue_depths(settings: TypecheckSettings) -> dict[str, int]:
+def read_queue_depths(services: Services, timeout: float) -> dict[str, int]:
     """Messages ready in the validation and dead-letter queues, over a short-lived connection."""
-    import pika
-
-    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
     from airflow_provider_typecheck.jobs.topology import queue_depths
 
-    parameters = parameters_from_settings(settings)
-    parameters.socket_timeout = settings.api_health_timeout_seconds
-    parameters.connection_attempts = 1
-    connection = pika.BlockingConnection(parameters)
+    connection = services.rabbitmq_connect(timeout=timeout)
     try:
         return queue_depths(connection.channel())
     finally:
@@ -61,7 +56,7 @@ def probes(
         return True
 
     def rabbitmq() -> object:
-        found["queues"] = read_queue_depths(settings)
+        found["queues"] = read_queue_depths(stores, settings.api_health_timeout_seconds)
         return True
 
     def schema_store() -> object:

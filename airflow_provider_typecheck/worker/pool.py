@@ -22,7 +22,7 @@ RESTART_DELAY_SECONDS = 2.0
 
 def run_worker_process(prefetch: int, log_format: LogFormat = "text", metrics_port: int | None = None) -> int:
     """Run one worker in this process until SIGTERM; return its exit code (0)."""
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
     from airflow_provider_typecheck.worker.consumer import Worker
 
     configure_logging(log_format)
@@ -32,7 +32,7 @@ def run_worker_process(prefetch: int, log_format: LogFormat = "text", metrics_po
 
         metrics = WorkerMetrics()
         metrics.serve(metrics_port)
-    worker = Worker(get_settings(), prefetch=prefetch, metrics=metrics)
+    worker = Worker(get_services(), prefetch=prefetch, metrics=metrics)
     worker.install_signal_handlers()
     return worker.run()
 

@@ -28,8 +28,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_typecheck.jobs import publish_validation
-from airflow_provider_typecheck.jobs.publish import cached_schema_store
 from airflow_provider_typecheck.jobs.topology import EVENTS_EXCHANGE, VALIDATION_QUEUE
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.jobs_support import (  # noqa: F401
@@ -37,6 +35,7 @@ from tests.integration.jobs_support import (  # noqa: F401
     WorkerProcess,
     amqp,
     job_env,
+    services_for,
     start_worker,
     states,
 )
@@ -157,7 +156,7 @@ def test_jobs_end_right_through_kills_a_broker_restart_and_a_redis_restart(
     env = {"TYPECHECK_REDIS_URI": own_redis.uri, "TYPECHECK_WORKER_LEASE_SECONDS": "30"}
     settings = TypecheckSettings(redis_uri=own_redis.uri)
     import_name = f"chaos_{uuid.uuid4().hex[:8]}"
-    cached_schema_store(settings).put(import_name, USERS_SCHEMA, new_version=True, actor="test")
+    services_for(settings).schemas.put(import_name, USERS_SCHEMA, new_version=True, actor="test")
     schema = tmp_path / "users.schema.json"
     schema.write_text(json.dumps(USERS_SCHEMA))
     files = _files(tmp_path)
@@ -167,7 +166,8 @@ def test_jobs_end_right_through_kills_a_broker_restart_and_a_redis_restart(
     _events_queue(rabbitmq_uri, events_queue)
 
     started = time.monotonic()
-    jobs = {publish_validation(import_name, files[i % len(files)].as_uri(), settings=settings):
+    publisher = services_for(settings)
+    jobs = {publisher.publish_validation(import_name, files[i % len(files)].as_uri()).task_id:
             files[i % len(files)].as_uri() for i in range(JOBS)}
     workers = [start_worker(env=env, wait=False) for _ in range(2)]
     every_worker = list(workers)

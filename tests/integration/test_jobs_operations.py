@@ -14,10 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_typecheck.jobs import publish_validation
-from airflow_provider_typecheck.jobs.publish import cached_schema_store
 from airflow_provider_typecheck.jobs.topology import DEAD_LETTER_QUEUE, VALIDATION_QUEUE, declare_topology
-from airflow_provider_typecheck.registry.tasks import TaskStatusStore
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.conftest import RABBITMQ_HOST
 from tests.integration.jobs_support import (  # noqa: F401
@@ -25,6 +22,7 @@ from tests.integration.jobs_support import (  # noqa: F401
     amqp,
     job_env,
     job_settings,
+    services_for,
     start_worker,
     states,
     wait_for,
@@ -40,7 +38,7 @@ JWT_SECRET = "ops-test-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz"
 @pytest.fixture
 def import_name(job_settings: TypecheckSettings) -> str:  # noqa: F811
     name = f"users_{uuid.uuid4().hex[:8]}"
-    cached_schema_store(job_settings).put(name, USERS_SCHEMA, new_version=True, actor="test")
+    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
     return name
 
 
@@ -69,8 +67,8 @@ def test_a_worker_counts_its_jobs_and_logs_one_json_line_each(
     good = write_csv(tmp_path / "good.csv", ["1,ann,30", "2,bob,40"])
     bad = write_csv(tmp_path / "bad.csv", ["1,ann,30", "x,bob,200", "3,,5"])
     missing = (tmp_path / "missing.csv").as_uri()
-    task_ids = [publish_validation(import_name, f, settings=job_settings) for f in (good.as_uri(), bad.as_uri(),
-                                                                                    missing)]
+    publisher = services_for(job_settings)
+    task_ids = [publisher.publish_validation(import_name, f).task_id for f in (good.as_uri(), bad.as_uri(), missing)]
     wait_for(lambda: all(h.get("state") in {"valid", "invalid", "failed"}
                          for h in states(job_settings, task_ids).values()), timeout=60, what="the jobs")
 
@@ -124,7 +122,7 @@ def test_jobs_waiting_with_no_live_worker_make_the_healthcheck_degraded(
     assert app_client.get("/api/v1/healthcheck").json()["workers"] == {
         "status": "ok", "alive": 0, "jobs_waiting": 0, "dead_letters": 0}
     good = write_csv(tmp_path / "good.csv", ["1,ann,30"])
-    task_id = publish_validation(import_name, good.as_uri(), settings=job_settings)
+    task_id = services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id
 
     stranded = app_client.get("/api/v1/healthcheck")
     assert stranded.status_code == 503
@@ -144,10 +142,10 @@ def test_the_api_serves_the_pipeline_and_its_requests_as_metrics(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     good = write_csv(tmp_path / "good.csv", ["1,ann,30"])
-    publish_validation(import_name, good.as_uri(), settings=job_settings)
+    services_for(job_settings).publish_validation(import_name, good.as_uri())
     task_id = uuid.uuid4().hex
     app_client.get("/api/v1/validation/status", params={"task_id": task_id})  # a 404, by its template
-    TaskStatusStore.from_settings(job_settings).heartbeat("elsewhere:1", alive_seconds=30)
+    services_for(job_settings).tasks.heartbeat("elsewhere:1", alive_seconds=30)
 
     response = app_client.get("/metrics")
 

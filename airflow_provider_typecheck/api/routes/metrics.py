@@ -21,9 +21,8 @@ from airflow_provider_typecheck.api.deps import SettingsDep
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from airflow_provider_typecheck.api.deps import StoreProvider
     from airflow_provider_typecheck.metrics import ApiMetrics
-    from airflow_provider_typecheck.settings import TypecheckSettings
+    from airflow_provider_typecheck.services import Services
 
 router = APIRouter(tags=["metrics"])
 
@@ -41,19 +40,19 @@ def metrics(request: Request, settings: SettingsDep) -> Response:
     return Response(body, media_type=content_type)
 
 
-def build_metrics(settings: TypecheckSettings, stores: StoreProvider) -> ApiMetrics:
-    """The app's metrics; the services are read through ``stores`` only when scraped."""
+def build_metrics(services: Services) -> ApiMetrics:
+    """The app's metrics; ``services`` (the composition root) is read only when scraped."""
     from airflow_provider_typecheck.api.health import read_queue_depths
     from airflow_provider_typecheck.metrics import ApiMetrics, ServiceReadings
 
     def cache_hits_misses() -> tuple[int, int]:
-        stats = stores.get().cache.stats()
+        stats = services.cache.stats()
         return stats.hits, stats.misses
 
     return ApiMetrics(ServiceReadings(
-        queue_depths=lambda: read_queue_depths(settings),
-        state_counts=lambda: stores.get().tasks.state_counts(),
-        live_workers=lambda: stores.get().tasks.live_workers(),
+        queue_depths=lambda: read_queue_depths(services, services.settings.api_health_timeout_seconds),
+        state_counts=lambda: services.tasks.state_counts(),
+        live_workers=lambda: services.tasks.live_workers(),
         cache_hits_misses=cache_hits_misses,
     ))
 
@@ -86,8 +85,8 @@ class HttpMetricsMiddleware:
             self.metrics.observe(template, scope.get("method", ""), status_code, time.perf_counter() - started)
 
 
-def install(app: FastAPI, settings: TypecheckSettings, stores: StoreProvider) -> None:
+def install(app: FastAPI, services: Services) -> None:
     """Serve ``/metrics`` on ``app`` and count its requests."""
-    app.state.metrics = build_metrics(settings, stores)
+    app.state.metrics = build_metrics(services)
     app.include_router(router)
     app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics)
