@@ -31,9 +31,9 @@ from airflow_provider_typecheck.jobs.topology import (
 from airflow_provider_typecheck.worker.job import JobRunner, Outcome
 
 if TYPE_CHECKING:
-    from airflow_provider_typecheck.metrics import WorkerMetrics
     from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
+    from airflow_provider_typecheck.metrics import WorkerMetrics
     from airflow_provider_typecheck.services import Services
 
 log = logging.getLogger(__name__)
