@@ -312,9 +312,11 @@ def _api(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     from pydantic import ValidationError
 
+    from airflow_provider_typecheck.logs import configure_logging
     from airflow_provider_typecheck.registry.errors import RegistryError
     from airflow_provider_typecheck.settings import get_settings
 
+    configure_logging(args.log_format)  # the start-up's own lines (migrations, first admin) too
     # Refuse to start on unusable settings, one line each, before any process is forked:
     # a server that answers 503 to every login is worse than one that does not start.
     try:

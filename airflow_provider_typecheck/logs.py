@@ -73,6 +73,10 @@ def formatter(log_format: LogFormat) -> logging.Formatter:
 
 def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
     """Send this process's logs to stderr in ``log_format``; quiet pika down to its warnings."""
+    # Airflow sets up its own logging when it is first imported, over whatever was there:
+    # the workers and the API import it anyway (hooks, connections), so it comes first here.
+    import airflow  # noqa: F401
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
@@ -94,9 +98,10 @@ def uvicorn_log_config(log_format: LogFormat) -> dict[str, Any]:
                                  "stream": "ext://sys.stderr"}},
         "loggers": {
             "": {"handlers": ["default"], "level": "INFO"},
-            "uvicorn": {"level": "INFO"},
-            "uvicorn.error": {"level": "INFO"},
-            "uvicorn.access": {"level": "INFO"},
+            # Airflow's own logging set-up detaches these (no propagation): attach them again.
+            "uvicorn": {"level": "INFO", "propagate": True},
+            "uvicorn.error": {"level": "INFO", "propagate": True},
+            "uvicorn.access": {"level": "INFO", "propagate": True},
             "pika": {"level": "WARNING"},
         },
     }

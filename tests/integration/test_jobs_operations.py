@@ -195,3 +195,23 @@ def test_a_queue_declared_with_the_old_delivery_limit_is_used_as_it_is(caplog: p
         connection.close()
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=True, capture_output=True, timeout=60)
+
+
+def test_the_api_server_logs_json_lines_uvicorns_included(
+    job_env: dict[str, str], tmp_path: Path,  # noqa: F811
+) -> None:
+    from tests.integration.api_support import free_port, start_cli, stop_process, wait_http
+
+    env = {**job_env, "TYPECHECK_JWT_SECRET": JWT_SECRET, "TYPECHECK_FIRST_ADMIN_USERNAME": ADMIN,
+           "TYPECHECK_FIRST_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    port, log = free_port(), tmp_path / "api.log"
+    process = start_cli(["api", "--host", "127.0.0.1", "--port", str(port), "--log-format", "json"], env, log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/v1/healthcheck/simple", process, log, timeout=120)
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).status_code == 200
+    finally:
+        stop_process(process)
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]  # every line is one JSON object
+    assert any(r["logger"] == "uvicorn.error" and "Uvicorn running" in r["message"] for r in records)
+    assert any(r["logger"] == "uvicorn.access" and "GET /metrics" in r["message"] for r in records)
