@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_typecheck.registry.errors import InvalidInput, NotFound, RegistryError
+from airflow_provider_typecheck.validation.locations import local_path
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -143,15 +144,8 @@ class FileStore:
         """The URI of a path in this store's filesystem."""
         return self.fs.unstrip_protocol(path)
 
-    def local_path(self, uri: str) -> str | None:
-        """The local path behind a ``file://`` URI or plain path, else None (read it by URI)."""
-        if "://" not in uri:
-            return uri
-        if uri.startswith("file://"):
-            from fsspec.core import url_to_fs
-
-            return url_to_fs(uri)[1]
-        return None
+    # The core's one rule: a plain path or a file:// URI is local, anything else is read by URI.
+    local_path = staticmethod(local_path)
 
     def open(self, uri: str) -> IO[bytes]:
         import fsspec

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from airflow_provider_typecheck.plugins.paths import REPORT_VIEW, TASK_INSTANCE_VIEW
 from airflow_provider_typecheck.triggers.validation import ValidationTrigger
 
 if TYPE_CHECKING:
@@ -25,9 +26,6 @@ OnInvalid = Literal["fail", "warn", "skip"]
 Mode = Literal["local", "worker"]
 ERRORS_LOGGED = 20
 CHUNK = 1 << 20
-# The plugin's page for one validation task, served by the Airflow API server.
-REPORT_VIEW = "/typecheck/ui/validations/{task_id}"
-TASK_INSTANCE_VIEW = "/typecheck/ui/task-instance"
 
 
 class ValidationReportLink(BaseOperatorLink):

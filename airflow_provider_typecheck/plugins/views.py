@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
+from airflow_provider_typecheck.plugins.paths import REPORT_VIEW
+
 if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.models import TaskStatus
     from airflow_provider_typecheck.services import Services
 
-UI_PREFIX = "/typecheck/ui"
 RECENT_IMPORTS = 20
 RECENT_TASKS = 10
 
@@ -66,7 +67,7 @@ def report_response(task_id: str) -> HTMLResponse:
     if not task.state.finished or task.state.value == "failed":
         detail = task.error if task.state.value == "failed" else f"{task.state.value}, {task.percent or 0:.0f}% done"
         return _page(f"Validation {task_id}", f"<p class='{task.state.value}'>{html.escape(str(detail))}</p>")
-    base = f"{UI_PREFIX}/validations/{task_id}"
+    base = REPORT_VIEW.format(task_id=task_id)
     return reports.report_page_response(_services(), task, json_url=f"{base}/report.json",
                                         csv_url=f"{base}/invalid.csv")
 
@@ -120,7 +121,7 @@ def recent_validations(import_name: str | None = None) -> HTMLResponse:
         for task in store.for_import(name, limit=RECENT_TASKS):
             invalid = (task.summary or {}).get("invalid_rows", "")
             rows.append(
-                f"<tr><td>{html.escape(name)}</td><td><a href='{UI_PREFIX}/validations/{html.escape(task.task_id)}'>"
+                f"<tr><td>{html.escape(name)}</td><td><a href='{REPORT_VIEW.format(task_id=html.escape(task.task_id))}'>"
                 f"{html.escape(task.file_name)}</a></td><td class='{task.state.value}'>{task.state.value}</td>"
                 f"<td>{invalid}</td><td>{task.created_at:%Y-%m-%d %H:%M:%S}</td></tr>"
             )

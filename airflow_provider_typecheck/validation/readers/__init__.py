@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.filetypes import CSV_EXTENSIONS, EXCEL_EXTENSIONS, SPREADSHEET_EXTENSIONS
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.readers.csv_reader import CsvFile, open_csv
 from airflow_provider_typecheck.validation.readers.csv_records import header_record, sniff_delimiter
@@ -24,10 +25,6 @@ from airflow_provider_typecheck.validation.locations import local_path
 from airflow_provider_typecheck.validation.readers.sources import check_regular_file
 from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent, check_header
 
-# The file types the core reads, by extension: uploads and job options accept these.
-CSV_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
-EXCEL_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"})
-SPREADSHEET_EXTENSIONS = CSV_EXTENSIONS | EXCEL_EXTENSIONS
 
 __all__ = [
     "CSV_EXTENSIONS", "EXCEL_EXTENSIONS", "SPREADSHEET_EXTENSIONS", "CsvFile", "RaggedRow", "Table", "TableContent",
