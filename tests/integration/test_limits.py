@@ -144,3 +144,31 @@ def test_the_apis_schema_upload_applies_the_schema_size_setting(settings: Typech
 
     assert upload(4 * 1024 * 1024) == 201
     assert upload(SMALL) in (400, 413, 422)
+
+
+def test_the_cli_applies_the_schema_size_and_cell_settings(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    openpyxl = pytest.importorskip("openpyxl")
+    schema = tmp_path / "wide.schema.json"
+    schema.write_text(json.dumps(WIDE_SCHEMA))
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["column_000"])
+    workbook.active.append(["abc"])
+    data = tmp_path / "rows.xlsx"
+    workbook.save(data)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TYPECHECK_")}
+
+    def run(**limits: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "airflow_provider_typecheck.cli", "validate", str(data),
+                               "--schema", str(schema)], env={**base, **limits}, capture_output=True, text=True,
+                              timeout=120)
+
+    assert run().returncode == 0
+    small_schema = run(TYPECHECK_MAX_SCHEMA_BYTES=str(SMALL))
+    few_cells = run(TYPECHECK_MAX_WORKBOOK_CELLS="1")
+    assert (small_schema.returncode, few_cells.returncode) == (2, 2)
+    assert f"the limit is {SMALL:,}" in small_schema.stderr and "the limit is 1" in few_cells.stderr
