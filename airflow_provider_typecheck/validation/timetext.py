@@ -1,0 +1,73 @@
+"""The one rule writing date-times, times of day and durations as text, whatever the workbook's format.
+
+* A date-time is ``YYYY-MM-DDTHH:MM:SS``, then ``.fff`` when it has
+  milliseconds; exactly midnight, it is the date alone, ``YYYY-MM-DD``.
+* A time of day (an Excel or ODS date-time value under one day: serial 0 to
+  1, which Excel stores for a time typed alone) is ``HH:MM:SS[.fff]``.
+* A duration (an Excel number under an elapsed-time format such as
+  ``[h]:mm:ss``, an ODS time value) is ``HH:MM:SS[.fff]`` with as many hour
+  digits as it needs (``34:10:10``, ``255:10:09.984``), ``-`` before a
+  negative one.
+
+Workbooks store these to the millisecond: values are rounded to it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import polars as pl
+
+MS_PER_DAY = 86_400_000
+# fastexcel's text for a date-time: ``2016-10-20 10:11:12``, ``2016-10-20T10:11:12.5`` (ODS), fractions optional.
+DATETIME_TEXT = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[ T]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?$"
+# The date fastexcel gives a serial under 1 (a time of day), by date system.
+ZERO_DATE_1900 = "1899-12-31"
+ZERO_DATE_1904 = "1904-01-01"
+_ISO_DURATION = re.compile(
+    r"(-)?P(?:([0-9]+)D)?(?:T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+(?:\.[0-9]+)?)S)?)?"
+)
+
+
+def duration_text(milliseconds: int) -> str:
+    """``HH:MM:SS`` (more hour digits as needed), ``.fff`` when there are milliseconds, ``-`` when negative."""
+    sign = "-" if milliseconds < 0 else ""
+    seconds, fraction = divmod(abs(milliseconds), 1000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{sign}{hours:02d}:{minute:02d}:{second:02d}{f'.{fraction:03d}' if fraction else ''}"
+
+
+def days_text(days: float) -> str:
+    """A duration stored as Excel stores it, in days."""
+    return duration_text(round(days * MS_PER_DAY))
+
+
+def iso_duration_text(value: str) -> str | None:
+    """An ODS ``office:time-value`` (``PT10H10M10S``, ``P1DT2H``, ``PT0H0M1.5S``); None when it is not one."""
+    found = _ISO_DURATION.fullmatch(value.strip())
+    if found is None or not any(found.groups()[1:]):
+        return None
+    negative, days, hours, minutes, seconds = found.groups()
+    total = ((int(days or 0) * 24 + int(hours or 0)) * 60 + int(minutes or 0)) * 60
+    milliseconds = int(((Decimal(total) + Decimal(seconds or 0)) * 1000).to_integral_value())
+    return duration_text(-milliseconds if negative else milliseconds)
+
+
+def datetime_texts(column: str, zero_date: str | None) -> pl.Expr:
+    """Rewrite the cells of ``column`` that hold fastexcel's date-time text by the rule above.
+
+    ``zero_date``: the date of serial 0 in this workbook (see ``ZERO_DATE_*``),
+    whose date-times are times of day; None for ODS, whose dates are dates.
+    """
+    text = pl.col(column)
+    parts = text.str.extract_groups(DATETIME_TEXT)
+    date, time = parts.struct.field("1"), parts.struct.field("2")
+    # Milliseconds: the fraction's first three digits (fastexcel gives three), none when zero.
+    millis = (parts.struct.field("3").fill_null("") + "000").str.slice(0, 3)
+    fraction = pl.when(millis == "000").then(pl.lit("")).otherwise("." + millis)
+    written = pl.when((time == "00:00:00") & (fraction == "")).then(date).otherwise(date + "T" + time + fraction)
+    if zero_date is not None:
+        written = pl.when(date == zero_date).then(time + fraction).otherwise(written)
+    return pl.when(date.is_not_null()).then(written).otherwise(text).alias(column)
