@@ -20,8 +20,10 @@ from decimal import Decimal
 import polars as pl
 
 MS_PER_DAY = 86_400_000
-# fastexcel's text for a date-time: ``2016-10-20 10:11:12``, ``2016-10-20T10:11:12.5`` (ODS), fractions optional.
-DATETIME_TEXT = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[ T]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?$"
+# fastexcel's text for an XLSX/XLS date-time: ``2016-10-20 10:11:12``, ``… 10:11:12.500``. (A text cell
+# holding ``2016-10-20T10:11:12`` is not one: the T keeps it text.)
+DATETIME_TEXT = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?$"
+_ISO_DATETIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:T([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?)?")
 # The date fastexcel gives a serial under 1 (a time of day), by date system.
 ZERO_DATE_1900 = "1899-12-31"
 ZERO_DATE_1904 = "1904-01-01"
@@ -55,11 +57,23 @@ def iso_duration_text(value: str) -> str | None:
     return duration_text(-milliseconds if negative else milliseconds)
 
 
-def datetime_texts(column: str, zero_date: str | None) -> pl.Expr:
-    """Rewrite the cells of ``column`` that hold fastexcel's date-time text by the rule above.
+def iso_datetime_text(value: str) -> str | None:
+    """An ODS ``office:date-value`` (``2016-10-20``, ``2016-10-20T10:11:12.5``); None when it is not one."""
+    found = _ISO_DATETIME.fullmatch(value.strip())
+    if found is None:
+        return None
+    date, time, fraction = found.groups()
+    millis = ((fraction or "") + "000")[:3]
+    if time is None or (time == "00:00:00" and millis == "000"):
+        return date
+    return f"{date}T{time}{'' if millis == '000' else '.' + millis}"
+
+
+def datetime_texts(column: str, zero_date: str) -> pl.Expr:
+    """Rewrite the cells of ``column`` that hold fastexcel's date-time text (XLSX, XLS) by the rule above.
 
     ``zero_date``: the date of serial 0 in this workbook (see ``ZERO_DATE_*``),
-    whose date-times are times of day; None for ODS, whose dates are dates.
+    whose date-times are times of day.
     """
     text = pl.col(column)
     parts = text.str.extract_groups(DATETIME_TEXT)
@@ -67,7 +81,9 @@ def datetime_texts(column: str, zero_date: str | None) -> pl.Expr:
     # Milliseconds: the fraction's first three digits (fastexcel gives three), none when zero.
     millis = (parts.struct.field("3").fill_null("") + "000").str.slice(0, 3)
     fraction = pl.when(millis == "000").then(pl.lit("")).otherwise("." + millis)
-    written = pl.when((time == "00:00:00") & (fraction == "")).then(date).otherwise(date + "T" + time + fraction)
-    if zero_date is not None:
-        written = pl.when(date == zero_date).then(time + fraction).otherwise(written)
+    written = (
+        pl.when(date == zero_date).then(time + fraction)
+        .when((time == "00:00:00") & (fraction == "")).then(date)
+        .otherwise(date + "T" + time + fraction)
+    )
     return pl.when(date.is_not_null()).then(written).otherwise(text).alias(column)

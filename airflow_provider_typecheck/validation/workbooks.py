@@ -14,7 +14,8 @@ Durations and times are found here too (see :mod:`.timetext`):
 fastexcel writes a number under an elapsed-time format (``[h]:mm:ss``) as a
 date-time and reads an ODS time cell as empty. An XLSX's styles say which cell
 formats are elapsed times, and the cells using them are found in the same pass;
-an ODS's time cells are read from its ``content.xml``; an XLS's, by xlrd with
+an ODS's time cells (and its date cells, whose text fastexcel writes as a text
+cell's) are read from its ``content.xml``; an XLS's durations, by xlrd with
 its formatting, when its sheet holds date-times at all.
 """
 
@@ -64,9 +65,11 @@ class SheetCells:
     errors: dict[tuple[int, int], str] = field(default_factory=dict)
     numbers: dict[tuple[int, int], float] = field(default_factory=dict)  # values that may lose digits
     numbers_known: bool = False  # whether ``numbers`` holds every such value (else read the floats again)
-    durations: dict[tuple[int, int], str] = field(default_factory=dict)  # written as timetext says
+    # Durations, and ODS times and dates, as timetext writes them: they replace fastexcel's text.
+    time_texts: dict[tuple[int, int], str] = field(default_factory=dict)
     # The date fastexcel writes for a serial under 1 (a time of day): by the workbook's date system
-    # (an XLS's is looked up only if needed, see xls_date_1904); None for ODS, whose dates are dates.
+    # (an XLS's is looked up only if needed, see xls_date_1904); None for ODS, whose dates are read
+    # from its XML instead.
     zero_date: str | None = timetext.ZERO_DATE_1900
 
 
@@ -199,7 +202,7 @@ def _collect(buffer: bytes, end: int, cells: SheetCells, elapsed: re.Pattern[byt
     for match in elapsed.finditer(buffer, 0, end) if elapsed is not None else ():
         cell = _enclosing_cell(buffer, match.start())
         if cell is not None and cell[1] in (None, b"n") and (value := _VALUE.search(buffer, cell[2], cell[3])):
-            cells.durations[cell[0]] = timetext.days_text(float(value.group(1)))
+            cells.time_texts[cell[0]] = timetext.days_text(float(value.group(1)))
 
 
 def _enclosing_cell(buffer: bytes, position: int) -> tuple[tuple[int, int], bytes | None, int, int] | None:
@@ -238,17 +241,19 @@ def _xls_error_cells(data: bytes, sheet_index: int) -> dict[tuple[int, int], str
 _ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 _ODS_TIME_FLAG = b'value-type="time"'
+_ODS_DATE_FLAG = b'value-type="date"'
 
 
 def _ods_cells(archive: zipfile.ZipFile, sheet_index: int) -> SheetCells | None:
-    """An ODS sheet's time cells (fastexcel reads them as empty); None when the archive is no ODS."""
+    """An ODS sheet's time cells (fastexcel reads them as empty) and date cells (whose text fastexcel
+    writes like a text cell's), as :mod:`.timetext` writes them; None when the archive is no ODS."""
     try:
         with archive.open("content.xml") as xml:
             content = xml.read()
     except KeyError:
         return None
     cells = SheetCells(zero_date=None)
-    if _ODS_TIME_FLAG not in content:
+    if _ODS_TIME_FLAG not in content and _ODS_DATE_FLAG not in content:
         return cells
     table_index = -1
     row = column = 0
@@ -271,13 +276,20 @@ def _ods_cells(archive: zipfile.ZipFile, sheet_index: int) -> SheetCells | None:
             element.clear()
         elif tag in (f"{_ODS_TABLE}table-cell", f"{_ODS_TABLE}covered-table-cell"):
             repeated = int(element.get(f"{_ODS_TABLE}number-columns-repeated", "1"))
-            value = element.get(f"{_ODS_OFFICE}time-value")
-            if element.get(f"{_ODS_OFFICE}value-type") == "time" and value is not None:
-                text = timetext.iso_duration_text(value)
-                for offset in range(min(repeated, 16_384)):
-                    cells.durations[(row, column + offset)] = text if text is not None else value
+            text = _ods_time_or_date(element)
+            for offset in range(min(repeated, 16_384) if text is not None else 0):
+                cells.time_texts[(row, column + offset)] = text
             column += repeated
     return cells
+
+
+def _ods_time_or_date(cell: ElementTree.Element) -> str | None:
+    kind = cell.get(f"{_ODS_OFFICE}value-type")
+    if kind == "time" and (value := cell.get(f"{_ODS_OFFICE}time-value")) is not None:
+        return timetext.iso_duration_text(value) or value
+    if kind == "date" and (value := cell.get(f"{_ODS_OFFICE}date-value")) is not None:
+        return timetext.iso_datetime_text(value) or value
+    return None
 
 
 def xls_date_1904(data: bytes) -> bool:

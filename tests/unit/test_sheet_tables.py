@@ -341,3 +341,15 @@ def test_dates_keep_their_milliseconds(tmp_path: Path) -> None:
     book.close()
     assert texts(path)[1] == [("2021-03-04T05:06:07.250",), ("2021-03-04",)]
     assert_agrees(path, xlsx_rows(path), 1, {"properties": {"at": {"format": "date-time"}}})
+
+
+def test_text_that_looks_like_a_date_time_stays_as_typed(tmp_path: Path) -> None:
+    typed = ["2016-10-20T00:00:00", "2016-10-20T10:11:12.5", "10:10:10"]
+    book = xlsx(tmp_path / "text.xlsx", [["a", "b", "c"], typed])
+    ods = write_ods(tmp_path / "text.ods", [[("string", "", name) for name in "abc"],
+                                            [("string", "", text) for text in typed]])
+    assert texts(book)[1] == texts(ods)[1] == [tuple(typed)]
+    dates = write_ods(tmp_path / "dates.ods", [[("string", "", "at")], [("date", "2016-10-20T10:11:12.5", "x")],
+                                               [("date", "2016-10-20", "x")], [("date", "2016-10-20T00:00:00", "x")]])
+    assert texts(dates)[1] == [("2016-10-20T10:11:12.500",), ("2016-10-20",), ("2016-10-20",)]
+    assert_agrees(dates, ods_rows(dates), 1, {"properties": {"at": {"format": "date"}}})

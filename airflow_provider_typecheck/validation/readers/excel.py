@@ -132,15 +132,15 @@ def _as_seen(
     if rewritten:
         frame = frame.with_columns(rewritten)
     dated = [column for column in frame.columns if frame.get_column(column).str.contains(timetext.DATETIME_TEXT).any()]
-    if not dated:
-        return _with_cells(frame, {**found.durations, **found.errors}, first_column)
     zero_date = found.zero_date
+    if not dated or zero_date is None:  # no date-time, or an ODS (its dates and times: found.time_texts)
+        return _with_cells(frame, {**found.time_texts, **found.errors}, first_column)
     if data[:8] == workbooks.OLE_MAGIC:  # an XLS: its date system and elapsed-time cells, from xlrd
         if any(frame.get_column(column).str.starts_with(timetext.ZERO_DATE_1904).any() for column in dated):
             zero_date = timetext.ZERO_DATE_1904 if workbooks.xls_date_1904(data) else zero_date
-        found.durations.update(workbooks.xls_durations(data, sheet_index))
+        found.time_texts.update(workbooks.xls_durations(data, sheet_index))
     frame = frame.with_columns(timetext.datetime_texts(column, zero_date) for column in dated)
-    return _with_cells(frame, {**found.durations, **found.errors}, first_column)
+    return _with_cells(frame, {**found.time_texts, **found.errors}, first_column)
 
 
 def _with_cells(
