@@ -184,8 +184,9 @@ def reference(header: list[str], rows: dict[int, list[str | None]], schema: dict
 OdsCell = tuple[str, str, str] | None  # (value type, value, shown text), or an empty cell
 
 
-def write_ods(path: Path, rows: list[list[OdsCell]], name: str = "Sheet1") -> Path:
-    """A minimal ODS (the zip and XML LibreOffice writes, nothing more): typed cells, as given."""
+def write_ods(path: Path, rows: list[list[OdsCell]], name: str = "Sheet1", body: str | None = None) -> Path:
+    """A minimal ODS (the zip and XML LibreOffice writes, nothing more): typed cells, as given,
+    or the table's XML ``body`` itself."""
     def cell(given: OdsCell) -> str:
         if given is None:
             return "<table:table-cell/>"
@@ -196,7 +197,8 @@ def write_ods(path: Path, rows: list[list[OdsCell]], name: str = "Sheet1") -> Pa
         return (f'<table:table-cell office:value-type="{kind}"{typed}><text:p>{escape(shown)}</text:p>'
                 "</table:table-cell>")
 
-    body = "".join("<table:table-row>" + "".join(map(cell, row)) + "</table:table-row>" for row in rows)
+    if body is None:
+        body = "".join("<table:table-row>" + "".join(map(cell, row)) + "</table:table-row>" for row in rows)
     content = (
         '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
         'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '

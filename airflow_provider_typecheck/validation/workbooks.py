@@ -21,6 +21,7 @@ its formatting, when its sheet holds date-times at all.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import zipfile
@@ -47,6 +48,12 @@ _LONG_VALUE = re.compile(rb"<v>([-+]?(?:[0-9]*\.[0-9]{10,}(?:[eE][-+]?[0-9]+)?|[
 # A BIFF FORMULA record whose cached result is an error (result type 2, then 0xFFFF),
 # or a BOOLERR record: a false hit only costs reading the cells with xlrd.
 _XLS_ERROR_RECORD = re.compile(rb"\x06\x00..(?:.{6})\x02\x00.{4}\xff\xff|\x05\x02\x08\x00", re.DOTALL)
+# What an XLS holding an elapsed-time format shows in its bytes: a FORMAT record (0x041E: size,
+# format number, then the text's length, a flag for UTF-16, the text) whose text is one, or a cell
+# style (XF record, 0x00E0) using built-in format 46 ([h]:mm:ss), whose text is not stored. A false
+# hit costs reading the workbook's globals with xlrd (a second for 60,000 strings).
+_XLS_FORMAT_RECORD = re.compile(rb"\x1e\x04..(?:..)(..)([\x00\x01])", re.DOTALL)
+_XLS_FORMAT_46 = re.compile(rb"\xe0\x00\x14\x00..\x2e\x00", re.DOTALL)
 _XLRD_ERRORS = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
                 0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA"}
 # An elapsed-time part of a number format's first section: [h], [hh], [m], [mm], [s], [ss] (as openpyxl
@@ -238,56 +245,81 @@ def _xls_error_cells(data: bytes, sheet_index: int) -> dict[tuple[int, int], str
     return cells
 
 
-_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
-_ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 _ODS_TIME_FLAG = b'value-type="time"'
-_ODS_DATE_FLAG = b'value-type="date"'
+# The ODS cells whose fastexcel text is not the contract's: a time (read as empty), a date-time at
+# midnight or with a fraction of a second. A date, or a date-time to the second, is written right.
+_ODS_DATETIME_FLAG = re.compile(rb'date-value="[0-9-]+T(?:00:00:00|[0-9:]+\.)')
+_ODS_TYPED = re.compile(rb'time-value="|' + _ODS_DATETIME_FLAG.pattern)
+_ODS_TIME_VALUE = re.compile(rb'time-value="([^"]*)"')
+_ODS_DATE_VALUE = re.compile(rb'date-value="([^"]*)"')
+_SHEET_HEAD_BYTES = 64 * 1024
 
 
 def _ods_cells(archive: zipfile.ZipFile, sheet_index: int) -> SheetCells | None:
-    """An ODS sheet's time cells (fastexcel reads them as empty) and date cells (whose text fastexcel
-    writes like a text cell's), as :mod:`.timetext` writes them; None when the archive is no ODS."""
+    """An ODS sheet's time cells (fastexcel reads them as empty) and date-time cells (whose text
+    fastexcel writes like a text cell's), as :mod:`.timetext` writes them; None when the archive is no ODS.
+
+    ``content.xml`` is searched, not parsed: rows are found by their tags (counting their
+    repeats), and in a row holding such a cell its column is the count of cell tags before it
+    (counting theirs). A parser, or a Python step per cell, took five times fastexcel's own read.
+    """
     try:
         with archive.open("content.xml") as xml:
             content = xml.read()
     except KeyError:
         return None
     cells = SheetCells(zero_date=None)
-    if _ODS_TIME_FLAG not in content and _ODS_DATE_FLAG not in content:
+    if _ODS_TIME_FLAG not in content and _ODS_DATETIME_FLAG.search(content) is None:
         return cells
-    table_index = -1
-    row = column = 0
-    inside = False
-    for event, element in ElementTree.iterparse(io.BytesIO(content), events=("start", "end")):
-        tag = element.tag
-        if tag == f"{_ODS_TABLE}table":
-            if event == "start":
-                table_index += 1
-                inside = table_index == sheet_index
-                row = 0
-            elif inside:
-                break
-            continue
-        if not inside or event != "end":
-            continue
-        if tag == f"{_ODS_TABLE}table-row":
-            row += int(element.get(f"{_ODS_TABLE}number-rows-repeated", "1"))
-            column = 0
-            element.clear()
-        elif tag in (f"{_ODS_TABLE}table-cell", f"{_ODS_TABLE}covered-table-cell"):
-            repeated = int(element.get(f"{_ODS_TABLE}number-columns-repeated", "1"))
-            text = _ods_time_or_date(element)
-            for offset in range(min(repeated, 16_384) if text is not None else 0):
+    table = _ods_prefix(content, b"urn:oasis:names:tc:opendocument:xmlns:table:1.0", b"table")
+    starts = [found.start() for found in re.finditer(b"<" + table + rb":table[\s>]", content)]
+    if not 0 <= sheet_index < len(starts):
+        return cells
+    first = starts[sheet_index]
+    last = content.find(b"</" + table + b":table>", first)
+    last = len(content) if last < 0 else last
+    row_tag = re.compile(b"<" + table + rb":table-row[\s>/]")
+    rows = [found.start() for found in row_tag.finditer(content, first, last)]
+    repeated_rows = re.compile(table + rb':number-rows-repeated="([0-9]+)"')
+    repeated_columns = re.compile(table + rb':number-columns-repeated="([0-9]+)"')
+    cell_tags = (b"<" + table + b":table-cell", b"<" + table + b":covered-table-cell")
+    row = 0
+    for position, row_start in enumerate(rows):
+        row_end = rows[position + 1] if position + 1 < len(rows) else last
+        head_end = content.find(b">", row_start, row_end)
+        found = repeated_rows.search(content, row_start, head_end)
+        for hit in _ODS_TYPED.finditer(content, head_end, row_end):
+            cell_start = max(content.rfind(tag, head_end, hit.start()) for tag in cell_tags)
+            tag_end = content.find(b">", hit.start(), row_end)
+            text = _ods_time_or_date(content[cell_start:tag_end]) if cell_start >= 0 and tag_end >= 0 else None
+            if text is None:
+                continue
+            column = sum(content.count(tag, head_end, cell_start) for tag in cell_tags)
+            if b"columns-repeated" in content[head_end:cell_start]:
+                column += sum(int(more.group(1)) - 1 for more in repeated_columns.finditer(content, head_end, cell_start))
+            own = repeated_columns.search(content, cell_start, tag_end)
+            for offset in range(min(int(own.group(1)), 16_384) if own else 1):
                 cells.time_texts[(row, column + offset)] = text
-            column += repeated
+        row += int(found.group(1)) if found else 1
     return cells
 
 
-def _ods_time_or_date(cell: ElementTree.Element) -> str | None:
-    kind = cell.get(f"{_ODS_OFFICE}value-type")
-    if kind == "time" and (value := cell.get(f"{_ODS_OFFICE}time-value")) is not None:
+def _ods_prefix(content: bytes, namespace: bytes, default: bytes) -> bytes:
+    """The prefix ``content.xml`` gives a namespace (``table``, ``office`` as LibreOffice writes them)."""
+    found = re.search(rb'xmlns:([\w.-]+)="' + re.escape(namespace) + rb'"', content[:_SHEET_HEAD_BYTES])
+    return re.escape(found.group(1)) if found else default
+
+
+@functools.lru_cache(maxsize=4096)  # a column of times or dates repeats its values
+def _ods_time_or_date(attributes: bytes) -> str | None:
+    """A time or date-time cell's text, from its start tag's attributes (``office:time-value``...)."""
+    time = _ODS_TIME_VALUE.search(attributes)
+    if time is not None and _ODS_TIME_FLAG in attributes:
+        value = time.group(1).decode("ascii", errors="replace")
         return timetext.iso_duration_text(value) or value
-    if kind == "date" and (value := cell.get(f"{_ODS_OFFICE}date-value")) is not None:
+    date = _ODS_DATE_VALUE.search(attributes)
+    if date is not None and b'value-type="date"' in attributes:
+        value = date.group(1).decode("ascii", errors="replace")
         return timetext.iso_datetime_text(value) or value
     return None
 
@@ -302,18 +334,31 @@ def xls_date_1904(data: bytes) -> bool:
         return False
 
 
+def _xls_may_hold_elapsed(data: bytes) -> bool:
+    for record in _XLS_FORMAT_RECORD.finditer(data):
+        length, wide = int.from_bytes(record.group(1), "little"), record.group(2) == b"\x01"
+        text = data[record.end():record.end() + length * (2 if wide else 1)]
+        if is_elapsed_format(text.decode("utf-16-le" if wide else "latin-1", errors="replace")):
+            return True
+    return _XLS_FORMAT_46.search(data) is not None
+
+
 def xls_durations(data: bytes, sheet_index: int) -> dict[tuple[int, int], str]:
     """The cells of an XLS sheet under an elapsed-time format, written as :mod:`.timetext` says."""
     import xlrd
 
+    if not _xls_may_hold_elapsed(data):
+        return {}
     try:
+        # on_demand: the workbook's globals (formats and cell styles) only; the sheet, only if some
+        # style is an elapsed time (reading a 60,000-row sheet with its formatting takes seconds).
         book = xlrd.open_workbook(file_contents=data, formatting_info=True, on_demand=True)
+        elapsed = {index for index, xf in enumerate(book.xf_list)
+                   if (fmt := book.format_map.get(xf.format_key)) is not None and is_elapsed_format(fmt.format_str)}
+        if not elapsed:
+            return {}
         sheet = book.sheet_by_index(sheet_index)
     except Exception:  # noqa: BLE001 - xlrd raises many kinds; fastexcel already read the sheet
-        return {}
-    elapsed = {index for index, xf in enumerate(book.xf_list)
-               if (fmt := book.format_map.get(xf.format_key)) is not None and is_elapsed_format(fmt.format_str)}
-    if not elapsed:
         return {}
     found = {}
     for row in range(sheet.nrows):

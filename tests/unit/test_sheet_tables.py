@@ -353,3 +353,31 @@ def test_text_that_looks_like_a_date_time_stays_as_typed(tmp_path: Path) -> None
                                                [("date", "2016-10-20", "x")], [("date", "2016-10-20T00:00:00", "x")]])
     assert texts(dates)[1] == [("2016-10-20T10:11:12.500",), ("2016-10-20",), ("2016-10-20",)]
     assert_agrees(dates, ods_rows(dates), 1, {"properties": {"at": {"format": "date"}}})
+
+
+def test_ods_times_are_placed_through_repeated_rows_columns_and_merged_cells(tmp_path: Path) -> None:
+    """LibreOffice compresses runs of empty cells and rows (``number-columns-repeated``,
+    ``number-rows-repeated``) and keeps merged cells as covered ones: every time lands in its cell."""
+    time = '<table:table-cell office:value-type="time" office:time-value="PT{h}H00M00S"><text:p>x</text:p></table:table-cell>'
+    text = '<table:table-cell office:value-type="string"><text:p>{t}</text:p></table:table-cell>'
+    body = (
+        '<table:table-column table:number-columns-repeated="5"/>'
+        f'<table:table-row>{text.format(t="a")}{text.format(t="b")}{text.format(t="c")}{text.format(t="d")}</table:table-row>'
+        f'<table:table-row>{time.format(h=1)}<table:table-cell table:number-columns-repeated="2"/>{time.format(h=2)}</table:table-row>'
+        '<table:table-row table:number-rows-repeated="2"><table:table-cell table:number-columns-repeated="4"/></table:table-row>'
+        '<table:table-row><table:table-cell table:number-columns-spanned="2" office:value-type="string"><text:p>m</text:p>'
+        f'</table:table-cell><table:covered-table-cell/>{time.format(h=3)}'
+        '<table:table-cell table:number-columns-repeated="1" office:value-type="time" office:time-value="PT04H00M00S"/></table:table-row>'
+        f'<table:table-row><table:table-cell/>{text.format(t="y")}<table:table-cell table:number-columns-repeated="2" '
+        'office:value-type="date" office:date-value="2020-01-02T00:00:00"><text:p>2020-01-02</text:p></table:table-cell>'
+        '</table:table-row>'
+    )
+    path = write_ods(tmp_path / "repeats.ods", [], body=body)
+    rows = ods_rows(path)
+    assert rows[2] == ["01:00:00", None, None, "02:00:00"] and rows[5] == ["m", None, "03:00:00", "04:00:00"]
+    header, data = texts(path)
+    assert header == ["a", "b", "c", "d"]
+    assert data[0] == ("01:00:00", None, None, "02:00:00")
+    assert data[3][2:] == ("03:00:00", "04:00:00")
+    assert data[4][2:] == ("2020-01-02", "2020-01-02")
+    assert_agrees(path, rows, 1, {"properties": {"d": {"pattern": "^0[24]"}}, "required": ["d"]})

@@ -24,6 +24,8 @@ from airflow_provider_typecheck.validation.readers.selection import (
 )
 from airflow_provider_typecheck.validation.readers.table import Table, TableContent
 
+# The header is looked for in the first rows first.
+_HEAD_ROWS = 1000
 _NUMERAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
@@ -78,9 +80,9 @@ def _table(name: str, sheet: str, frame: pl.DataFrame, first_column: int, spec: 
             raise ReadError(f"{name}: sheet {sheet!r} has no header at row {spec.header_row} (that row is empty)")
     else:
         top = spec.first_row - 1
-        filled = frame.slice(top, max(bottom - top, 0)).select(
-            pl.any_horizontal(pl.all().is_not_null() & (pl.all().str.strip_chars() != ""))).to_series()
-        first = filled.arg_true()
+        first = _filled_rows(frame.slice(top, min(max(bottom - top, 0), _HEAD_ROWS)))
+        if first.len() == 0 and bottom - top > _HEAD_ROWS:  # a table far below blank rows
+            first = _filled_rows(frame.slice(top, bottom - top))
         if first.len() == 0:
             where = "is empty" if cell_range is None else f"is empty in the range {cell_range}"
             raise ReadError(f"{name}: sheet {sheet!r} {where}; expected a header row")
@@ -95,6 +97,11 @@ def _table(name: str, sheet: str, frame: pl.DataFrame, first_column: int, spec: 
              .rename(dict(zip(frame.columns, names, strict=True))).select(chosen))
     content = TableContent(lambda: iter([frame]), frame.height)
     return Table(name, chosen, [*notes, *named], lambda: content, first_row=header_at + 2)
+
+
+def _filled_rows(frame: pl.DataFrame) -> pl.Series:
+    """The positions of the rows holding a cell that is not blank."""
+    return frame.select(pl.any_horizontal(pl.all().str.strip_chars().str.len_bytes() > 0)).to_series().arg_true()
 
 
 def _as_seen(
