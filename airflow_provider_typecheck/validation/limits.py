@@ -86,9 +86,16 @@ def check_workbook(name: str, data: bytes, limits: WorkbookLimits = WorkbookLimi
         cells = _dimension_cells(head)
         if cells is not None and cells > limits.max_cells:
             raise ReadError(
-                f"{name}: sheet {part.filename.rsplit('/', 1)[-1]!r} spans {cells:,} cells; "
+                f"{name}: sheet {_sheet_name(archive, part.filename)!r} spans {cells:,} cells; "
                 f"the limit is {limits.max_cells:,}"
             )
+
+
+def _sheet_name(archive: zipfile.ZipFile, member: str) -> str:
+    """The sheet's name as its tab shows it (the XML part's name when the workbook does not say)."""
+    from airflow_provider_typecheck.validation.workbooks import sheet_parts
+
+    return next((sheet for sheet, part in sheet_parts(archive) if part == member), member.rsplit("/", 1)[-1])
 
 
 def _dimension_cells(head: bytes) -> int | None:
