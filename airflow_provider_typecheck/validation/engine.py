@@ -31,6 +31,7 @@ from airflow_provider_typecheck.validation.limits import (
 )
 from airflow_provider_typecheck.validation.outputs import RowSink, check_outputs
 from airflow_provider_typecheck.validation.readers import Table, open_table
+from airflow_provider_typecheck.validation.references import new_validator
 from airflow_provider_typecheck.validation.report import CellError, ValidationReport
 from airflow_provider_typecheck.validation.schema import (
     bounded_validator_class,
@@ -69,7 +70,7 @@ class CompiledSchema:
         self.draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
         self.schema = schema
         cls = bounded_validator_class(validator_class(schema))
-        self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self.validator = new_validator(cls, schema, format_checker=cls.FORMAT_CHECKER)
         self._cells: dict[tuple[tuple[str, ...], frozenset[str]], tuple[Cell, ...]] = {}
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
 
@@ -404,6 +405,9 @@ class Validation:
         try:
             with integers_of_any_size():
                 return list(validator.iter_errors(row))
+        except referencing.exceptions.Unresolvable as err:
+            # check_schema resolves every reference first; this is the registry's last word.
+            raise SchemaError(f"$ref cannot be resolved within this schema: {err}") from None
         except (ArithmeticError, ValueError) as err:
             return [ValidationError(f"python-jsonschema cannot evaluate this row: {err}", validator=UNEVALUABLE)]
 
