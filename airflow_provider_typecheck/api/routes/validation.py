@@ -174,6 +174,9 @@ def validation_report(
         headers = {"Content-Disposition": f'attachment; filename="{task_id}.invalid.csv"'}
         return StreamingResponse(_chunks(handle), media_type="text/csv; charset=utf-8", headers=headers)
     report = stores.files.read_report(task_id)
+    # Reports written before workers named files as uploaded held the store's URI.
+    report.pop("file_uri", None)
+    report["file"] = task.file_name
     if format == "json":
         return JSONResponse(report)
     from airflow_provider_typecheck.api.report_page import render_report_page
