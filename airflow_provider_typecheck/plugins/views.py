@@ -53,16 +53,18 @@ def _task_or_404(task_id: str) -> TaskStatus:
 
 def report_response(task_id: str) -> HTMLResponse:
     """The report page of one validation task (the REST API's page, its links pointing here)."""
-    from airflow_provider_typecheck.api.report_page import render_report_page
+    from airflow_provider_typecheck.api.downloads import public_report
+    from airflow_provider_typecheck.api.report_page import render_report_page, report_page_headers
     from airflow_provider_typecheck.jobs.filestore import FileStore
 
     task = _task_or_404(task_id)
     if not task.state.finished or task.state.value == "failed":
         detail = task.error if task.state.value == "failed" else f"{task.state.value}, {task.percent or 0:.0f}% done"
         return _page(f"Validation {task_id}", f"<p class='{task.state.value}'>{html.escape(str(detail))}</p>")
-    report = FileStore.from_settings().read_report(task_id)
+    report = public_report(FileStore.from_settings().read_report(task_id), task.file_name)
     base = f"{UI_PREFIX}/validations/{task_id}"
-    return HTMLResponse(render_report_page(task, report, json_url=f"{base}/report.json", csv_url=f"{base}/invalid.csv"))
+    return HTMLResponse(render_report_page(task, report, json_url=f"{base}/report.json", csv_url=f"{base}/invalid.csv"),
+                        headers=report_page_headers())
 
 
 def _local_summary(xcom: dict[str, Any]) -> HTMLResponse:
@@ -131,17 +133,19 @@ def validation_page(task_id: str) -> HTMLResponse:
 
 @router.get("/validations/{task_id}/report.json", dependencies=[_dag_read()])
 def validation_report_json(task_id: str) -> JSONResponse:
+    from airflow_provider_typecheck.api.downloads import public_report
     from airflow_provider_typecheck.jobs.filestore import FileStore, ReportNotFound
 
-    _task_or_404(task_id)
+    task = _task_or_404(task_id)
     try:
-        return JSONResponse(FileStore.from_settings().read_report(task_id))
+        return JSONResponse(public_report(FileStore.from_settings().read_report(task_id), task.file_name))
     except ReportNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
 @router.get("/validations/{task_id}/invalid.csv", dependencies=[_dag_read()])
 def validation_invalid_rows(task_id: str) -> StreamingResponse:
+    from airflow_provider_typecheck.api.downloads import formula_safe_csv
     from airflow_provider_typecheck.jobs.filestore import FileStore
 
     _task_or_404(task_id)
@@ -149,18 +153,16 @@ def validation_invalid_rows(task_id: str) -> StreamingResponse:
     uri = files.invalid_rows_uri(task_id)
     if not files.exists(uri):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"validation task {task_id!r} wrote no invalid rows")
-
-    def chunks() -> Any:
-        with files.open(uri) as handle:
-            while chunk := handle.read(1 << 20):
-                yield chunk
-
-    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
+    # Formula-leading cells neutralised, as the REST API's download does by default.
+    return StreamingResponse(formula_safe_csv(files.open(uri)), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{task_id}.invalid.csv"'})
 
 
 def create_ui_app() -> FastAPI:
     """The pages Airflow's UI embeds (external views); built by the plugin on first request."""
+    from airflow_provider_typecheck.api.middleware import SecurityHeaders
+
     app = FastAPI(title="typecheck in Airflow", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -7,11 +7,16 @@ and so the worker's peak memory (VmHWM) is this module's alone.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import secrets
+import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,8 +44,16 @@ GiB = 1024 ** 3
 ID_SCHEMA = {"properties": {"id": {"type": "string"}}, "required": ["id"]}
 
 
+@dataclass
+class Own:
+    api: Api
+    server: subprocess.Popen
+    worker: subprocess.Popen
+    logs: Path
+
+
 @pytest.fixture(scope="module")
-def own(api_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, subprocess.Popen]]:
+def own(api_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own]:
     """A server and a worker of this module's own, on its own virtual host."""
     vhost = f"typecheck_sec_{uuid.uuid4().hex[:12]}"
     rabbitmqctl("add_vhost", vhost)
@@ -58,19 +71,23 @@ def own(api_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
             time.sleep(0.2)
         wait_http(f"http://127.0.0.1:{port}/api/v1/healthcheck/simple", server, logs / "api.log")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30) as client:
-            yield Api(base_url=f"http://127.0.0.1:{port}", client=client, env=env), worker
+            yield Own(Api(base_url=f"http://127.0.0.1:{port}", client=client, env=env), server, worker, logs)
     finally:
         stop_process(server)
         stop_process(worker)
         rabbitmqctl("delete_vhost", vhost)
 
 
-def _peak_rss(process: subprocess.Popen) -> int:
-    """The process's high-water mark of resident memory, in bytes."""
-    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+def _memory(pid: int, field: str = "VmHWM") -> int:
+    """A process's resident memory from /proc (VmHWM: its high-water mark), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM line")
+    raise AssertionError(f"no {field} line")
+
+
+def _peak_rss(process: subprocess.Popen) -> int:
+    return _memory(process.pid)
 
 
 def _store_unchecked(api: Api, import_name: str, schema: dict) -> None:
@@ -92,9 +109,9 @@ def _store_unchecked(api: Api, import_name: str, schema: dict) -> None:
 
 @pytest.mark.parametrize("attack", list(escaping_schemas("http://127.0.0.1:1", Path("/s"))))
 def test_a_schema_reaching_out_is_422_at_upload_and_nothing_is_fetched(
-    own: tuple[Api, subprocess.Popen], attack: str, tmp_path: Path
+    own: Own, attack: str, tmp_path: Path
 ) -> None:
-    api, _ = own
+    api = own.api
     token = api.token()
     with http_listener() as listener:
         schema = escaping_schemas(listener.url, secret_file(tmp_path))[attack]
@@ -106,8 +123,8 @@ def test_a_schema_reaching_out_is_422_at_upload_and_nothing_is_fetched(
     assert listener.requests == []
 
 
-def test_a_server_that_never_answers_does_not_hold_an_upload(own: tuple[Api, subprocess.Popen]) -> None:
-    api, _ = own
+def test_a_server_that_never_answers_does_not_hold_an_upload(own: Own) -> None:
+    api = own.api
     token = api.token()
     with silent_listener() as silent:
         schema = {"properties": {"id": {"$schema": "http://json-schema.org/draft-07/schema#",
@@ -121,9 +138,9 @@ def test_a_server_that_never_answers_does_not_hold_an_upload(own: tuple[Api, sub
 
 @pytest.mark.parametrize("attack", ["draft-7 subschema, http", "draft-7 subschema, file", "plain file"])
 def test_a_worker_given_a_schema_reaching_out_fails_the_task_and_fetches_nothing(
-    own: tuple[Api, subprocess.Popen], attack: str, tmp_path: Path
+    own: Own, attack: str, tmp_path: Path
 ) -> None:
-    api, _ = own
+    api = own.api
     token = api.token()
     import_name = f"ref_{uuid.uuid4().hex[:8]}"
     with http_listener() as listener:
@@ -139,9 +156,9 @@ def test_a_worker_given_a_schema_reaching_out_fails_the_task_and_fetches_nothing
 
 
 def test_a_workbook_lying_about_its_sizes_is_refused_by_the_worker_in_bounded_memory(
-    own: tuple[Api, subprocess.Popen], tmp_path: Path
+    own: Own, tmp_path: Path
 ) -> None:
-    api, worker = own
+    api, worker = own.api, own.worker
     token = api.token()
     import_name = f"zip_{uuid.uuid4().hex[:8]}"
     assert api.client.post(f"/schemas/upload/{import_name}", json=ID_SCHEMA,
@@ -157,8 +174,8 @@ def test_a_workbook_lying_about_its_sizes_is_refused_by_the_worker_in_bounded_me
     assert _peak_rss(worker) < 1 * GiB
 
 
-def test_reports_and_errors_name_files_as_uploaded_never_by_store_path(own: tuple[Api, subprocess.Popen]) -> None:
-    api, _ = own
+def test_reports_and_errors_name_files_as_uploaded_never_by_store_path(own: Own) -> None:
+    api = own.api
     token = api.token()
     store = api.env["TYPECHECK_STORAGE_URI"].removeprefix("file://")
     import_name = f"names_{uuid.uuid4().hex[:8]}"
@@ -176,3 +193,200 @@ def test_reports_and_errors_name_files_as_uploaded_never_by_store_path(own: tupl
     assert store not in report.text
     assert failed["state"] == "failed" and "broken.xlsx" in failed["error"]
     assert store not in json.dumps(failed)
+
+
+NOTES_SCHEMA = {"properties": {"id": {"type": "integer"}, "note": {"type": "string"}}}
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)", "\tTAB", "\rCR"]
+
+
+def _finished_upload(api: Api, token: str, schema: dict, file_name: str, content: bytes) -> dict:
+    import_name = f"sec_{uuid.uuid4().hex[:8]}"
+    assert api.client.post(f"/schemas/upload/{import_name}", json=schema, headers=api.auth(token)).status_code == 201
+    response = api.client.post(f"/validation/upload/{import_name}", headers=api.auth(token),
+                               files={"spreadsheet_file": (file_name, content)})
+    assert response.status_code == 202, response.text
+    return wait_finished(api, token, response.json()["task_id"])
+
+
+def test_the_invalid_rows_download_neutralises_formulas_unless_raw(own: Own) -> None:
+    api = own.api
+    token = api.token()
+    rows = [("x", note) for note in [*FORMULAS, "-5", "plain"]]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([("id", "note"), *rows])
+    done = _finished_upload(api, token, NOTES_SCHEMA, "notes.csv", buffer.getvalue().encode())
+    assert done["state"] == "invalid"
+    url = f"/validation/report/{done['task_id']}"
+    safe = api.client.get(url, params={"format": "csv"}, headers=api.auth(token))
+    assert safe.status_code == 200
+    notes = [row["note"] for row in csv.DictReader(io.StringIO(safe.text, newline=""))]
+    assert notes == [*("'" + formula for formula in FORMULAS), "-5", "plain"]
+    raw = api.client.get(url, params={"format": "csv", "raw": "true"}, headers=api.auth(token))
+    stored = Path(api.env["TYPECHECK_STORAGE_URI"].removeprefix("file://"))
+    stored_rows = [path for path in stored.rglob(f"*{done['task_id']}*") if path.suffix == ".csv"]
+    assert len(stored_rows) == 1 and raw.content == stored_rows[0].read_bytes()
+    assert [row["note"] for row in csv.DictReader(io.StringIO(raw.text, newline=""))] == [*FORMULAS, "-5", "plain"]
+
+
+def test_a_header_that_opens_a_comment_and_a_script_cannot_break_the_report_page(own: Own) -> None:
+    api = own.api
+    token = api.token()
+    header = "<!--<script>"
+    schema = {"properties": {header: {"type": "integer"}}}
+    done = _finished_upload(api, token, schema, "page.csv", f"{header}\nx\n".encode())
+    page = api.client.get(f"/validation/report/{done['task_id']}", params={"format": "html"},
+                          headers=api.auth(token))
+    assert page.status_code == 200
+    data = page.text.split('<script type="application/json" id="chart-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and ">" not in data and "&" not in data
+    assert json.loads(data)[0]["column"] == header
+    assert page.text.count("<script") == 2  # the data block and the page's own script, nothing from the file
+
+
+def test_html_responses_carry_a_policy_with_no_other_origin(own: Own) -> None:
+    api = own.api
+    token = api.token()
+    done = _finished_upload(api, token, NOTES_SCHEMA, "headers.csv", b"id,note\nx,a\n")
+    page = api.client.get(f"/validation/report/{done['task_id']}", params={"format": "html"},
+                          headers=api.auth(token))
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    assert "http" not in policy and "*" not in policy and "unsafe-inline" not in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert api.client.get("/healthcheck/simple").headers["x-content-type-options"] == "nosniff"
+
+
+def test_bodies_are_capped_while_they_stream(own: Own) -> None:
+    api = own.api
+    token = api.token()
+    limit = 4 * 1024 * 1024  # TYPECHECK_MAX_SCHEMA_BYTES's default
+    declared = api.client.post(f"/schemas/upload/big_{uuid.uuid4().hex[:6]}", headers=api.auth(token),
+                               content=b'{"description": "' + b"x" * limit + b'"}',
+                               params={}, timeout=60)
+    assert declared.status_code == 413
+    assert declared.json()["detail"] == f"the schema is larger than TYPECHECK_MAX_SCHEMA_BYTES ({limit} bytes)"
+
+    Path(f"/proc/{own.server.pid}/clear_refs").write_text("5")  # the peak (VmHWM) starts again from now
+    before = _memory(own.server.pid, "VmRSS")
+    answer = _send_chunked(api, f"/api/v1/schemas/upload/big_{uuid.uuid4().hex[:6]}", token,
+                           "application/json", total=60 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b"TYPECHECK_MAX_SCHEMA_BYTES" in answer
+    # A 60 MB body is never held: the server's peak grows by far less than the body.
+    assert _memory(own.server.pid) - before < 30 * 1024 * 1024
+    login = api.client.post("/login/access-token", files={"username": (None, "x" * (1024 * 1024)),
+                                                          "password": (None, "y")})
+    assert login.status_code == 413
+
+
+def _send_chunked(api: Api, path: str, token: str, content_type: str, total: int) -> bytes:
+    """POST ``total`` bytes of spaces, chunked, until the server answers; return its answer."""
+    host, port = api.base_url.removeprefix("http://").split(":")
+    chunk = b" " * 65536
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                     f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        sent, answer = 0, b""
+        sock.settimeout(0.05)
+        try:
+            while sent < total and not answer:
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                sent += len(chunk)
+                try:
+                    answer = sock.recv(65536)
+                except TimeoutError:
+                    pass
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        sock.settimeout(30)
+        while b"}" not in answer:
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
+    assert sent < total, "the whole body was read before any answer"
+    return answer
+
+
+def _multipart(file_header: bytes, content: bytes = b"id\n1\n") -> tuple[bytes, str]:
+    boundary = "secboundary"
+    body = (f"--{boundary}\r\n".encode() + file_header + b"\r\n\r\n" + content
+            + f"\r\n--{boundary}--\r\n".encode())
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize(
+    ("part_header", "detail"),
+    [
+        (b'Content-Disposition: form-data; name="spreadsheet_file"; filename="' + b"a" * 5000 + b'.csv"',
+         "the multipart body is malformed: Maximum header size exceeded"),
+        (b'Content-Disposition: form-data; name="spreadsheet_file"; filename="' + b"a" * 300 + b'.csv"',
+         "the file name is longer than 255 characters"),
+        (b'Content-Disposition: form-data; name="spreadsheet_file"; filename="a.csv"\r\nX-Bad: one\rtwo',
+         "the multipart body is malformed"),
+    ],
+)
+def test_malformed_multipart_is_400(own: Own, part_header: bytes, detail: str) -> None:
+    api = own.api
+    token = api.token()
+    import_name = f"mp_{uuid.uuid4().hex[:8]}"
+    assert api.client.post(f"/schemas/upload/{import_name}", json=ID_SCHEMA,
+                           headers=api.auth(token)).status_code == 201
+    body, content_type = _multipart(part_header)
+    response = api.client.post(f"/validation/upload/{import_name}", content=body,
+                               headers={**api.auth(token), "Content-Type": content_type})
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(detail)
+
+
+def test_control_characters_in_a_file_name_reach_the_log_escaped(own: Own) -> None:
+    api = own.api
+    token = api.token()
+    import_name = f"log_{uuid.uuid4().hex[:8]}"
+    assert api.client.post(f"/schemas/upload/{import_name}", json=ID_SCHEMA,
+                           headers=api.auth(token)).status_code == 201
+    name = b"evil\x1b[31mRED\x00\nFORGED LINE.csv"
+    body, content_type = _multipart(b'Content-Disposition: form-data; name="spreadsheet_file"; filename="'
+                                    + name.replace(b"\n", b"") + b'"')
+    response = api.client.post(f"/validation/upload/{import_name}", content=body,
+                               headers={**api.auth(token), "Content-Type": content_type})
+    assert response.status_code == 202, response.text
+    wait_finished(api, token, response.json()["task_id"])
+    log = (own.logs / "worker.log").read_bytes()
+    line = next(line for line in log.splitlines() if response.json()["task_id"].encode() in line
+                and b"validating" in line)
+    assert b"\x1b" not in log and b"\x00" not in log
+    assert b"evil\\x1b[31mRED\\x00FORGED LINE.csv" in line
+
+
+def test_the_api_describes_itself_from_here_and_not_at_all_when_switched_off(
+    own: Own, api_env: dict[str, str], tmp_path: Path
+) -> None:
+    api = own.api
+    assert api.client.get("/docs").status_code == 404  # Swagger UI would load from a CDN
+    document = api.client.get("/openapi.json")
+    assert document.status_code == 200 and "cdn" not in document.text.lower()
+    port = free_port()
+    # No docs, and a RabbitMQ that is not there: the healthcheck has a detail to hide.
+    env = {**api_env, "TYPECHECK_API_DOCS": "false", "AIRFLOW_CONN_RABBITMQ_DEFAULT": "amqp://guest:guest@127.0.0.1:1/"}
+    server = start_cli(["api", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path / "api.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/v1/healthcheck/simple", server, tmp_path / "api.log")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30) as client:
+            quiet = Api(base_url=f"http://127.0.0.1:{port}", client=client, env=env)
+            assert client.get("/openapi.json").status_code == 404
+            admin = quiet.token()
+            username, password = f"user_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+            made = client.post("/users/create", json={"username": username, "password": password, "rol": "user"},
+                               headers=quiet.auth(admin))
+            assert made.status_code in (200, 201), made.text
+            as_admin = client.get("/healthcheck", headers=quiet.auth(admin)).json()
+            as_user = client.get("/healthcheck", headers=quiet.auth(quiet.token(username, password))).json()
+    finally:
+        stop_process(server)
+    assert as_admin["services"]["rabbitmq"]["status"] == "down" and as_admin["services"]["rabbitmq"]["detail"]
+    assert as_user["services"]["rabbitmq"] == {**as_admin["services"]["rabbitmq"], "detail": None,
+                                               "latency_ms": as_user["services"]["rabbitmq"]["latency_ms"]}
+    assert "127.0.0.1" not in json.dumps(as_user)

@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from airflow_provider_typecheck.api import uploads
 from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, Stores, StoresDep
+from airflow_provider_typecheck.api.downloads import formula_safe_csv, public_report
+from airflow_provider_typecheck.api.middleware import body_too_large
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
 from airflow_provider_typecheck.registry.errors import NotFound
@@ -61,10 +63,7 @@ def upload_spreadsheet(
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
     stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
-    limit = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + uploads.FRAMING_ALLOWANCE:
-        raise _too_large(limit)
+    limit = settings.max_upload_bytes  # a declared Content-Length past it was refused already (middleware)
     try:
         reader = uploads.MultipartFileReader(uploads.chunks_from_loop(request.stream()),
                                              uploads.boundary_of(request.headers.get("content-type")))
@@ -73,10 +72,12 @@ def upload_spreadsheet(
         file_uri = stores.files.save_upload(reader, file_name, max_bytes=limit)  # type: ignore[arg-type]
     except uploads.UnsupportedFile as err:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from None
+    except uploads.BrokenMultipart as err:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
     except uploads.MalformedUpload as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     except UploadTooLarge:
-        raise _too_large(limit) from None
+        raise body_too_large(uploads.too_large_detail(limit)) from None
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
     task_id = publish_validation(
         import_name,
@@ -90,15 +91,6 @@ def upload_spreadsheet(
     )
     queued = stores.tasks.get(task_id)
     return ValidationAccepted(task_id=task_id, import_name=import_name, schema_version=queued.schema_version or 0)
-
-
-def _too_large(limit: int) -> HTTPException:
-    # The client may still be sending: close the connection rather than read the rest.
-    return HTTPException(
-        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        f"the upload is larger than TYPECHECK_MAX_UPLOAD_BYTES ({limit} bytes)",
-        headers={"Connection": "close"},
-    )
 
 
 @router.get("/status", responses=errors(*AUTH, 404))
@@ -159,8 +151,12 @@ def validation_report(
     user: CurrentUser,
     stores: StoresDep,
     format: Literal["json", "csv", "html"] = "json",  # noqa: A002 - the seed's query parameter name
+    raw: Annotated[bool, Query(description="csv: the stored rows byte for byte, cells that a spreadsheet "
+                                           "program would run as formulas included.")] = False,
 ) -> Any:
-    """The full report of a finished task."""
+    """The full report of a finished task; ``csv`` is the invalid rows, with every cell
+    starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (a formula to a
+    spreadsheet program; plain numbers excepted) prefixed with ``'`` unless ``raw``."""
     task = stores.tasks.get(task_id)
     if task.state is TaskState.FAILED:
         raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} failed: {task.error}")
@@ -172,18 +168,16 @@ def validation_report(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id!r} has no invalid rows file")
         handle = stores.files.open(uri)
         headers = {"Content-Disposition": f'attachment; filename="{task_id}.invalid.csv"'}
-        return StreamingResponse(_chunks(handle), media_type="text/csv; charset=utf-8", headers=headers)
-    report = stores.files.read_report(task_id)
-    # Reports written before workers named files as uploaded held the store's URI.
-    report.pop("file_uri", None)
-    report["file"] = task.file_name
+        body = _chunks(handle) if raw else formula_safe_csv(handle)
+        return StreamingResponse(body, media_type="text/csv; charset=utf-8", headers=headers)
+    report = public_report(stores.files.read_report(task_id), task.file_name)
     if format == "json":
         return JSONResponse(report)
-    from airflow_provider_typecheck.api.report_page import render_report_page
+    from airflow_provider_typecheck.api.report_page import render_report_page, report_page_headers
 
     base = _report_path(request, task_id)
-    return HTMLResponse(render_report_page(task, report, json_url=f"{base}?format=json",
-                                           csv_url=f"{base}?format=csv"))
+    return HTMLResponse(render_report_page(task, report, json_url=f"{base}?format=json", csv_url=f"{base}?format=csv"),
+                        headers=report_page_headers())
 
 
 def _chunks(handle: Any, size: int = 1024 * 1024) -> Any:
