@@ -17,6 +17,7 @@ from typing import Any
 # Cc: C0 and C1 controls, DEL; Cf: format characters such as the bidirectional overrides
 # (U+202E) that make a line read otherwise than it is; Zl, Zp: line and paragraph separators.
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_FAMILIAR = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _installed = False
 
 
@@ -29,6 +30,8 @@ def escape_control(value: object) -> str:
 
 
 def _escaped(char: str) -> str:
+    if char in _FAMILIAR:
+        return _FAMILIAR[char]
     code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"

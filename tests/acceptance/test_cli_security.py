@@ -42,3 +42,17 @@ def test_a_workbook_lying_about_its_sizes_is_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert ("part 'xl/worksheets/sheet1.xml' inflates past the 1,000 bytes its zip directory declares"
             in result.stderr)
+
+
+def test_the_quarantine_file_keeps_formula_cells_byte_for_byte(tmp_path: Path) -> None:
+    # --invalid-out feeds pipelines, which need the rows as uploaded; only REST downloads neutralise.
+    data = tmp_path / "notes.csv"
+    data.write_bytes(b'id,note\nx,=HYPERLINK("http://x")\nx,@SUM(A1)\nx,-2+3\n')
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"properties": {"id": {"type": "integer"}, "note": {"type": "string"}}}')
+    out = tmp_path / "invalid.csv"
+    result = run("validate", str(data), "--schema", str(schema), "--invalid-out", str(out))
+    assert result.returncode == 1, result.stderr
+    written = out.read_bytes()
+    assert b'"=HYPERLINK(""http://x"")"' in written and b"@SUM(A1)" in written and b",-2+3," in written
+    assert b"'=" not in written and b"'@" not in written
