@@ -15,7 +15,7 @@ import re
 import stat
 import warnings
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -289,11 +289,13 @@ class _SchemaGraph:
     """
 
     def __init__(self, schema: dict[str, Any], cls: type) -> None:
-        self.nodes: dict[int, tuple[Any, Any, type, str]] = {}  # id -> (subschema, resolver, draft, where it is)
+        self.schema = schema
+        self.nodes: dict[int, tuple[Any, Any, type, tuple[Any, ...]]] = {}  # id -> (subschema, resolver, draft, path)
         self.targets: dict[int, list[Any]] = {}  # id -> what its references resolve to
-        self._inside = _container_ids(schema)
-        # (subschema, its parent's draft, resolver, where, whether the resolver already stands in it)
-        pending: list[tuple[Any, type, Any, str, bool]] = [(schema, cls, new_validator(cls, schema)._resolver, "", True)]
+        # (subschema, its parent's draft, resolver, path, whether the resolver already stands in it)
+        pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]] = [
+            (schema, cls, new_validator(cls, schema)._resolver, (), True)
+        ]
         with_references: list[int] = []
         while pending or with_references:
             if pending:
@@ -302,33 +304,36 @@ class _SchemaGraph:
                 node_id = with_references.pop()
                 self.targets[node_id] = self._resolve(node_id, pending)
 
-    def _collect(self, pending: list[tuple[Any, type, Any, str, bool]]) -> Iterator[int]:
+    def where(self, node_id: int) -> str:
+        """Where a subschema is, as a JSON pointer (through the reference that led to it, if any)."""
+        return _where(self.nodes[node_id][3])
+
+    def _collect(self, pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]]) -> Iterator[int]:
         """Walk the pending subtrees; yield the subschemas that hold references."""
         while pending:
-            sub, parent_cls, resolver, where, entered = pending.pop()
+            sub, parent_cls, resolver, path, entered = pending.pop()
             if not isinstance(sub, dict) or id(sub) in self.nodes:
                 continue
             # The root and a reference's target come with a resolver standing in them already.
             if not entered and ("$id" in sub or "id" in sub):
                 resolver = resolver.in_subresource(_specification(parent_cls).create_resource(sub))
             cls = jsonschema.validators.validator_for(sub, default=parent_cls) if "$schema" in sub else parent_cls
-            self.nodes[id(sub)] = (sub, resolver, cls, where)
+            self.nodes[id(sub)] = (sub, resolver, cls, path)
             if any(isinstance(sub.get(key), str) for key in _REFERENCES):
                 yield id(sub)
             for key, value in sub.items():
                 if key in _DATA_KEYWORDS:
                     continue
                 if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
-                    pending.extend((child, cls, resolver, where + json_pointer([key, name]), False)
-                                   for name, child in value.items())
+                    pending.extend((child, cls, resolver, (*path, key, name), False) for name, child in value.items())
                 elif isinstance(value, dict):
-                    pending.append((value, cls, resolver, where + json_pointer([key]), False))
+                    pending.append((value, cls, resolver, (*path, key), False))
                 elif isinstance(value, list):
-                    pending.extend((child, cls, resolver, where + json_pointer([key, index]), False)
+                    pending.extend((child, cls, resolver, (*path, key, index), False)
                                    for index, child in enumerate(value))
 
-    def _resolve(self, node_id: int, pending: list[tuple[Any, type, Any, str, bool]]) -> list[Any]:
-        sub, resolver, cls, where = self.nodes[node_id]
+    def _resolve(self, node_id: int, pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]]) -> list[Any]:
+        sub, resolver, cls, path = self.nodes[node_id]
         targets = []
         for key in _REFERENCES:
             if not isinstance(sub.get(key), str):
@@ -337,33 +342,44 @@ class _SchemaGraph:
                 resolved = resolver.lookup(sub[key])
             except referencing.exceptions.Unresolvable as err:
                 if (uri := refused_uri(err)) is not None:
-                    raise SchemaError(_outside_message(key, sub[key], uri), f"{where}/{key}") from None
-                raise SchemaError(f"{key} {sub[key]!r} cannot be resolved within this schema", where) from None
-            if isinstance(resolved.contents, (dict, list)) and id(resolved.contents) not in self._inside:
-                raise SchemaError(_outside_message(key, sub[key], "a meta-schema"), f"{where}/{key}")
-            if isinstance(resolved.contents, dict) and id(resolved.contents) not in self.nodes:
+                    raise SchemaError(_outside_message(key, sub[key], uri), _where((*path, key))) from None
+                raise SchemaError(f"{key} {sub[key]!r} cannot be resolved within this schema", _where(path)) from None
+            contents = resolved.contents
+            if isinstance(contents, (dict, list)) and id(contents) not in self.nodes:
+                if id(contents) not in self._inside:
+                    raise SchemaError(_outside_message(key, sub[key], "a meta-schema"), _where((*path, key)))
                 # A value under enum, const, ... that a reference makes a subschema.
-                pending.append((resolved.contents, cls, resolved.resolver, f"{where} -> {sub[key]}", True))
-            targets.append(resolved.contents)
+                pending.append((contents, cls, resolved.resolver, (_Via(f"{_where(path)} -> {sub[key]}"),), True))
+            targets.append(contents)
         return targets
+
+    @cached_property
+    def _inside(self) -> set[int]:
+        """The identity of every object and array of the schema (data included)."""
+        found: set[int] = set()
+        stack = [self.schema]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, (dict, list)) and id(item) not in found:
+                found.add(id(item))
+                stack.extend(item.values() if isinstance(item, dict) else item)
+        return found
+
+
+class _Via(str):
+    """A path's start that is the reference which led there, not a key."""
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    if path and isinstance(path[0], _Via):
+        return path[0] + json_pointer(list(path[1:]))
+    return json_pointer(list(path))
 
 
 def _outside_message(keyword: str, ref: str, target: str) -> str:
     where = target if target == "a meta-schema" else repr(target)
     return (f"{keyword} {ref!r} points outside this schema (to {where}); references are never fetched: "
             "inline the referenced schema under $defs instead")
-
-
-def _container_ids(value: Any) -> set[int]:
-    """The identity of every object and array in ``value``, itself included."""
-    found: set[int] = set()
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, (dict, list)) and id(item) not in found:
-            found.add(id(item))
-            pending.extend(item.values() if isinstance(item, dict) else item)
-    return found
 
 
 def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) -> None:
@@ -412,14 +428,14 @@ def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) ->
                 if longest[node_id] > max_depth:
                     raise SchemaError(
                         f"references and in-place keywords (allOf, not, $ref, ...) chain deeper than {max_depth}",
-                        nodes[start][3],
+                        graph.where(start),
                     )
             elif child in on_path:
                 raise SchemaError(
                     "this subschema leads back to itself through references and in-place keywords "
                     "(allOf, anyOf, not, $ref, ...) without descending into a property or an item: "
                     "validating would never end",
-                    nodes[child][3],
+                    graph.where(child),
                 )
             elif child not in longest:
                 on_path.add(child)
