@@ -117,6 +117,8 @@ class TypecheckSettings(BaseSettings):
     # REST API (api/).
     # Each service the full healthcheck probes gets this long before it counts as down.
     api_health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # Serve the OpenAPI document (/api/v1/openapi.json); false hides the API's description.
+    api_docs: bool = True
 
     @field_validator("postgres_schema")
     @classmethod

@@ -73,6 +73,13 @@ def check_health(checks: dict[str, Callable[[], object]], timeout: float) -> Hea
     return HealthOut(status=overall, services=dict(sorted(results.items())))
 
 
+def without_details(health: HealthOut) -> HealthOut:
+    """``health`` with each service's error detail left out: it names internal hosts and ports."""
+    return health.model_copy(update={"services": {
+        name: service.model_copy(update={"detail": None}) for name, service in health.services.items()
+    }})
+
+
 def _timed(probe: Callable[[], object]) -> ServiceHealth:
     started = time.perf_counter()
     try:

@@ -139,9 +139,9 @@ def validation_report_json(task_id: str) -> JSONResponse:
     from airflow_provider_typecheck.api import reports
     from airflow_provider_typecheck.jobs.filestore import ReportNotFound
 
-    _task_or_404(task_id)
+    task = _task_or_404(task_id)
     try:
-        return reports.report_json_response(_services(), task_id)
+        return reports.report_json_response(_services(), task)
     except ReportNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
@@ -156,6 +156,9 @@ def validation_invalid_rows(task_id: str) -> StreamingResponse:
 
 def create_ui_app() -> FastAPI:
     """The pages Airflow's UI embeds (external views); built by the plugin on first request."""
+    from airflow_provider_typecheck.api.middleware import SecurityHeaders
+
     app = FastAPI(title="typecheck in Airflow", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router)
+    app.add_middleware(SecurityHeaders)
     return app

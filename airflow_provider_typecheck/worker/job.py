@@ -201,13 +201,15 @@ class JobRunner:
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
         except _JobFailed as failure:
-            return self._finish_failed(job, failure.message)
+            return self._finish_failed(job, self._as_uploaded(job, failure.message))
         except RedisUnavailable:
             self._release_quietly(task_id, token)
             raise
         report_dict = report.to_dict()
+        # Reports are served to users: the file is the name it was uploaded under, never the store's path.
         report_dict.update(task_id=task_id, import_name=job.import_name, schema_version=job.schema_version,
-                           file_uri=job.file_uri, file_name=job.file_name)
+                           file=job.file_name, file_name=job.file_name,
+                           warnings=[self._as_uploaded(job, warning) for warning in report.warnings])
         report_uri = self.files.write_report(task_id, report_dict)
         summary = ValidationSummary.of_report(
             report, file_checksum=checksum, schema_version=job.schema_version, report_uri=report_uri,
@@ -229,6 +231,12 @@ class JobRunner:
             return file_checksum(self.files.local_path(job.file_uri) or job.file_uri)
         except Exception as err:  # noqa: BLE001 - the file went away after it was validated
             raise _JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
+
+    def _as_uploaded(self, job: ValidationJob, message: str) -> str:
+        """``message`` with the file store's path and URI of the file replaced by its uploaded name."""
+        for where in filter(None, (job.file_uri, self.files.local_path(job.file_uri))):
+            message = message.replace(str(where), job.file_name or "the file")
+        return message
 
     def _validate(self, job: ValidationJob, renewer: _LeaseRenewer) -> ValidationReport:
         from airflow_provider_typecheck.validation import compile_schema, validate_file

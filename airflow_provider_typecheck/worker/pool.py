@@ -16,10 +16,12 @@ RESTART_DELAY_SECONDS = 2.0
 
 def run_worker_process(prefetch: int) -> int:
     """Run one worker in this process until SIGTERM; return its exit code (0)."""
+    from airflow_provider_typecheck.logging import install_control_escaping
     from airflow_provider_typecheck.services import get_services
     from airflow_provider_typecheck.worker.consumer import Worker
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    install_control_escaping()  # file names and messages come from users
     worker = Worker(get_services(), prefetch=prefetch)
     worker.install_signal_handlers()
     return worker.run()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from airflow_provider_typecheck.api import reports, uploads
 from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep
+from airflow_provider_typecheck.api.middleware import body_too_large
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
 from airflow_provider_typecheck.registry.models import TaskState, TaskStatus
@@ -57,10 +58,7 @@ def upload_spreadsheet(
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
     schema = stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
-    limit = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + uploads.FRAMING_ALLOWANCE:
-        raise _too_large(limit)
+    limit = settings.max_upload_bytes  # a declared Content-Length past it was refused already (middleware)
     try:
         reader = uploads.MultipartFileReader(uploads.chunks_from_loop(request.stream()),
                                              uploads.boundary_of(request.headers.get("content-type")))
@@ -69,10 +67,12 @@ def upload_spreadsheet(
         upload = stores.files.save_upload(reader, file_name, max_bytes=limit)  # type: ignore[arg-type]
     except uploads.UnsupportedFile as err:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from None
+    except uploads.BrokenMultipart as err:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
     except uploads.MalformedUpload as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     except UploadTooLarge:
-        raise _too_large(limit) from None
+        raise body_too_large(uploads.too_large_detail(limit)) from None
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
     queued = stores.publish_validation(
         import_name,
@@ -85,15 +85,6 @@ def upload_spreadsheet(
         submitted_by=user.username,
     )
     return ValidationAccepted(task_id=queued.task_id, import_name=import_name, schema_version=schema.version)
-
-
-def _too_large(limit: int) -> HTTPException:
-    # The client may still be sending: close the connection rather than read the rest.
-    return HTTPException(
-        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        f"the upload is larger than TYPECHECK_MAX_UPLOAD_BYTES ({limit} bytes)",
-        headers={"Connection": "close"},
-    )
 
 
 @router.get("/status", responses=errors(*AUTH, 404))
@@ -144,12 +135,16 @@ def validation_report(
     user: CurrentUser,
     stores: StoresDep,
     format: Literal["json", "csv", "html"] = "json",  # noqa: A002 - the seed's query parameter name
+    raw: Annotated[bool, Query(description="csv: the stored rows byte for byte, cells that a spreadsheet "
+                                           "program would run as formulas included.")] = False,
 ) -> Any:
-    """The full report of a finished task."""
+    """The full report of a finished task; ``csv`` is the invalid rows, with every cell
+    starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (a formula to a
+    spreadsheet program; plain numbers excepted) prefixed with ``'`` unless ``raw``."""
     task = reports.finished_task(stores, task_id)
     if format == "csv":
-        return reports.invalid_rows_response(stores, task_id)
+        return reports.invalid_rows_response(stores, task_id, raw=raw)
     if format == "json":
-        return reports.report_json_response(stores, task_id)
+        return reports.report_json_response(stores, task)
     base = _report_path(request, task_id)
     return reports.report_page_response(stores, task, json_url=f"{base}?format=json", csv_url=f"{base}?format=csv")
