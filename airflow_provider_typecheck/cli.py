@@ -92,10 +92,34 @@ def _add_reading_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--encoding", metavar="NAME",
                          help="the CSV's encoding, a Python codec name such as cp1253 (default: detected: "
                               "a UTF-16/32 byte order mark, else UTF-8, else cp1252, with a warning)")
-    command.add_argument("--header-row", type=int, metavar="N",
+    command.add_argument("--header-row", type=_header_row, metavar="N|auto",
                          help="the header is row N, counted from 1 as a spreadsheet does; rows above it "
-                              "(titles) are skipped, and reported row numbers stay the file's own "
+                              "(titles) are skipped, and reported row numbers stay the file's own; 'auto' "
+                              "passes over title rows (one non-empty cell) and '#' comment lines "
                               "(default: the first row that is not blank)")
+    command.add_argument("--range", dest="cell_range", metavar="A3:F40",
+                         help="check one table of the sheet: the cells of this range (B:D whole columns, 3:40 "
+                              "whole rows); its first row is the header unless --header-row says otherwise")
+    command.add_argument("--columns", metavar="NAME,...",
+                         help="check only these columns (header names, comma-separated)")
+    command.add_argument("--strict-header", action="store_true",
+                         help="refuse a blank or repeated header name (default: a blank one is named by its "
+                              "column letter, a repeat gets a suffix .1, .2..., with a warning)")
+
+
+def _header_row(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a row number or 'auto', got {text!r}") from None
+
+
+def _table_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that say which table of the file is read, as ``open_table`` takes them."""
+    return {"encoding": args.encoding, "header_row": args.header_row, "cell_range": args.cell_range,
+            "columns": args.columns, "strict_header": args.strict_header}
 
 
 WORKER_EPILOG = """\
@@ -228,7 +252,7 @@ def _validate(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-read") as pool:
         opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter,
                               batch_rows=args.batch_rows, workbook_limits=workbook_limits,
-                              encoding=args.encoding, header_row=args.header_row)
+                              **_table_options(args))
         from airflow_provider_typecheck.validation import compile_schema, load_schema, validate_table
 
         compiled = compile_schema(load_schema(args.schema, **schema_limits), **schema_limits)
@@ -243,7 +267,8 @@ def _validate(args: argparse.Namespace) -> int:
     )
     report.elapsed_seconds = time.perf_counter() - started
     if args.format == "json":
-        json.dump(report.to_dict(), sys.stdout, ensure_ascii=False)
+        # The whole run, the writing of the errors included: a million of them take seconds.
+        report.write_json(sys.stdout, started=started)
         sys.stdout.write("\n")
     else:
         _print_text(report, sys.stdout)
@@ -276,7 +301,9 @@ def _print_text(report: Any, out: TextIO) -> None:
     )
     out.write(
         f"{verdict}  {report.file}: {report.total_rows:,} rows, {report.valid_rows:,} valid, "
-        f"{report.invalid_rows:,} invalid  (JSON Schema draft {report.schema_draft}, "
+        f"{report.invalid_rows:,} invalid  ("
+        f"{f'header at row {report.header_row}, ' if report.header_row not in (None, 1) else ''}"
+        f"JSON Schema draft {report.schema_draft}, "
         f"{report.elapsed_seconds:.3f} s)\n"
     )
     for warning in report.warnings:
@@ -366,8 +393,18 @@ def _infer(args: argparse.Namespace) -> int:
         sheet = int(sheet)
     if args.sample is not None and args.sample < 1:
         return _fail("--sample must be 1 or more")
-    schema = infer_schema(args.file, sample=args.sample, sheet=sheet, delimiter=args.delimiter,
-                          encoding=args.encoding, header_row=args.header_row, strict=args.strict)
+    if args.delimiter == "\\t":
+        args.delimiter = "\t"
+    # Read as `validate` reads it: the same options, limits and warnings.
+    _, workbook_limits = _limits()
+    warnings: list[str] = []
+    try:
+        schema = infer_schema(args.file, sample=args.sample, sheet=sheet, delimiter=args.delimiter,
+                              strict=args.strict, workbook_limits=workbook_limits, warnings=warnings,
+                              **_table_options(args))
+    finally:  # before an error too: a warning may say why
+        for warning in warnings:
+            print(f"typecheck: warning: {warning}", file=sys.stderr)
     json.dump(schema, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return EXIT_VALID

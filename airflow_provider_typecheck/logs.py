@@ -3,38 +3,28 @@
 Text or JSON (one object per line), chosen with ``--log-format``. Whatever a message
 carries (a file name, an import name, an error echoing a cell), control characters are
 escaped, so one record is always one line and cannot forge another or move the cursor
-of the terminal that shows it. pika logs at WARNING: its INFO chatter (some thirty
-lines per reconnect) says nothing the worker's own lines do not.
+of the terminal that shows it: :func:`~airflow_provider_typecheck.logging.escape_control`
+is the one escaping rule (its record factory escapes each record's arguments; the
+formatters here escape the whole message and the JSON fields). pika logs at WARNING: its
+INFO chatter (some thirty lines per reconnect) says nothing the worker's own lines do not.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, Literal
+
+from airflow_provider_typecheck.logging import escape_control
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"
 
-# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Attributes every LogRecord has: anything else on a record came from ``extra=``.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-def escape_control(text: str) -> str:
-    r"""``text`` with each control character written as its escape (``\n``, ``\x1b``, ``\u2028``)."""
-    return _CONTROL.sub(_escape_one, text)
-
-
-def _escape_one(match: re.Match[str]) -> str:
-    char = match.group()
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or (
-        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
 
 
 class TextFormatter(logging.Formatter):

@@ -128,6 +128,8 @@ class TypecheckSettings(BaseSettings):
     # When set, GET /metrics asks for "Authorization: Bearer <this>" (Prometheus'
     # authorization.credentials); unset, it is open, as /metrics usually is behind a firewall.
     metrics_token: SecretStr | None = None
+    # Serve the OpenAPI document (/api/v1/openapi.json); false hides the API's description.
+    api_docs: bool = True
 
     @field_validator("postgres_schema")
     @classmethod

@@ -113,6 +113,13 @@ def with_liveness(health: HealthOut, readings: dict[str, dict[str, int] | int]) 
     return health.model_copy(update={"status": status, "workers": workers})
 
 
+def without_details(health: HealthOut) -> HealthOut:
+    """``health`` with each service's error detail left out: it names internal hosts and ports."""
+    return health.model_copy(update={"services": {
+        name: service.model_copy(update={"detail": None}) for name, service in health.services.items()
+    }})
+
+
 def _timed(probe: Callable[[], object]) -> ServiceHealth:
     started = time.perf_counter()
     try:

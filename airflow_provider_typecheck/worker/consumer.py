@@ -68,6 +68,7 @@ class Worker:
             tasks=services.tasks,
             schemas=services.schemas,
             files=services.files,
+            limits=services.limits,
             interrupt=self.interrupt,
             metrics=metrics,
         )

@@ -14,8 +14,6 @@ backstop. A redelivered job whose holder has no heartbeat left is taken over at 
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import os
 import random
@@ -39,14 +37,16 @@ from airflow_provider_typecheck.registry.models import FINISHED_STATES, TaskStat
 if TYPE_CHECKING:
     from airflow_provider_typecheck.jobs.filestore import FileStore
     from airflow_provider_typecheck.metrics import WorkerMetrics
+    from airflow_provider_typecheck.registry.results import ValidationSummary
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.settings import TypecheckSettings
+    from airflow_provider_typecheck.validation.limits import Limits
+    from airflow_provider_typecheck.validation.report import ValidationReport
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 0.5
-FIRST_ERRORS = 10  # errors kept in the status's summary; the report has them all
 _T = TypeVar("_T")
 
 
@@ -83,7 +83,8 @@ class JobRunner:
     """
     Runs jobs for one worker process; safe to use from several job threads at once.
 
-    :param stopping: set when the worker must stop; a job still running when the grace
+    :param limits: the core's limits (the settings', as everywhere: ``services.limits``).
+    :param interrupt: set when the worker must stop; a job still running when the grace
         period ends stops at its next progress point and is requeued.
     """
 
@@ -94,6 +95,7 @@ class JobRunner:
         tasks: TaskStatusStore,
         schemas: SchemaStore,
         files: FileStore,
+        limits: Limits,
         interrupt: threading.Event,
         metrics: WorkerMetrics | None = None,
     ) -> None:
@@ -103,6 +105,7 @@ class JobRunner:
         self.tasks = tasks
         self.schemas = schemas
         self.files = files
+        self.limits = limits
         self.interrupt = interrupt
         self.metrics = metrics
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -224,6 +227,7 @@ class JobRunner:
             outcome, found = self._retry(lambda: self.tasks.claim(
                 task_id, token, lease_seconds=lease, poison_deaths=deaths, redelivered=redelivered))
             if outcome == "claimed":
+                claimed: TaskStatus = found
                 break
             if outcome == "finished":
                 return self._already_finished(found)
@@ -242,38 +246,47 @@ class JobRunner:
         renewer = _LeaseRenewer(self, task_id, token)
         renewer.start()
         try:
-            return self._run(job, token, renewer)
+            return self._run(job, token, renewer, claimed.file_checksum)
         finally:
             renewer.stop()
 
     # --- running --------------------------------------------------------------------
 
-    def _run(self, job: ValidationJob, token: str, renewer: _LeaseRenewer) -> Outcome:
+    def _run(self, job: ValidationJob, token: str, renewer: _LeaseRenewer, checksum: str | None) -> Outcome:
+        from airflow_provider_typecheck.registry.results import ValidationSummary
+
         task_id = str(job.task_id)
         log.info("task %s: validating %s against %s v%s", task_id, job.file_name, job.import_name, job.schema_version)
-        started = time.monotonic()
+        started = time.perf_counter()
         self._peak_rss.reset()
         try:
             report = self._validate(job, renewer)
+            # An upload's checksum was taken as its bytes arrived; any other file is read for it once.
+            checksum = checksum or self._checksum(job)
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
         except _JobFailed as failure:
-            outcome = self._finish_failed(job, failure.message)
-            return replace(outcome, run=JobRun(seconds=time.monotonic() - started, peak_rss=self._peak_rss.read()))
+            outcome = self._finish_failed(job, self._as_uploaded(job, failure.message))
+            return replace(outcome, run=JobRun(seconds=time.perf_counter() - started, peak_rss=self._peak_rss.read()))
         except RedisUnavailable:
             self._release_quietly(task_id, token)
             raise
         report_dict = report.to_dict()
+        # Reports are served to users: the file is the name it was uploaded under, never the store's path.
         report_dict.update(task_id=task_id, import_name=job.import_name, schema_version=job.schema_version,
-                           file_uri=job.file_uri, file_name=job.file_name)
+                           file=job.file_name, file_name=job.file_name,
+                           warnings=[self._as_uploaded(job, warning) for warning in report.warnings])
         report_uri = self.files.write_report(task_id, report_dict)
-        summary = _status_summary(report)
+        summary = ValidationSummary.of_report(
+            report, file_checksum=checksum, schema_version=job.schema_version, report_uri=report_uri,
+            timings={"validate": report.elapsed_seconds, "total": time.perf_counter() - started},
+        )
         try:
             finished = self._retry(lambda: self._finish(job, token, report, summary, report_uri))
         except IllegalTransition:
             # Cancelled (or finished by a run that took over) while the last rows were checked.
             return self._already_finished(self._retry(lambda: self.tasks.get(task_id)))
-        run = JobRun(seconds=time.monotonic() - started, rows=report.total_rows, invalid=report.invalid_rows,
+        run = JobRun(seconds=time.perf_counter() - started, rows=report.total_rows, invalid=report.invalid_rows,
                      size=self._size_quietly(job.file_uri), peak_rss=self._peak_rss.read())
         return Outcome("ack", event=_event(finished), run=run)
 
@@ -283,8 +296,22 @@ class JobRunner:
         except Exception:  # noqa: BLE001 - a metric only: the job is done whatever its size
             return None
 
-    def _validate(self, job: ValidationJob, renewer: _LeaseRenewer) -> Any:
-        from airflow_provider_typecheck.validation import validate_file
+    def _checksum(self, job: ValidationJob) -> str:
+        from airflow_provider_typecheck.jobs.filestore import file_checksum
+
+        try:
+            return file_checksum(self.files.local_path(job.file_uri) or job.file_uri)
+        except Exception as err:  # noqa: BLE001 - the file went away after it was validated
+            raise _JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
+
+    def _as_uploaded(self, job: ValidationJob, message: str) -> str:
+        """``message`` with the file store's path and URI of the file replaced by its uploaded name."""
+        for where in filter(None, (job.file_uri, self.files.local_path(job.file_uri))):
+            message = message.replace(str(where), job.file_name or "the file")
+        return message
+
+    def _validate(self, job: ValidationJob, renewer: _LeaseRenewer) -> ValidationReport:
+        from airflow_provider_typecheck.validation import compile_schema, validate_file
         from airflow_provider_typecheck.validation.errors import TypecheckError
 
         task_id = str(job.task_id)
@@ -303,11 +330,7 @@ class JobRunner:
             raise _JobFailed(f"the file {job.file_uri} does not exist (or is not a regular file)")
         options = job.options
         kwargs: dict[str, Any] = {"sheet": options.sheet, "delimiter": options.delimiter,
-                                  "max_errors": options.max_errors}
-        if options.encoding is not None:
-            if "encoding" not in _core_parameters():
-                raise _JobFailed("this worker's validation core does not support the encoding option")
-            kwargs["encoding"] = options.encoding
+                                  "max_errors": options.max_errors, "encoding": options.encoding}
         if options.write_invalid_rows or options.write_valid_rows:
             self.files.prepare_outputs()
         if options.write_invalid_rows:
@@ -317,8 +340,10 @@ class JobRunner:
             kwargs["valid_out"] = self.files.local_path(self.files.valid_rows_uri(task_id)) or \
                 self.files.valid_rows_uri(task_id)
         progress = _ProgressWriter(self, task_id, renewer)
+        limits = self.limits
         try:
-            return validate_file(source, schema, progress=progress, **kwargs)
+            compiled = compile_schema(schema, max_bytes=limits.max_schema_bytes, max_depth=limits.max_schema_depth)
+            return validate_file(source, compiled, progress=progress, workbook_limits=limits.workbook, **kwargs)
         except TypecheckError as err:
             raise _JobFailed(str(err)) from None
         except (StopJob, RedisUnavailable):
@@ -328,7 +353,7 @@ class JobRunner:
             log.exception("task %s: the validation raised", task_id)
             raise _JobFailed(f"the worker could not validate the file: {type(err).__name__}: {err}") from None
 
-    def _finish(self, job: ValidationJob, token: str, report: Any, summary: dict[str, Any],
+    def _finish(self, job: ValidationJob, token: str, report: ValidationReport, summary: ValidationSummary,
                 report_uri: str) -> TaskStatus:
         task_id = str(job.task_id)
 
@@ -467,23 +492,3 @@ def _event(status: TaskStatus) -> ValidationEvent:
         summary=summary,
         report_uri=status.report_uri,
     )
-
-
-def _status_summary(report: Any) -> dict[str, Any]:
-    """The report's summary plus its first errors, small enough for the status hash."""
-    from airflow_provider_typecheck.registry.tasks import MAX_SUMMARY_BYTES
-
-    summary = report.summary()
-    summary["first_errors"] = [error.to_dict() for error in report.errors[:FIRST_ERRORS]]
-    while summary["first_errors"] and len(json.dumps(summary)) > MAX_SUMMARY_BYTES // 2:
-        summary["first_errors"].pop()
-    if len(json.dumps(summary)) > MAX_SUMMARY_BYTES // 2:
-        # Thousands of columns with errors: the counts stay in the report only.
-        summary["errors_by_column"] = None
-    return summary
-
-
-def _core_parameters() -> set[str]:
-    from airflow_provider_typecheck.validation import validate_file
-
-    return set(inspect.signature(validate_file).parameters)

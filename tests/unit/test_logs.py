@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from airflow_provider_typecheck.logs import JsonFormatter, TextFormatter, configure_logging, escape_control
+from airflow_provider_typecheck.logs import JsonFormatter, TextFormatter, configure_logging
 
 
 def _record(message: str, *args: object, **extra: object) -> logging.LogRecord:
     record = logging.LogRecord("typecheck.test", logging.INFO, __file__, 1, message, args, None)
     record.__dict__.update(extra)
     return record
-
-
-def test_control_characters_are_escaped_and_text_is_kept() -> None:
-    assert escape_control("a\nb\rc\td") == "a\\nb\\rc\\td"
-    assert escape_control("\x1b[2J\x00\x7f\x85") == "\\x1b[2J\\x00\\x7f\\x85"
-    assert escape_control("line\u2028sep") == "line\\u2028sep"
-    assert escape_control("Zoë, 東京, 👍") == "Zoë, 東京, 👍"
 
 
 def test_a_forged_second_line_stays_on_the_first() -> None:

@@ -27,7 +27,7 @@ ImportName = Annotated[str, Path(description="Letters, digits, `_ . -`; 1 to 128
     "/upload/{import_name}",
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": SchemaUploadOut, "description": "Identical to the active version: nothing stored."},
-               **errors(*AUTH)},
+               **errors(*AUTH, 413)},
 )
 def upload_schema(
     import_name: ImportName,
