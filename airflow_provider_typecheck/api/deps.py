@@ -13,8 +13,9 @@ refused at once, not when the token expires.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -26,6 +27,7 @@ from airflow_provider_typecheck.settings import TypecheckSettings
 if TYPE_CHECKING:
     from airflow_provider_typecheck.jobs.filestore import FileStore
     from airflow_provider_typecheck.registry.cache import SchemaCache
+    from airflow_provider_typecheck.registry.login_throttle import LoginThrottle
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.registry.users import UserStore
@@ -43,6 +45,7 @@ class Stores:
     cache: SchemaCache
     tasks: TaskStatusStore
     files: FileStore
+    login_throttle: LoginThrottle
 
 
 class StoreProvider:
@@ -63,18 +66,21 @@ class StoreProvider:
     def _build(self) -> Stores:
         from airflow_provider_typecheck.jobs.filestore import FileStore
         from airflow_provider_typecheck.jobs.publish import cached_schema_store
+        from airflow_provider_typecheck.registry.login_throttle import LoginThrottle
         from airflow_provider_typecheck.registry.tasks import TaskStatusStore
         from airflow_provider_typecheck.registry.users import init_users
 
         # The same cached store the publisher uses, so an upload's 404 check and the
         # publish see one cache, invalidated by every schema write.
         schemas = cached_schema_store(self.settings)
+        tasks = TaskStatusStore.from_settings(self.settings)
         return Stores(
             users=init_users(self.settings),
             schemas=schemas,
             cache=schemas.cache,  # type: ignore[attr-defined]
-            tasks=TaskStatusStore.from_settings(self.settings),
+            tasks=tasks,
             files=FileStore.from_settings(self.settings),
+            login_throttle=LoginThrottle(tasks.redis, prefix=self.settings.redis_prefix),
         )
 
 
@@ -101,6 +107,40 @@ def _unauthorized() -> HTTPException:
 def issue_access_token(user: UserPublic, settings: TypecheckSettings, stores: Stores) -> str:
     """The bearer token of a user who just logged in (it names the user's id and token version)."""
     return stores.users.issue_access_token(user.id, settings=settings)
+
+
+_T = TypeVar("_T")
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy: uvicorn's ``--forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def login_guarded(request: Request, stores: Stores, username: str, check: Callable[[], _T]) -> _T:
+    """
+    Run a password ``check`` for ``username`` behind the login throttle.
+
+    A throttled attempt is a 429 with ``Retry-After``, before any password is hashed.
+    ``check`` raising :class:`AuthenticationError` counts as a failed attempt.
+    """
+    throttle = stores.login_throttle
+    attempt = throttle.begin(username, client_address(request))
+    if attempt.wait_seconds is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins; try again in {attempt.wait_seconds} s",
+            headers={"Retry-After": str(attempt.wait_seconds)},
+        )
+    try:
+        result = check()
+    except AuthenticationError:
+        raise
+    except BaseException:
+        throttle.abandoned(attempt)
+        raise
+    throttle.succeeded(attempt)
+    return result
 
 
 def get_current_user(

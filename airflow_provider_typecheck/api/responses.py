@@ -20,6 +20,7 @@ _MEANING = {
     409: "Conflicts with what is stored.",
     413: "The upload is larger than TYPECHECK_MAX_UPLOAD_BYTES.",
     415: "Not a CSV, TSV, XLSX or XLS file.",
+    429: "Too many failed logins: wait the seconds in Retry-After.",
     503: "A backing service is unavailable or not configured.",
 }
 

@@ -31,6 +31,10 @@ class ConfigurationError(RegistryError):
     """A setting needed by this operation is missing or unsafe."""
 
 
+class WeakPassword(InvalidInput):
+    """A new password is too short or too easy to guess (see :func:`.security.check_password_strength`)."""
+
+
 class InvalidImportName(InvalidInput):
     """An import name does not match ``^[A-Za-z0-9_.-]{1,128}$``."""
 

@@ -261,6 +261,10 @@ class TaskStatusStore:
                     self._redis = client
         return self._redis
 
+    def redis(self) -> Redis:
+        """The store's Redis client, built on first use (shared by the login throttle and the file ledger)."""
+        return self._client()
+
     def ping(self) -> None:
         """Raise unless Redis answers (for health checks)."""
         self._client().ping()

@@ -23,7 +23,7 @@ CSV = ("spreadsheet_file", ("a.csv", b"name,email\nx,x@example.com\n"))
 ROUTES = [
     ("GET", "/login/test-token", {}, "user"),
     ("GET", "/users/info", {}, "user"),
-    ("POST", "/users/create", {"json": {"username": "SELF", "password": "password123"}}, "admin"),
+    ("POST", "/users/create", {"json": {"username": "SELF", "password": "tangerine-cobalt-41"}}, "admin"),
     ("GET", "/users/search", {}, "admin"),
     ("GET", "/users/search/{other}", {}, "admin"),
     ("PATCH", "/users/update/{other}", {"json": {"is_active": True}}, "admin"),
