@@ -138,12 +138,16 @@ def publish_validation(
     schema_version: int | None = None,
     options: JobOptions | None = None,
     submitted_by: str | None = None,
+    airflow: dict[str, Any] | None = None,
     settings: TypecheckSettings | None = None,
 ) -> str:
     """
     Queue the validation of ``file_uri`` against ``import_name``'s schema; return the task id.
 
     :param schema_version: a version to pin; default the active one, resolved now.
+    :param submitted_by: who may see the task over REST (a user's id; admins see every task).
+    :param airflow: the submitting task instance (``dag_id``, ``task_id``, ``run_id``,
+        ``map_index``): Airflow's pages show the task to whoever may read that DAG.
     :raises SchemaNotFound: no such import name or version (nothing is recorded).
     :raises PublishError: the broker did not confirm the job; its task is ``failed``.
     """
@@ -166,6 +170,8 @@ def publish_validation(
         file_name=job.file_name,
         file_size=_size(services.files, file_uri),
         schema_version=version,
+        submitted_by=submitted_by,
+        airflow=airflow,
     )
     try:
         services.publisher.publish(

@@ -34,7 +34,7 @@ ROUTES = [
     ("DELETE", "/schemas/remove/{doomed}", {}, "user"),
     ("POST", f"/validation/upload/{IMPORT}", {"files": dict([CSV])}, "user"),
     ("GET", "/validation/status", {"params": {"import_name": IMPORT}}, "user"),
-    ("GET", "/validation/report/{task}", {}, "user"),
+    ("GET", "/validation/report/{task}", {}, "submitter"),  # the admin's task: hidden from others
     ("GET", "/healthcheck", {}, "user"),
     ("GET", "/cache", {}, "admin"),
     ("DELETE", "/cache/clear", {}, "admin"),
@@ -105,6 +105,8 @@ def test_every_protected_route_refuses_whom_it_must(
     elif caller == "user role" and needs == "admin":
         assert response.status_code == 403, response.text
         assert response.json() == {"detail": "admin role required"}
+    elif caller == "user role" and needs == "submitter":
+        assert response.status_code == 404, response.text
     else:
         assert response.status_code in (200, 201, 202, 204, 409), response.text  # 409: the report may not be ready
 

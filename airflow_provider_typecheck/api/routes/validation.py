@@ -11,8 +11,8 @@ from airflow_provider_typecheck.api import uploads
 from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, Stores, StoresDep
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
-from airflow_provider_typecheck.registry.errors import NotFound
-from airflow_provider_typecheck.registry.models import TaskState, TaskStatus
+from airflow_provider_typecheck.registry.errors import NotFound, TaskNotFound
+from airflow_provider_typecheck.registry.models import TaskState, TaskStatus, UserPublic
 
 router = APIRouter(prefix="/validation", tags=["validation"])
 
@@ -85,7 +85,7 @@ def upload_spreadsheet(
         schema_version=schema_version,
         options=JobOptions(sheet=sheet_option, delimiter=delimiter, max_errors=settings.max_errors,
                            write_invalid_rows=True),
-        submitted_by=user.username,
+        submitted_by=str(user.id),
         settings=settings,
     )
     queued = stores.tasks.get(task_id)
@@ -111,15 +111,28 @@ def validation_status(
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TaskStatusOut | TaskListOut:
-    """One task by ``task_id``, or the tasks of an ``import_name``, newest first."""
+    """
+    One task by ``task_id``, or the tasks of an ``import_name``, newest first: a user's
+    own tasks, every task for an admin. Another user's task is a 404, as an unknown one.
+    """
     if task_id is not None:
-        return _status_out(request, stores, stores.tasks.get(task_id))
+        return _status_out(request, stores, _visible_task(stores, user, task_id))
     if import_name is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give task_id or import_name")
-    tasks = stores.tasks.for_import(import_name, skip=skip, limit=limit)
+    submitter = None if user.role == "admin" else str(user.id)
+    tasks = stores.tasks.for_import(import_name, skip=skip, limit=limit, submitted_by=submitter)
     return TaskListOut(
-        data=[_status_out(request, stores, t) for t in tasks], count=stores.tasks.count_for_import(import_name)
+        data=[_status_out(request, stores, t) for t in tasks],
+        count=stores.tasks.count_for_import(import_name, submitted_by=submitter),
     )
+
+
+def _visible_task(stores: Stores, user: UserPublic, task_id: str) -> TaskStatus:
+    """The task if ``user`` may see it; otherwise the very 404 of an unknown task (no oracle)."""
+    task = stores.tasks.get(task_id)
+    if not task.visible_to(user):
+        raise TaskNotFound(f"no task {task_id!r}")
+    return task
 
 
 def _status_out(request: Request, stores: Stores, task: TaskStatus) -> TaskStatusOut:
@@ -160,8 +173,8 @@ def validation_report(
     stores: StoresDep,
     format: Literal["json", "csv", "html"] = "json",  # noqa: A002 - the seed's query parameter name
 ) -> Any:
-    """The full report of a finished task."""
-    task = stores.tasks.get(task_id)
+    """The full report of a finished task (its submitter's and admins'; 404 for anyone else)."""
+    task = _visible_task(stores, user, task_id)
     if task.state is TaskState.FAILED:
         raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} failed: {task.error}")
     if not task.state.finished:
