@@ -22,6 +22,7 @@ _MEANING = {
     415: "Not a CSV, TSV, XLSX or XLS file.",
     429: "Too many failed logins: wait the seconds in Retry-After.",
     503: "A backing service is unavailable or not configured.",
+    507: "The upload would pass the user's storage quota (TYPECHECK_USER_QUOTA_BYTES).",
 }
 
 AUTH = (401, 503)

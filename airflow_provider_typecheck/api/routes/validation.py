@@ -11,8 +11,10 @@ from airflow_provider_typecheck.api import uploads
 from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, Stores, StoresDep
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
+from airflow_provider_typecheck.jobs.retention import UploadLedger
 from airflow_provider_typecheck.registry.errors import NotFound, TaskNotFound
 from airflow_provider_typecheck.registry.models import TaskState, TaskStatus, UserPublic
+from airflow_provider_typecheck.settings import TypecheckSettings
 
 router = APIRouter(prefix="/validation", tags=["validation"])
 
@@ -38,7 +40,7 @@ _UPLOAD_BODY = {
     "/upload/{import_name}",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=_UPLOAD_BODY,
-    responses=errors(400, *AUTH, 404, 413, 415),
+    responses=errors(400, *AUTH, 404, 413, 415, 507),
 )
 def upload_spreadsheet(
     import_name: str,
@@ -55,28 +57,33 @@ def upload_spreadsheet(
     ``import_name``'s active schema, or the ``schema_version`` named.
 
     The file streams to the file store as it arrives and is cut off with a 413 as soon
-    as it passes ``TYPECHECK_MAX_UPLOAD_BYTES``.
+    as it passes ``TYPECHECK_MAX_UPLOAD_BYTES``, or a 507 as soon as it passes what is
+    left of the user's ``TYPECHECK_USER_QUOTA_BYTES``.
     """
     from airflow_provider_typecheck.jobs import JobOptions, publish_validation
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
     stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
+    ledger = UploadLedger(stores.tasks)
+    room = _quota_room(ledger, settings, user)
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + uploads.FRAMING_ALLOWANCE:
         raise _too_large(limit)
+    if declared is not None and declared.isdigit() and int(declared) > room + uploads.FRAMING_ALLOWANCE:
+        raise _over_quota(settings)
     try:
         reader = uploads.MultipartFileReader(uploads.chunks_from_loop(request.stream()),
                                              uploads.boundary_of(request.headers.get("content-type")))
         file_name = reader.open()
         uploads.sniff(file_name, reader.head())
-        file_uri = stores.files.save_upload(reader, file_name, max_bytes=limit)  # type: ignore[arg-type]
+        file_uri = stores.files.save_upload(reader, file_name, max_bytes=min(limit, room))  # type: ignore[arg-type]
     except uploads.UnsupportedFile as err:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from None
     except uploads.MalformedUpload as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     except UploadTooLarge:
-        raise _too_large(limit) from None
+        raise (_over_quota(settings) if room < limit else _too_large(limit)) from None
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
     task_id = publish_validation(
         import_name,
@@ -88,8 +95,29 @@ def upload_spreadsheet(
         submitted_by=str(user.id),
         settings=settings,
     )
+    ledger.record(task_id=task_id, upload_folder=stores.files.upload_folder(file_uri), user_id=str(user.id),
+                  size=stores.files.size(file_uri))
     queued = stores.tasks.get(task_id)
     return ValidationAccepted(task_id=task_id, import_name=import_name, schema_version=queued.schema_version or 0)
+
+
+def _quota_room(ledger: UploadLedger, settings: TypecheckSettings, user: UserPublic) -> int:
+    """Bytes the user may still upload (their quota less what their recorded tasks hold)."""
+    if not settings.user_quota_bytes:
+        return settings.max_upload_bytes
+    room = settings.user_quota_bytes - ledger.usage(str(user.id))
+    if room <= 0:
+        raise _over_quota(settings)
+    return room
+
+
+def _over_quota(settings: TypecheckSettings) -> HTTPException:
+    return HTTPException(
+        status.HTTP_507_INSUFFICIENT_STORAGE,
+        f"this upload would pass your storage quota (TYPECHECK_USER_QUOTA_BYTES, {settings.user_quota_bytes}"
+        " bytes); your uploads are freed as their tasks expire",
+        headers={"Connection": "close"},
+    )
 
 
 def _too_large(limit: int) -> HTTPException:
