@@ -52,6 +52,22 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class SchemaWriter(_Frozen):
+    """
+    Who writes a schema, for the owner check of :meth:`SchemaStore.put` and ``remove``.
+
+    The user who creates an import name (or revives one whose versions were all
+    removed) owns it; further versions, replacement and removal are for its owner and
+    admins. A store called without a writer (Airflow's operator, tests) checks nothing.
+    """
+
+    user_id: str
+    is_admin: bool = False
+
+    def may_change(self, owner: str | None) -> bool:
+        return self.is_admin or (owner is not None and owner == self.user_id)
+
+
 class PutResult(_Frozen):
     import_name: str
     version: int

@@ -43,6 +43,7 @@ from airflow_provider_typecheck.registry.errors import (
     InvalidImportName,
     InvalidInput,
     InvalidSchema,
+    SchemaForbidden,
     SchemaNotFound,
     VersionConflict,
 )
@@ -55,6 +56,7 @@ from airflow_provider_typecheck.registry.models import (
     SchemaStatus,
     SchemaSummary,
     SchemaVersion,
+    SchemaWriter,
     VersionInfo,
     is_valid_import_name,
 )
@@ -176,6 +178,12 @@ def _check_expected(import_name: str, expected: int | None, active: int | None) 
         raise VersionConflict(f"schema {import_name!r} {now}, not the expected version {expected}")
 
 
+def _check_writer(import_name: str, writer: SchemaWriter | None, owner: str | None) -> None:
+    """Refuse a change of an import name that has versions by someone who may not change it."""
+    if writer is not None and not writer.may_change(owner):
+        raise SchemaForbidden(f"only the schema's owner or an admin may change {import_name!r}")
+
+
 def _backoff(attempt: int) -> None:
     # Jittered so that writers who collided do not collide again in lockstep.
     time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
@@ -204,6 +212,7 @@ class SchemaStore(ABC):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         """
         Store ``schema`` as the active version of ``import_name``.
@@ -214,8 +223,12 @@ class SchemaStore(ABC):
         active; ``new_version=False`` replaces the active version in place.
 
         :param expected_version: write only if this is the active version now.
+        :param writer: who writes: the owner of a name it creates; for a name that has
+            versions, refused unless it is the owner or an admin (checked under the
+            write's own lock). None checks nothing.
         :raises InvalidSchema: too big, too deep, or refused by the core's meta-validation.
         :raises VersionConflict: ``expected_version`` is not the active version.
+        :raises SchemaForbidden: ``writer`` may not change this schema.
         """
 
     @abstractmethod
@@ -231,14 +244,18 @@ class SchemaStore(ABC):
         """Return one page of entries whose import name starts with ``prefix``, by name."""
 
     @abstractmethod
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         """
         Roll back: drop the active version and make the previous one active; after the
         last one the name is gone (``SchemaNotFound``) but its version numbers stay used.
 
         :param expected_version: remove only if this is the active version now, so two
             callers rolling back at once cannot remove two versions.
+        :param writer: refused unless the owner or an admin (None checks nothing).
         :raises VersionConflict: ``expected_version`` is not the active version.
+        :raises SchemaForbidden: ``writer`` may not change this schema.
         """
 
     @abstractmethod
@@ -357,6 +374,7 @@ class MongoSchemaStore(SchemaStore):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         validate_import_name(import_name)
         prepared = self._prepare(schema)
@@ -365,6 +383,9 @@ class MongoSchemaStore(SchemaStore):
             entry = coll.find_one({"_id": import_name})
             refs = entry["versions"] if entry else []
             active_ref = refs[-1] if refs else None
+            if refs:
+                # The swing below is conditional on the entry's rev: the owner read here is the one written over.
+                _check_writer(import_name, writer, entry.get("owner"))  # type: ignore[union-attr]
             _check_expected(import_name, expected_version, active_ref["version"] if active_ref else None)
             active_doc = None
             if active_ref is not None:
@@ -391,7 +412,9 @@ class MongoSchemaStore(SchemaStore):
             doc = self._version_document(import_name, number, prepared, created_at, created_by, now, actor)
             _check_document_size(doc, "the schema")
             versions.insert_one(doc)
-            if self._swing(coll, import_name, entry, number, doc["_id"], now, replace=outcome is PutOutcome.REPLACED):
+            owner = None if writer is None else writer.user_id
+            if self._swing(coll, import_name, entry, number, doc["_id"], now, replace=outcome is PutOutcome.REPLACED,
+                           owner=owner):
                 if outcome is PutOutcome.REPLACED:
                     versions.delete_one({"_id": active_doc["_id"]})  # type: ignore[index]
                 return PutResult(import_name=import_name, version=number, outcome=outcome, draft=prepared.draft)
@@ -409,8 +432,13 @@ class MongoSchemaStore(SchemaStore):
         now: datetime,
         *,
         replace: bool,
+        owner: str | None,
     ) -> bool:
-        """Point the entry at a new version document, if nobody changed the entry since it was read."""
+        """
+        Point the entry at a new version document, if nobody changed the entry since it was read.
+
+        A new entry, or one whose versions were all removed, gets ``owner``.
+        """
         from pymongo.errors import DuplicateKeyError
 
         ref = {"version": number, "doc": doc_id}
@@ -425,6 +453,7 @@ class MongoSchemaStore(SchemaStore):
                         "created_at": now,
                         "updated_at": now,
                         "versions": [ref],
+                        "owner": owner,
                     }
                 )
             except DuplicateKeyError:
@@ -437,11 +466,10 @@ class MongoSchemaStore(SchemaStore):
             }
         else:
             _check_document_size({**entry, "versions": [*entry["versions"], ref]}, f"the entry of {import_name!r}")
-            update = {
-                "$push": {"versions": ref},
-                "$set": {"active_version": number, "next_version": number + 1, "updated_at": now},
-                "$inc": {"rev": 1},
-            }
+            changes: dict[str, Any] = {"active_version": number, "next_version": number + 1, "updated_at": now}
+            if not entry["versions"]:
+                changes["owner"] = owner  # a removed name is free: its new creator owns it
+            update = {"$push": {"versions": ref}, "$set": changes, "$inc": {"rev": 1}}
         return coll.update_one({"_id": import_name, "rev": entry["rev"]}, update).matched_count == 1
 
     @staticmethod
@@ -547,7 +575,9 @@ class MongoSchemaStore(SchemaStore):
         ]
         return SchemaPage(items=items, total=coll.count_documents(query))
 
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         validate_import_name(import_name)
         coll, versions = self._coll(), self._version_coll()
         for attempt in range(self.max_attempts):
@@ -556,6 +586,7 @@ class MongoSchemaStore(SchemaStore):
                 if expected_version is not None:
                     _check_expected(import_name, expected_version, None)
                 raise SchemaNotFound(f"no schema named {import_name!r}")
+            _check_writer(import_name, writer, entry.get("owner"))
             refs = entry["versions"]
             removed = refs[-1]
             _check_expected(import_name, expected_version, removed["version"])
@@ -651,6 +682,7 @@ class PostgresSchemaStore(SchemaStore):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         validate_import_name(import_name)
         prepared = self._prepare(schema)
@@ -658,13 +690,19 @@ class PostgresSchemaStore(SchemaStore):
             raise InvalidSchema("PostgreSQL cannot store the NUL character (\\u0000) in a schema", "")
         q = self._q
         with self._connect() as conn, conn.cursor() as cur:
-            next_version = self._lock_entry(cur, import_name)
+            next_version, owner = self._lock_entry(cur, import_name)
             cur.execute(
                 f"SELECT version, fingerprint, draft FROM {q}.schema_versions"
                 " WHERE import_name = %s ORDER BY version DESC LIMIT 1",
                 (import_name,),
             )
             active = cur.fetchone()
+            if active is not None:
+                _check_writer(import_name, writer, owner)
+            elif writer is not None:
+                # A new name, or one whose versions were all removed: its creator owns it.
+                cur.execute(f"UPDATE {q}.schema_entries SET owner = %s WHERE import_name = %s",
+                            (writer.user_id, import_name))
             _check_expected(import_name, expected_version, active[0] if active else None)
             now = _now()
             if active is not None and active[1] == prepared.fingerprint:
@@ -716,8 +754,8 @@ class PostgresSchemaStore(SchemaStore):
             conn.commit()
         return PutResult(import_name=import_name, version=number, outcome=outcome, draft=prepared.draft)
 
-    def _lock_entry(self, cur: Any, import_name: str) -> int:
-        """Create the entry row if needed, lock it, and return its next version number."""
+    def _lock_entry(self, cur: Any, import_name: str) -> tuple[int, str | None]:
+        """Create the entry row if needed, lock it, and return its next version number and owner."""
         q = self._q
         # Entry rows are never deleted (a removed name keeps its row), so the row
         # inserted or found here is still there to lock.
@@ -725,8 +763,11 @@ class PostgresSchemaStore(SchemaStore):
             f"INSERT INTO {q}.schema_entries (import_name) VALUES (%s) ON CONFLICT (import_name) DO NOTHING",
             (import_name,),
         )
-        cur.execute(f"SELECT next_version FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,))
-        return cur.fetchone()[0]
+        cur.execute(
+            f"SELECT next_version, owner FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,)
+        )
+        next_version, owner = cur.fetchone()
+        return next_version, owner
 
     def active(self, import_name: str, version: int | None = None) -> SchemaVersion:
         validate_import_name(import_name)
@@ -806,12 +847,15 @@ class PostgresSchemaStore(SchemaStore):
         ]
         return SchemaPage(items=items, total=total)
 
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         validate_import_name(import_name)
         q = self._q
         with self._connect() as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT 1 FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,))
-            exists = cur.fetchone() is not None
+            cur.execute(f"SELECT owner FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,))
+            row = cur.fetchone()
+            exists = row is not None
             newest: list[int] = []
             if exists:
                 cur.execute(
@@ -819,6 +863,8 @@ class PostgresSchemaStore(SchemaStore):
                     (import_name,),
                 )
                 newest = [r[0] for r in cur.fetchall()]
+            if newest:
+                _check_writer(import_name, writer, row[0])
             _check_expected(import_name, expected_version, newest[0] if newest else None)
             if not newest:
                 raise SchemaNotFound(f"no schema named {import_name!r}")

@@ -28,10 +28,10 @@ ROUTES = [
     ("GET", "/users/search/{other}", {}, "admin"),
     ("PATCH", "/users/update/{other}", {"json": {"is_active": True}}, "admin"),
     ("DELETE", "/users/delete/{victim}", {}, "admin"),
-    ("POST", f"/schemas/upload/{IMPORT}", {"json": USERS_SCHEMA}, "user"),
+    ("POST", f"/schemas/upload/{IMPORT}", {"json": USERS_SCHEMA}, "owner"),  # the admin's schema
     ("GET", "/schemas/status", {}, "user"),
     ("GET", f"/schemas/{IMPORT}", {}, "user"),
-    ("DELETE", "/schemas/remove/{doomed}", {}, "user"),
+    ("DELETE", "/schemas/remove/{doomed}", {}, "owner"),  # made with no owner: admins only
     ("POST", f"/validation/upload/{IMPORT}", {"files": dict([CSV])}, "user"),
     ("GET", "/validation/status", {"params": {"import_name": IMPORT}}, "user"),
     ("GET", "/validation/report/{task}", {}, "submitter"),  # the admin's task: hidden from others
@@ -107,6 +107,8 @@ def test_every_protected_route_refuses_whom_it_must(
         assert response.json() == {"detail": "admin role required"}
     elif caller == "user role" and needs == "submitter":
         assert response.status_code == 404, response.text
+    elif caller == "user role" and needs == "owner":
+        assert response.status_code == 403, response.text
     else:
         assert response.status_code in (200, 201, 202, 204, 409), response.text  # 409: the report may not be ready
 
