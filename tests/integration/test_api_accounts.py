@@ -12,11 +12,11 @@ import uuid
 import pytest
 
 from airflow_provider_typecheck.registry.login_throttle import ThrottlePolicy
-from tests.integration.api_support import Api
+from tests.integration.api_support import USER_PASSWORD, Api, new_user
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis")]
 
-STRONG = "tangerine-cobalt-41"
+STRONG = USER_PASSWORD
 POLICY = ThrottlePolicy()
 
 
@@ -31,12 +31,8 @@ def _login(api: Api, username: str, password: str, address: str) -> object:
                            headers={"X-Forwarded-For": address})
 
 
-def _new_user(api: Api, password: str = STRONG) -> str:
-    username = f"acct-{uuid.uuid4().hex[:8]}"
-    made = api.client.post("/users/create", json={"username": username, "password": password},
-                           headers=api.auth(api.token()))
-    assert made.status_code == 201, made.text
-    return username
+def _new_user(api: Api) -> str:
+    return new_user(api, "acct")[0]
 
 
 @pytest.mark.parametrize("password", ["12345678", "password", "password123", "qwertyuiop"])

@@ -6,20 +6,15 @@ import uuid
 
 import pytest
 
-from tests.integration.api_support import USERS_SCHEMA, Api
+from tests.integration.api_support import USERS_SCHEMA, Api, new_user
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis")]
 
-PASSWORD = "tangerine-cobalt-41"
 CHANGED = {**USERS_SCHEMA, "required": ["name"]}
 
 
 def _user(api: Api) -> dict[str, str]:
-    username = f"own-{uuid.uuid4().hex[:8]}"
-    made = api.client.post("/users/create", json={"username": username, "password": PASSWORD},
-                           headers=api.auth(api.token()))
-    assert made.status_code == 201, made.text
-    return api.auth(api.token(username, PASSWORD))
+    return new_user(api, "own")[1]
 
 
 def test_another_user_cannot_replace_version_or_remove_a_schema(api: Api) -> None:

@@ -18,6 +18,7 @@ from tests.integration.api_support import (
     USERS_SCHEMA,
     Api,
     free_port,
+    new_user,
     start_cli,
     stop_process,
     wait_finished,
@@ -27,16 +28,11 @@ from tests.integration.api_support import (
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
               pytest.mark.integration("rabbitmq")]
 
-PASSWORD = "tangerine-cobalt-41"
 ROWS = b"name,email,age\nAda,ada@example.com,36\nBob,not-an-email,-1\n"
 
 
 def _user(api: Api) -> dict[str, str]:
-    username = f"ret-{uuid.uuid4().hex[:8]}"
-    made = api.client.post("/users/create", json={"username": username, "password": PASSWORD},
-                           headers=api.auth(api.token()))
-    assert made.status_code == 201, made.text
-    return api.auth(api.token(username, PASSWORD))
+    return new_user(api, "ret")[1]
 
 
 def _redis(api: Api):  # noqa: ANN202 - a redis.Redis

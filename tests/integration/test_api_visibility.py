@@ -6,21 +6,16 @@ import uuid
 
 import pytest
 
-from tests.integration.api_support import USERS_SCHEMA, Api, wait_finished
+from tests.integration.api_support import USERS_SCHEMA, Api, new_user, wait_finished
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
               pytest.mark.integration("rabbitmq")]
 
-PASSWORD = "tangerine-cobalt-41"
 BAD_CSV = b"name,email,age\nAda,ada@example.com,36\nBob,not-an-email,-1\n"
 
 
 def _user(api: Api) -> dict[str, str]:
-    username = f"vis-{uuid.uuid4().hex[:8]}"
-    made = api.client.post("/users/create", json={"username": username, "password": PASSWORD},
-                           headers=api.auth(api.token()))
-    assert made.status_code == 201, made.text
-    return api.auth(api.token(username, PASSWORD))
+    return new_user(api, "vis")[1]
 
 
 @pytest.fixture(scope="module")
