@@ -188,16 +188,15 @@ def _limits() -> tuple[dict[str, int], WorkbookLimits]:
         return {}, WorkbookLimits()
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     try:
-        settings = get_settings()
+        limits = get_services().limits
     except ValidationError as err:
         problem = err.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
         raise _SettingsError(f"setting TYPECHECK_{where.upper()}: {problem['msg']}") from None
-    schema_limits = {"max_bytes": settings.max_schema_bytes, "max_depth": settings.max_schema_depth}
-    return schema_limits, WorkbookLimits(settings.max_workbook_uncompressed_bytes, settings.max_workbook_cells)
+    return {"max_bytes": limits.max_schema_bytes, "max_depth": limits.max_schema_depth}, limits.workbook
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -321,10 +320,10 @@ def _api(args: argparse.Namespace) -> int:
         if settings.jwt_secret is None:
             print("typecheck: error: TYPECHECK_JWT_SECRET is not set (at least 32 bytes)", file=sys.stderr)
             return EXIT_UNUSABLE
-        from airflow_provider_typecheck.registry.users import init_users
+        from airflow_provider_typecheck.services import get_services
 
         try:
-            init_users(settings)
+            get_services().users.ensure_first_admin(settings)
         except RegistryError:
             raise
         except Exception as err:  # noqa: BLE001 - PostgreSQL unreachable or refusing, in any driver's words
@@ -373,11 +372,10 @@ def _worker(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     try:
-        parameters_from_settings(get_settings())
+        get_services().amqp_parameters  # noqa: B018 - read now, so a bad setting stops here with exit 2
     except ValidationError as err:
         print(f"typecheck: error: invalid settings: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}",
               file=sys.stderr)
@@ -395,26 +393,23 @@ def _sweep(args: argparse.Namespace) -> int:
         return _fail("--grace-seconds must be 0 or more")
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.jobs.filestore import FileStore
     from airflow_provider_typecheck.jobs.retention import sweep
-    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     try:
-        settings = get_settings()
+        services = get_services()
     except ValidationError as err:
         first = err.errors()[0]
         return _fail(f"TYPECHECK_{str(first['loc'][0]).upper()}: {first['msg']}")
-    grace = settings.sweep_grace_seconds if args.grace_seconds is None else args.grace_seconds
-    tasks = TaskStatusStore.from_settings(settings)
+    grace = services.settings.sweep_grace_seconds if args.grace_seconds is None else args.grace_seconds
     try:
-        result = sweep(FileStore.from_settings(settings), tasks, grace_seconds=grace, dry_run=args.dry_run)
+        result = sweep(services.files, services.tasks, grace_seconds=grace, dry_run=args.dry_run)
     except (ImportError, OSError):
         raise
     except Exception as err:  # noqa: BLE001 - Redis unreachable, in its own words: one line, exit 2
         return _fail(f"the sweep could not run: {type(err).__name__}: {err}")
     finally:
-        tasks.close()
+        services.close()
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb} {result.reports} report file(s) and {result.uploads} upload(s) of expired tasks "
           f"({result.bytes} bytes)")

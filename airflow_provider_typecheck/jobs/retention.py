@@ -48,7 +48,7 @@ class UploadLedger:
         self.uploads_key = f"{tasks.prefix}files:uploads"
 
     def _redis(self) -> Redis:
-        return self.tasks.redis()
+        return self.tasks.redis
 
     def usage_key(self, user_id: str) -> str:
         return f"{self.tasks.prefix}usage:{user_id}"
@@ -103,7 +103,7 @@ def sweep(files: FileStore, tasks: TaskStatusStore, *, grace_seconds: float, dry
     :param dry_run: count what would go, delete nothing.
     """
     ledger = UploadLedger(tasks)
-    client = tasks.redis()
+    client = tasks.redis
     oldest = time.time() - grace_seconds
 
     def settled(modified: float | None) -> bool:
@@ -156,7 +156,7 @@ def start_periodic_sweep(
     def run() -> None:
         while not stopping.wait(interval):
             try:
-                if tasks.redis().set(lock_key, "1", nx=True, px=max(1, int(interval * 1000))):
+                if tasks.redis.set(lock_key, "1", nx=True, px=max(1, int(interval * 1000))):
                     result = sweep(files, tasks, grace_seconds=settings.sweep_grace_seconds)
                     if result.reports or result.uploads:
                         log.info("swept %d report file(s) and %d upload(s) of expired tasks (%d bytes)",

@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -94,15 +93,16 @@ class LoginThrottle:
     """
     Counts login attempts in Redis and says when one must wait.
 
-    :param connect: returns the (shared, lazily built) Redis client.
+    :param redis: the process's Redis client (``Services.redis``).
     :param prefix: the package's Redis key prefix (``TYPECHECK_REDIS_PREFIX``).
     """
 
-    def __init__(self, connect: Callable[[], Redis], *, prefix: str, policy: ThrottlePolicy | None = None) -> None:
-        self._connect = connect
+    def __init__(self, redis: Redis, *, prefix: str, policy: ThrottlePolicy | None = None) -> None:
+        self._redis = redis
         self.prefix = prefix
         self.policy = policy or ThrottlePolicy()
-        self._script: Any = None
+        # Registering sends nothing: the script is loaded on its first call.
+        self._begin = redis.register_script(_BEGIN)
 
     def _keys(self, username: str, address: str) -> dict[str, str]:
         user = hashlib.sha256(username.lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -116,25 +116,22 @@ class LoginThrottle:
 
     def begin(self, username: str, address: str) -> Attempt:
         """Count an attempt, unless the username or address must wait (then nothing is counted)."""
-        client = self._connect()
-        if self._script is None:
-            self._script = client.register_script(_BEGIN)
         keys = self._keys(username, address)
         scopes = [("pair", self.policy.pair)]
-        if not client.exists(keys["known"]):
+        if not self._redis.exists(keys["known"]):
             scopes += [("username", self.policy.username), ("address", self.policy.address)]
         script_keys: list[str] = []
         args: list[int] = [self.policy.window_seconds]
         for name, limit in scopes:
             script_keys += [keys[name], f"{keys[name]}:block"]
             args += [limit.free, limit.first_delay_seconds, limit.max_delay_seconds]
-        wait_ms = int(self._script(keys=script_keys, args=args))
+        wait_ms = int(self._begin(keys=script_keys, args=args))
         wait = None if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000))
         return Attempt(wait, tuple(keys[name] for name, _ in scopes), keys["pair"], keys["known"])
 
     def succeeded(self, attempt: Attempt) -> None:
         """The password was right: clear the pair, remember the address, take the attempt back."""
-        pipe = self._connect().pipeline(transaction=True)
+        pipe = self._redis.pipeline(transaction=True)
         pipe.delete(attempt.pair_key, f"{attempt.pair_key}:block")
         pipe.set(attempt.known_key, "1", ex=KNOWN_ADDRESS_SECONDS)
         for key in attempt.counted:
@@ -144,7 +141,7 @@ class LoginThrottle:
 
     def abandoned(self, attempt: Attempt) -> None:
         """The attempt could not be judged (a store was down): it counts against no one."""
-        pipe = self._connect().pipeline(transaction=False)
+        pipe = self._redis.pipeline(transaction=False)
         for key in attempt.counted:
             pipe.eval(_TAKE_BACK, 1, key)
         pipe.execute()

@@ -30,12 +30,11 @@ from airflow_provider_typecheck.registry.errors import (
     VersionConflict,
 )
 from airflow_provider_typecheck.registry.models import PutOutcome, SchemaWriter
-from airflow_provider_typecheck.registry.schemas import (
-    MONGO_MAX_DOCUMENT_BYTES,
-    MongoSchemaStore,
-    PostgresSchemaStore,
-    SchemaStore,
-)
+from airflow_provider_typecheck.registry.mongo_schemas import MONGO_MAX_DOCUMENT_BYTES, MongoSchemaStore
+from airflow_provider_typecheck.registry.postgres_schemas import PostgresSchemaStore
+from airflow_provider_typecheck.registry.schemas import SchemaStore
+from airflow_provider_typecheck.services import Services
+from airflow_provider_typecheck.settings import TypecheckSettings
 
 MONGO_URI = os.environ.get("TYPECHECK_TEST_MONGO_URI")
 NO_MONGO_REASON = "TYPECHECK_TEST_MONGO_URI is not set: no real MongoDB to test against (mongomock ran instead)"
@@ -86,14 +85,14 @@ def make_store(
     mongo_database: str,
 ) -> Iterator[Any]:
     """A factory of stores on one backend: several stores model several processes."""
-    made: list[SchemaStore] = []
+    made: list[Services] = []
     if backend == "postgres":
         request.getfixturevalue("postgres_conn")
         schema = request.getfixturevalue("pg_session_schema")
 
         def make(**kw: Any) -> SchemaStore:
-            made.append(PostgresSchemaStore(schema=kw.pop("pg_schema", schema), **kw))
-            return made[-1]
+            made.append(Services(TypecheckSettings(schema_store="postgres", postgres_schema=kw.pop("pg_schema", schema))))
+            return PostgresSchemaStore(made[-1].postgres, **kw)
 
     else:
         if backend == "mongomock":
@@ -111,12 +110,12 @@ def make_store(
 
         def make(**kw: Any) -> SchemaStore:
             kw.pop("pg_schema", None)
-            made.append(MongoSchemaStore(database=mongo_database, collection="schemas", **kw))
-            return made[-1]
+            made.append(Services(TypecheckSettings(schema_store="mongo", mongo_database=mongo_database)))
+            return MongoSchemaStore(made[-1].mongo, database=mongo_database, collection="schemas", **kw)
 
     yield make
-    for store in made:
-        store.close()
+    for services in made:
+        services.close()
 
 
 @pytest.fixture
@@ -561,7 +560,7 @@ def test_a_writer_that_loses_the_race_retries_on_the_new_state(
                 rival.put(name, _schema(rival={"type": "string"}), new_version=True, actor="rival")
             return doc
 
-    ours._collection = RacingCollection()  # type: ignore[assignment]
+    ours._entries = RacingCollection()  # type: ignore[assignment]
     result = ours.put(name, _schema(ours={"type": "string"}), new_version=True, actor="ours")
 
     assert result.version == 3
@@ -633,20 +632,23 @@ def test_nul_in_a_schema_round_trips_or_is_refused_clearly(backend: str, store: 
 def test_a_mongo_uri_is_used_instead_of_the_airflow_connection(
     monkeypatch: pytest.MonkeyPatch, mongo_database: str, name: str
 ) -> None:
-    """With ``mongo_uri`` the store builds its own client: no Airflow connection is looked up."""
+    """With ``mongo_uri`` the client is built from it: no Airflow connection is looked up."""
     import mongomock
 
     made: list[str] = []
     monkeypatch.delenv("AIRFLOW_CONN_MONGO_DEFAULT", raising=False)
     monkeypatch.setattr("pymongo.MongoClient", lambda uri, **kw: made.append(uri) or mongomock.MongoClient())
-    store = MongoSchemaStore(mongo_conn_id="no_such_connection", database=mongo_database, mongo_uri="mongodb://db:27017")
+    services = Services(TypecheckSettings(
+        mongo_conn_id="no_such_connection", mongo_database=mongo_database, mongo_uri="mongodb://db:27017"
+    ))
+    store = services.schema_backend
 
     store.put(name, _schema(), new_version=True, actor=None)
 
     assert store.active(name).schema == _schema()
     assert made == ["mongodb://db:27017"]
     store.ping()
-    store.close()
+    services.close()
 
 
 ALICE = SchemaWriter(user_id="alice-id")
@@ -716,30 +718,32 @@ def test_migration_gives_existing_postgres_names_the_user_who_created_them(
 ) -> None:
     from contextlib import closing
 
-    from airflow_provider_typecheck.registry.migrations import MIGRATIONS, postgres_hook, run_migrations
-    from airflow_provider_typecheck.registry.models import UserCreate
-    from airflow_provider_typecheck.registry.users import UserStore
+    from airflow_provider_typecheck.registry.migrations import MIGRATIONS, run_migrations
 
-    hook = postgres_hook(postgres_conn)
-    before = [m for m in MIGRATIONS if m.id < 4]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("airflow_provider_typecheck.registry.migrations.MIGRATIONS", tuple(before))
-        run_migrations(hook, pg_test_schema)
-        store = PostgresSchemaStore(schema=pg_test_schema, pool_size=0)
-        with closing(hook.get_conn()) as conn, conn.cursor() as cur:
+    services = Services(TypecheckSettings(schema_store="postgres", postgres_schema=pg_test_schema))
+    q = f'"{pg_test_schema}"'
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("airflow_provider_typecheck.registry.migrations.MIGRATIONS",
+                       tuple(m for m in MIGRATIONS if m.id < 4))
+            run_migrations(services.postgres_connect, pg_test_schema)
+        with closing(services.postgres_connect()) as conn, conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {q}.users (username, hashed_password, role) VALUES ('alice', 'x', 'user')"
+                        " RETURNING id")
+            alice = SchemaWriter(user_id=str(cur.fetchone()[0]))
             for import_name, creator in (("kept", "Alice"), ("orphan", "gone-user")):
-                cur.execute(f'INSERT INTO "{pg_test_schema}".schema_entries (import_name, next_version)'
-                            " VALUES (%s, 2)", (import_name,))
-                cur.execute(f'INSERT INTO "{pg_test_schema}".schema_versions VALUES'
+                cur.execute(f"INSERT INTO {q}.schema_entries (import_name, next_version) VALUES (%s, 2)",
+                            (import_name,))
+                cur.execute(f"INSERT INTO {q}.schema_versions VALUES"
                             " (%s, 1, '{}'::jsonb, '{}', 'f', 'x', now(), %s, now(), %s)",
                             (import_name, creator, creator))
             conn.commit()
-        users = UserStore(schema=pg_test_schema, pool_size=0)
-        alice = users.create(UserCreate(username="alice", password="tangerine-cobalt-41"))
-    assert run_migrations(hook, pg_test_schema) == [4]
-    with pytest.raises(SchemaForbidden):
-        store.put("kept", _schema(), new_version=True, actor="mallory", writer=MALLORY)
-    alice_writer = SchemaWriter(user_id=str(alice.id))
-    assert store.put("kept", _schema(), new_version=True, actor="alice", writer=alice_writer).version == 2
-    with pytest.raises(SchemaForbidden):
-        store.put("orphan", _schema(), new_version=True, actor="alice", writer=alice_writer)
+        assert run_migrations(services.postgres_connect, pg_test_schema) == [4]
+        store = PostgresSchemaStore(services.postgres)
+        with pytest.raises(SchemaForbidden):
+            store.put("kept", _schema(), new_version=True, actor="mallory", writer=MALLORY)
+        assert store.put("kept", _schema(), new_version=True, actor="alice", writer=alice).version == 2
+        with pytest.raises(SchemaForbidden):
+            store.put("orphan", _schema(), new_version=True, actor="alice", writer=alice)
+    finally:
+        services.close()

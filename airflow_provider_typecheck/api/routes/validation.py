@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -11,10 +11,12 @@ from airflow_provider_typecheck.api import uploads
 from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, Stores, StoresDep
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
-from airflow_provider_typecheck.jobs.retention import UploadLedger
 from airflow_provider_typecheck.registry.errors import NotFound, TaskNotFound
 from airflow_provider_typecheck.registry.models import TaskState, TaskStatus, UserPublic
 from airflow_provider_typecheck.settings import TypecheckSettings
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.jobs.retention import UploadLedger
 
 router = APIRouter(prefix="/validation", tags=["validation"])
 
@@ -60,12 +62,11 @@ def upload_spreadsheet(
     as it passes ``TYPECHECK_MAX_UPLOAD_BYTES``, or a 507 as soon as it passes what is
     left of the user's ``TYPECHECK_USER_QUOTA_BYTES``.
     """
-    from airflow_provider_typecheck.jobs import JobOptions, publish_validation
+    from airflow_provider_typecheck.jobs import JobOptions
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
-    stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
-    ledger = UploadLedger(stores.tasks)
-    room = _quota_room(ledger, settings, user)
+    schema = stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
+    room = _quota_room(stores.uploads, settings, user)
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + uploads.FRAMING_ALLOWANCE:
@@ -85,20 +86,18 @@ def upload_spreadsheet(
     except UploadTooLarge:
         raise (_over_quota(settings) if room < limit else _too_large(limit)) from None
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
-    task_id = publish_validation(
+    queued = stores.publish_validation(
         import_name,
         file_uri,
         file_name=file_name,
-        schema_version=schema_version,
+        schema=schema,
         options=JobOptions(sheet=sheet_option, delimiter=delimiter, max_errors=settings.max_errors,
                            write_invalid_rows=True),
         submitted_by=str(user.id),
-        settings=settings,
     )
-    ledger.record(task_id=task_id, upload_folder=stores.files.upload_folder(file_uri), user_id=str(user.id),
+    stores.uploads.record(task_id=queued.task_id, upload_folder=stores.files.upload_folder(file_uri), user_id=str(user.id),
                   size=stores.files.size(file_uri))
-    queued = stores.tasks.get(task_id)
-    return ValidationAccepted(task_id=task_id, import_name=import_name, schema_version=queued.schema_version or 0)
+    return ValidationAccepted(task_id=queued.task_id, import_name=import_name, schema_version=schema.version)
 
 
 def _quota_room(ledger: UploadLedger, settings: TypecheckSettings, user: UserPublic) -> int:
