@@ -114,6 +114,13 @@ class TypecheckSettings(BaseSettings):
     # Status writes are retried this long while Redis is unreachable; then the job is requeued.
     worker_redis_retry_seconds: float = Field(default=60.0, gt=0)
 
+    # Retention (jobs/retention.py): a task's uploads and reports are deleted once its status
+    # has expired; workers sweep every interval, leaving files younger than the grace period.
+    sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+    sweep_grace_seconds: float = Field(default=3600.0, ge=0)
+    # Bytes one user may have uploaded for tasks still recorded (507 past it); 0: no quota.
+    user_quota_bytes: int = Field(default=10 * 1024 * MiB, ge=0)
+
     # REST API (api/).
     # Each service the full healthcheck probes gets this long before it counts as down.
     api_health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)

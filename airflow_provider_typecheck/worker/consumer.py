@@ -89,6 +89,9 @@ class Worker:
     def run(self) -> int:
         from pika import exceptions
 
+        from airflow_provider_typecheck.jobs.retention import start_periodic_sweep
+
+        start_periodic_sweep(self.settings, self.stopping, tasks=self.runner.tasks, files=self.runner.files)
         while True:
             try:
                 self._consume()

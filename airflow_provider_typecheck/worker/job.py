@@ -149,6 +149,7 @@ class JobRunner:
                     import_name=job.import_name,
                     file_name=job.file_name,
                     schema_version=job.schema_version,
+                    submitted_by=job.submitted_by,  # still visible to whoever submitted it
                 )
             except TaskExists:
                 return self.tasks.get(str(job.task_id))

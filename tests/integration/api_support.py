@@ -181,3 +181,15 @@ def wait_finished(api: Api, token: str, task_id: str, timeout: float = 60) -> di
         if time.monotonic() > deadline:
             pytest.fail(f"task {task_id} still {body['state']} after {timeout} s")
         time.sleep(0.1)
+
+
+USER_PASSWORD = "tangerine-cobalt-41"  # strong enough for the password check (zxcvbn score 4)
+
+
+def new_user(api: Api, prefix: str = "user") -> tuple[str, dict[str, str]]:
+    """A new ordinary account (made by the admin over HTTP): its name and its auth headers."""
+    username = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    made = api.client.post("/users/create", json={"username": username, "password": USER_PASSWORD},
+                           headers=api.auth(api.token()))
+    assert made.status_code == 201, made.text
+    return username, api.auth(api.token(username, USER_PASSWORD))
