@@ -55,7 +55,7 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
     """
     # One app of the process shares the process's services (the plugin's views use them too).
     services = get_services() if settings is None else Services(settings)
-    from airflow_provider_typecheck.api.routes import cache, healthcheck, login, schemas, users, validation
+    from airflow_provider_typecheck.api.routes import cache, healthcheck, login, metrics, schemas, users, validation
     from airflow_provider_typecheck.logging import install_control_escaping
 
     install_control_escaping()  # paths, names and messages in log lines come from users
@@ -76,6 +76,7 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit, caps=lambda: body_caps(services.settings))
     app.add_middleware(SecurityHeaders)
+    metrics.install(app, services)
     _add_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -64,3 +64,8 @@ def test_mounted_routes_are_guarded_and_documented_under_the_prefix(airflow_api:
     assert "/api/v1/validation/upload/{import_name}" in document["paths"]
     # No Swagger UI (it loads from a CDN): the document is served, the page is not.
     assert airflow_api.client.get("/docs").status_code == 404
+
+
+def test_metrics_are_served_under_the_mount(airflow_api: Api) -> None:
+    response = httpx.get(f"{airflow_api.base_url}/typecheck/metrics", timeout=30)
+    assert response.status_code == 200 and "typecheck_queue_messages" in response.text
