@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
     from airflow_provider_typecheck.jobs.filestore import FileStore
+    from airflow_provider_typecheck.registry.models import AirflowTaskRef
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.settings import TypecheckSettings
@@ -138,12 +139,14 @@ def publish_validation(
     schema_version: int | None = None,
     options: JobOptions | None = None,
     submitted_by: str | None = None,
+    airflow: AirflowTaskRef | None = None,
     settings: TypecheckSettings | None = None,
 ) -> str:
     """
     Queue the validation of ``file_uri`` against ``import_name``'s schema; return the task id.
 
     :param schema_version: a version to pin; default the active one, resolved now.
+    :param airflow: the Airflow task instance submitting it (whose DAG decides who sees it in Airflow).
     :raises SchemaNotFound: no such import name or version (nothing is recorded).
     :raises PublishError: the broker did not confirm the job; its task is ``failed``.
     """
@@ -166,6 +169,7 @@ def publish_validation(
         file_name=job.file_name,
         file_size=_size(services.files, file_uri),
         schema_version=version,
+        airflow=airflow,
     )
     try:
         services.publisher.publish(

@@ -9,6 +9,7 @@ not for responses, and left out of its repr).
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from enum import Enum
@@ -217,6 +218,20 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 }
 
 
+class AirflowTaskRef(_Frozen):
+    """
+    The Airflow task instance that submitted a validation (``SpreadsheetValidateOperator``).
+
+    Recorded with the task when it is created, so Airflow's pages decide who may see the
+    validation from its own DAG, never from a ``dag_id`` a request names.
+    """
+
+    dag_id: str = Field(min_length=1, max_length=250)
+    run_id: str = Field(min_length=1, max_length=250)
+    task_id: str = Field(min_length=1, max_length=250)
+    map_index: int = -1
+
+
 class TaskStatus(_Frozen):
     task_id: str
     import_name: str
@@ -236,6 +251,14 @@ class TaskStatus(_Frozen):
     report_uri: str | None = None
     attempts: int = 0  # runs started by workers (more than one: a worker died or was stopped)
     worker: str | None = None  # the run holding (or last holding) the task: host:pid:run
+    # Set when an Airflow task submitted the validation; None for the REST API and the CLI.
+    airflow: AirflowTaskRef | None = None
+
+    @field_validator("airflow", mode="before")
+    @classmethod
+    def _airflow_from_json(cls, value: Any) -> Any:
+        # Stored as one JSON field of the task's Redis hash.
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
 
     @field_validator("percent")
     @classmethod

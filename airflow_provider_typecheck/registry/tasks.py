@@ -33,6 +33,7 @@ from airflow_provider_typecheck.registry.errors import (
 )
 from airflow_provider_typecheck.registry.models import (
     ALLOWED_TRANSITIONS,
+    AirflowTaskRef,
     FINISHED_STATES,
     TaskState,
     TaskStatus,
@@ -295,9 +296,12 @@ class TaskStatusStore:
         file_size: int | None = None,
         schema_version: int | None = None,
         task_id: str | None = None,
+        airflow: AirflowTaskRef | None = None,
     ) -> TaskStatus:
         """
         Record a new task in state ``queued``; ``task_id`` defaults to a random UUID.
+
+        :param airflow: the Airflow task instance submitting it, if one does.
 
         :raises TaskExists: a task with this id is already recorded.
         """
@@ -313,6 +317,7 @@ class TaskStatusStore:
             state=TaskState.QUEUED,
             created_at=now,
             updated_at=now,
+            airflow=airflow,
         )
         score_us = int(now.timestamp() * 1_000_000)
         oldest_kept_us = score_us - self._longest_ttl * 1_000_000
@@ -563,6 +568,8 @@ def _encode(status: TaskStatus) -> list[Any]:
     data = status.model_dump(mode="json", exclude_none=True)
     if "summary" in data:
         data["summary"] = _summary_json(data["summary"])
+    if "airflow" in data:
+        data["airflow"] = json.dumps(data["airflow"], separators=(",", ":"))
     return _pairs(data)
 
 
