@@ -136,3 +136,10 @@ def test_the_package_metadata_names_the_same_documentation() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["urls"]["Documentation"] == DOCUMENTATION_URL
+
+
+def test_the_readme_links_to_pages_that_exist() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = {target.split("#")[0] for target in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in target}
+    assert {"docs/index.md", "docs/howto/plugin.md"} <= targets
+    assert sorted(target for target in targets if target and not (ROOT / target).exists()) == []

@@ -71,3 +71,14 @@ def test_links_into_airflows_ui_name_the_run_and_the_task_instance(monkeypatch: 
     assert links == {"run": run, "task_instance": f"{run}/tasks/validate"}
     assert airflow_ui_links(_task("sales", map_index=3))["task_instance"] == f"{run}/tasks/validate/mapped/3"
     assert airflow_ui_links(_task(None)) is None
+
+
+def test_the_operator_records_the_task_instance_that_submits() -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_typecheck.operators.validate import airflow_task_ref
+
+    ti = SimpleNamespace(dag_id="sales", run_id="scheduled__1", task_id="validate", map_index=4)
+    assert airflow_task_ref({"ti": ti}) == AirflowTaskRef(dag_id="sales", run_id="scheduled__1", task_id="validate",
+                                                          map_index=4)
+    assert airflow_task_ref({}) is None  # execute() called by hand: no DAG, so admins only
