@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.integration.api_support import USERS_SCHEMA, free_port, stop_process, wait_http
+from tests.integration.api_support import USERS_SCHEMA, airflow_api_server
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
               pytest.mark.integration("rabbitmq"), pytest.mark.slow]
@@ -51,33 +50,16 @@ def airflow_server(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_f
                    ) -> Iterator[str]:
     home = tmp_path_factory.mktemp("plugin_pages_home")
     (home / "passwords.json").write_text(json.dumps(PASSWORDS))
-    airflow = str(Path(sys.executable).with_name("airflow"))
     env = {
-        **os.environ, **api_env,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+        **api_env,
         "AIRFLOW__CORE__AUTH_MANAGER": "tests.integration.airflow_auth.OneDagPerUserAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "alice:viewer,bob:viewer,root:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "PYTHONUNBUFFERED": "1",
     }
-    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stdout.decode()[-2000:] + migrate.stderr.decode()[-2000:]
-    port = free_port()
-    log = home / "api-server.log"
-    process = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--apps", "core"],
-                               env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/api/v2/monitor/health", process, log, timeout=180)
+    with airflow_api_server(home, env) as base:
         yield base
-    finally:
-        stop_process(process)
 
 
 @pytest.fixture(scope="module")
