@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
     from airflow_provider_typecheck.jobs.filestore import FileStore
-    from airflow_provider_typecheck.registry.models import AirflowTaskRef
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.settings import TypecheckSettings
@@ -139,14 +138,15 @@ def publish_validation(
     schema_version: int | None = None,
     options: JobOptions | None = None,
     submitted_by: str | None = None,
-    airflow: AirflowTaskRef | None = None,
+    airflow: dict[str, Any] | None = None,
     settings: TypecheckSettings | None = None,
 ) -> str:
     """
     Queue the validation of ``file_uri`` against ``import_name``'s schema; return the task id.
 
     :param schema_version: a version to pin; default the active one, resolved now.
-    :param airflow: the Airflow task instance submitting it (whose DAG decides who sees it in Airflow).
+    :param airflow: the submitting task instance (``dag_id``, ``task_id``, ``run_id``,
+        ``map_index``): Airflow's pages show the task to whoever may read that DAG.
     :raises SchemaNotFound: no such import name or version (nothing is recorded).
     :raises PublishError: the broker did not confirm the job; its task is ``failed``.
     """

@@ -44,18 +44,6 @@ class ValidationReportLink(BaseOperatorLink):
         return f"{base}{TASK_INSTANCE_VIEW}?{query}"
 
 
-def airflow_task_ref(context: Context) -> Any:
-    """The task instance running, recorded with its validation: Airflow's pages show it to readers of its DAG."""
-    from airflow_provider_typecheck.registry.models import AirflowTaskRef
-
-    ti = context.get("ti")
-    if ti is None:  # execute() called by hand, outside a task instance
-        return None
-    map_index = getattr(ti, "map_index", -1)
-    return AirflowTaskRef(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
-                          map_index=-1 if map_index is None else map_index)
-
-
 def file_checksum(uri: str) -> str:
     """sha256 of a file's bytes, streamed (a path or any fsspec URI)."""
     import fsspec
@@ -213,7 +201,9 @@ class SpreadsheetValidateOperator(BaseOperator):
         )
         self.validation_task_id = publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
-            options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}", airflow=airflow_task_ref(context),
+            options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}",
+            airflow={"dag_id": self.dag_id, "task_id": self.task_id, "run_id": context.get("run_id"),
+                     "map_index": getattr(context.get("ti"), "map_index", -1)},
         )
         self.log.info("Validation task %s queued for %s", self.validation_task_id, uri)
         settings = get_settings()

@@ -145,18 +145,20 @@ def _local_summary(xcom: dict[str, Any]) -> HTMLResponse:
 
 
 def airflow_ui_links(task: TaskStatus) -> dict[str, str] | None:
-    """Links into Airflow's UI to the DAG run and task instance that submitted ``task``."""
+    """Links into Airflow's UI to the DAG, run and task instance that submitted ``task`` (as far as recorded)."""
     if task.airflow is None:
         return None
     from airflow.configuration import conf
 
     root = urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
-    ref = task.airflow
-    run = f"{root}/dags/{quote(ref.dag_id, safe='')}/runs/{quote(ref.run_id, safe='')}"
-    instance = f"{run}/tasks/{quote(ref.task_id, safe='')}"
-    if ref.map_index >= 0:
-        instance += f"/mapped/{ref.map_index}"
-    return {"run": run, "task_instance": instance}
+    origin = task.airflow
+    links = {"dag": f"{root}/dags/{quote(origin.dag_id, safe='')}"}
+    if origin.run_id:
+        links["run"] = f"{links['dag']}/runs/{quote(origin.run_id, safe='')}"
+        links["task_instance"] = f"{links['run']}/tasks/{quote(origin.task_id, safe='')}"
+        if origin.map_index >= 0:
+            links["task_instance"] += f"/mapped/{origin.map_index}"
+    return links
 
 
 @dataclass(frozen=True)

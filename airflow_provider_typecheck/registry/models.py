@@ -218,17 +218,12 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 }
 
 
-class AirflowTaskRef(_Frozen):
-    """
-    The Airflow task instance that submitted a validation (``SpreadsheetValidateOperator``).
+class AirflowOrigin(_Frozen):
+    """The Airflow task instance that submitted a validation: whose DAG decides who may see it."""
 
-    Recorded with the task when it is created, so Airflow's pages decide who may see the
-    validation from its own DAG, never from a ``dag_id`` a request names.
-    """
-
-    dag_id: str = Field(min_length=1, max_length=250)
-    run_id: str = Field(min_length=1, max_length=250)
-    task_id: str = Field(min_length=1, max_length=250)
+    dag_id: str
+    task_id: str
+    run_id: str | None = None
     map_index: int = -1
 
 
@@ -251,19 +246,19 @@ class TaskStatus(_Frozen):
     report_uri: str | None = None
     attempts: int = 0  # runs started by workers (more than one: a worker died or was stopped)
     worker: str | None = None  # the run holding (or last holding) the task: host:pid:run
-    # Set when an Airflow task submitted the validation; None for the REST API and the CLI.
-    airflow: AirflowTaskRef | None = None
-
-    @field_validator("airflow", mode="before")
-    @classmethod
-    def _airflow_from_json(cls, value: Any) -> Any:
-        # Stored as one JSON field of the task's Redis hash.
-        return json.loads(value) if isinstance(value, (str, bytes)) else value
+    # Set when an Airflow task submitted the validation (Airflow's pages decide by its DAG).
+    airflow: AirflowOrigin | None = None
 
     @field_validator("percent")
     @classmethod
     def _round(cls, value: float | None) -> float | None:
         return None if value is None else round(value, 2)
+
+    @field_validator("airflow", mode="before")
+    @classmethod
+    def _stored_json(cls, value: Any) -> Any:
+        # Kept in the Redis hash as JSON text: every reader of the hash gets the object.
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 # --- Cache ----------------------------------------------------------------------------

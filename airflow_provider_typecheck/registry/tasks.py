@@ -33,7 +33,7 @@ from airflow_provider_typecheck.registry.errors import (
 )
 from airflow_provider_typecheck.registry.models import (
     ALLOWED_TRANSITIONS,
-    AirflowTaskRef,
+    AirflowOrigin,
     FINISHED_STATES,
     TaskState,
     TaskStatus,
@@ -296,12 +296,12 @@ class TaskStatusStore:
         file_size: int | None = None,
         schema_version: int | None = None,
         task_id: str | None = None,
-        airflow: AirflowTaskRef | None = None,
+        airflow: AirflowOrigin | dict[str, Any] | None = None,
     ) -> TaskStatus:
         """
         Record a new task in state ``queued``; ``task_id`` defaults to a random UUID.
 
-        :param airflow: the Airflow task instance submitting it, if one does.
+        :param airflow: the submitting task instance, for Airflow's pages.
 
         :raises TaskExists: a task with this id is already recorded.
         """

@@ -67,7 +67,6 @@ def validations(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_fact
                 ) -> Validations:
     from airflow_provider_typecheck.jobs import publish_validation
     from airflow_provider_typecheck.jobs.publish import job_services
-    from airflow_provider_typecheck.registry.models import AirflowTaskRef
     from airflow_provider_typecheck.registry.schemas import build_schema_store
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.settings import get_settings
@@ -85,8 +84,9 @@ def validations(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_fact
     valid = folder / "clean.csv"
     valid.write_text("name,email,age\nAda,ada@example.com,36\n")
 
-    def from_dag(dag_id: str, map_index: int = -1) -> AirflowTaskRef:
-        return AirflowTaskRef(dag_id=dag_id, run_id=RUN_ID, task_id="validate", map_index=map_index)
+    def from_dag(dag_id: str, map_index: int = -1) -> dict:
+        # What SpreadsheetValidateOperator records of its task instance.
+        return {"dag_id": dag_id, "task_id": "validate", "run_id": RUN_ID, "map_index": map_index}
 
     ids = Validations(
         users=users, orders=orders,

@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_typecheck.plugins.access import ValidationAccess
-from airflow_provider_typecheck.registry.models import AirflowTaskRef, TaskState, TaskStatus
+from airflow_provider_typecheck.registry.models import AirflowOrigin, TaskState, TaskStatus
 
 
 def _task(dag_id: str | None, map_index: int = -1) -> TaskStatus:
     now = datetime.now(timezone.utc)
-    airflow = None if dag_id is None else AirflowTaskRef(dag_id=dag_id, run_id="manual__2026-01-01T00:00:00+00:00",
+    airflow = None if dag_id is None else AirflowOrigin(dag_id=dag_id, run_id="manual__2026-01-01T00:00:00+00:00",
                                                          task_id="validate", map_index=map_index)
     return TaskStatus(task_id="t1", import_name="users", file_name="users.csv", state=TaskState.VALID,
                       created_at=now, updated_at=now, airflow=airflow)
@@ -68,17 +68,9 @@ def test_links_into_airflows_ui_name_the_run_and_the_task_instance(monkeypatch: 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example/team-a/")
     links = airflow_ui_links(_task("sales"))
     run = "/team-a/dags/sales/runs/manual__2026-01-01T00%3A00%3A00%2B00%3A00"
-    assert links == {"run": run, "task_instance": f"{run}/tasks/validate"}
+    assert links == {"dag": "/team-a/dags/sales", "run": run, "task_instance": f"{run}/tasks/validate"}
     assert airflow_ui_links(_task("sales", map_index=3))["task_instance"] == f"{run}/tasks/validate/mapped/3"
     assert airflow_ui_links(_task(None)) is None
+    no_run = _task("sales").model_copy(update={"airflow": AirflowOrigin(dag_id="sales", task_id="validate")})
+    assert airflow_ui_links(no_run) == {"dag": "/team-a/dags/sales"}
 
-
-def test_the_operator_records_the_task_instance_that_submits() -> None:
-    from types import SimpleNamespace
-
-    from airflow_provider_typecheck.operators.validate import airflow_task_ref
-
-    ti = SimpleNamespace(dag_id="sales", run_id="scheduled__1", task_id="validate", map_index=4)
-    assert airflow_task_ref({"ti": ti}) == AirflowTaskRef(dag_id="sales", run_id="scheduled__1", task_id="validate",
-                                                          map_index=4)
-    assert airflow_task_ref({}) is None  # execute() called by hand: no DAG, so admins only
