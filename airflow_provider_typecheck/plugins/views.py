@@ -42,7 +42,9 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 # Import names the page offers (and reads) at most, from the schema registry.
 MAX_IMPORTS = 500
-# Tasks read per import name per round trip while filling a page.
+# Tasks read per import name per round trip while filling a page: a few first (the
+# merge starts by reading every import once), more once an import proves busy.
+FIRST_BATCH = 10
 BATCH = 100
 # The most tasks one page view reads: a filter that matches almost nothing stops here
 # instead of reading every task of every import (the page then says so).
@@ -171,13 +173,15 @@ class ValidationsPage:
 
 
 def _newest_first(store: TaskStatusStore, import_name: str) -> Iterator[TaskStatus]:
-    skip = 0
+    # Reading drops expired tasks from the index, which moves the later ones up: the
+    # next read starts after the tasks found, not after the positions read.
+    skip, size = 0, FIRST_BATCH
     while True:
-        batch = store.for_import(import_name, skip=skip, limit=BATCH)
-        yield from batch
-        if len(batch) < BATCH:
+        batch = store.for_import(import_name, skip=skip, limit=size)
+        if not batch and store.count_for_import(import_name) <= skip:
             return
-        skip += BATCH
+        yield from batch
+        skip, size = skip + len(batch), BATCH
 
 
 def validations_page(
