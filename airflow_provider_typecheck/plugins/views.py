@@ -50,6 +50,10 @@ BATCH = 100
 # instead of reading every task of every import (the page then says so).
 MAX_SCANNED = 5000
 TEMPLATES = Path(__file__).with_name("templates")
+# The list page's own policy: no script, nothing loaded from anywhere, its inline style,
+# its filter form submitting to itself, framed only by Airflow's UI (same origin).
+VALIDATIONS_PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'self'")
 
 
 def validation_access(user: Annotated[Any, Depends(get_user)]) -> ValidationAccess:
@@ -255,7 +259,7 @@ def validations(
         previous_url=page_url(page - 1) if page > 1 else None,
         next_url=page_url(page + 1) if result.has_next else None,
         scan_limited=result.scan_limited, max_scanned=MAX_SCANNED,
-    ))
+    ), headers={"Content-Security-Policy": VALIDATIONS_PAGE_POLICY})
 
 
 @router.get("/validations/{task_id}", response_class=HTMLResponse)

@@ -193,6 +193,13 @@ def test_filters_by_import_and_state(alice, root, validations) -> None:
     assert alice.get("/validations", params={"import_name": "../x"}).status_code == 422
 
 
+def test_the_list_runs_no_script_and_its_filter_form_submits_to_itself(alice, validations) -> None:
+    page = alice.get("/validations")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "form-action 'self'" in policy and "frame-ancestors 'self'" in policy
+    assert "<script" not in page.text and '<form method="get" action="/typecheck/ui/validations">' in page.text
+
+
 def test_pages_through_the_list(root, validations) -> None:
     v = validations
     seen, url, pages = [], "/validations", 0
