@@ -178,16 +178,15 @@ def _limits() -> tuple[dict[str, int], WorkbookLimits]:
         return {}, WorkbookLimits()
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     try:
-        settings = get_settings()
+        limits = get_services().limits
     except ValidationError as err:
         problem = err.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
         raise _SettingsError(f"setting TYPECHECK_{where.upper()}: {problem['msg']}") from None
-    schema_limits = {"max_bytes": settings.max_schema_bytes, "max_depth": settings.max_schema_depth}
-    return schema_limits, WorkbookLimits(settings.max_workbook_uncompressed_bytes, settings.max_workbook_cells)
+    return {"max_bytes": limits.max_schema_bytes, "max_depth": limits.max_schema_depth}, limits.workbook
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -311,10 +310,10 @@ def _api(args: argparse.Namespace) -> int:
         if settings.jwt_secret is None:
             print("typecheck: error: TYPECHECK_JWT_SECRET is not set (at least 32 bytes)", file=sys.stderr)
             return EXIT_UNUSABLE
-        from airflow_provider_typecheck.registry.users import init_users
+        from airflow_provider_typecheck.services import get_services
 
         try:
-            init_users(settings)
+            get_services().users.ensure_first_admin(settings)
         except RegistryError:
             raise
         except Exception as err:  # noqa: BLE001 - PostgreSQL unreachable or refusing, in any driver's words
@@ -363,11 +362,10 @@ def _worker(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     try:
-        parameters_from_settings(get_settings())
+        get_services().amqp_parameters  # noqa: B018 - read now, so a bad setting stops here with exit 2
     except ValidationError as err:
         print(f"typecheck: error: invalid settings: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}",
               file=sys.stderr)

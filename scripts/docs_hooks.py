@@ -5,7 +5,8 @@
 * The nav lists pages that other branches may not have landed yet: entries whose file
   is missing are dropped, and pages in ``docs/`` that the nav does not list are added
   under "More", so a page is never built unreachable and a missing one never fails
-  the strict build.
+  the strict build. A link to such a planned page is shown as its text until the page
+  lands; a link to a page neither present nor planned still fails the build.
 * ``::: parameters dotted.path.Class`` in a page becomes the table of that class's
   constructor parameters: the default from its signature, "templated" from its
   ``template_fields``, the text from its ``:param:`` docstring lines. A parameter with
@@ -37,6 +38,8 @@ log = logging.getLogger("mkdocs.plugins.typecheck")
 
 API_REFERENCE = "rest-api-reference.md"
 REPOSITORY_FOLDER = "repository"
+# Pages the nav plans whose file is not there yet (set by on_config).
+_planned: set[str] = set()
 _PARAMETERS = re.compile(r"^::: parameters ([\w.]+)[ \t]*$", re.MULTILINE)
 _PARAM_LINE = re.compile(r"^\s*:param (\w+):\s*(.*)$")
 _LINK = re.compile(r"(\]\()([^)\s#]+)((?:#[^)\s]*)?\))")
@@ -121,6 +124,9 @@ def on_config(config: Any) -> Any:
     def exists(page: str) -> bool:
         return "://" in page or page in generated or (docs / page).is_file()
 
+    planned = {page for page in _nav_pages(config["nav"]) if not exists(page)}
+    _planned.clear()
+    _planned.update(planned)
     nav = _prune(config["nav"], exists)
     listed = set(_nav_pages(nav))
     unlisted = sorted(
@@ -188,9 +194,24 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         if "://" in target or target.startswith(("mailto:", "/")):
             return match.group(0)
         path = posixpath.normpath(posixpath.join(folder, target))
+        if path in _planned:
+            return match.group(0)  # unlinked below, with the link text kept
         if not path.startswith("../") or files.get_file_from_path(f"{REPOSITORY_FOLDER}/{path[3:]}") is None:
             return match.group(0)
         relative = posixpath.relpath(f"{REPOSITORY_FOLDER}/{path[3:]}", folder or ".")
         return f"{match.group(1)}{relative}{match.group(3)}"
 
-    return _LINK.sub(rewrite, markdown)
+    markdown = _LINK.sub(rewrite, markdown)
+    return _unlink_planned(markdown, folder)
+
+
+def _unlink_planned(markdown: str, folder: str) -> str:
+    """``[text](planned.md)`` becomes ``text`` while ``planned.md`` has not landed."""
+    if not _planned:
+        return markdown
+
+    def unlink(match: re.Match[str]) -> str:
+        path = posixpath.normpath(posixpath.join(folder, match.group(2)))
+        return match.group(1) if path in _planned else match.group(0)
+
+    return re.sub(r"\[([^\]]*)\]\(([^)\s#]+)(?:#[^)\s]*)?\)", unlink, markdown)

@@ -179,9 +179,9 @@ class SpreadsheetValidateOperator(BaseOperator):
 
             with fsspec.open(self.schema_path, "r", encoding="utf-8-sig") as handle:
                 return json.load(handle), None
-        from airflow_provider_typecheck.registry.schemas import build_schema_store
+        from airflow_provider_typecheck.services import get_services
 
-        active = build_schema_store().active(self.import_name, version=self._version())
+        active = get_services().schemas.active(self.import_name, version=self._version())
         return active.schema, active.version
 
     def _version(self) -> int | None:
@@ -190,23 +190,23 @@ class SpreadsheetValidateOperator(BaseOperator):
     # --- worker ----------------------------------------------------------------------
 
     def _submit(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_typecheck.jobs import publish_validation
         from airflow_provider_typecheck.jobs.contract import JobOptions
-        from airflow_provider_typecheck.settings import get_settings
+        from airflow_provider_typecheck.services import get_services
 
         uri = str(self.file)
         options = JobOptions(
             sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
             write_invalid_rows=self.invalid_out is not None, write_valid_rows=self.valid_out is not None,
         )
-        self.validation_task_id = publish_validation(
+        services = get_services()
+        self.validation_task_id = services.publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
             options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}",
             airflow={"dag_id": self.dag_id, "task_id": self.task_id, "run_id": context.get("run_id"),
                      "map_index": getattr(context.get("ti"), "map_index", -1)},
-        )
+        ).task_id
         self.log.info("Validation task %s queued for %s", self.validation_task_id, uri)
-        settings = get_settings()
+        settings = services.settings
         if self.deferrable:
             self.defer(
                 trigger=ValidationTrigger(
@@ -219,9 +219,9 @@ class SpreadsheetValidateOperator(BaseOperator):
         return self._finish(self._wait_in_task(self.validation_task_id))
 
     def _wait_in_task(self, task_id: str) -> dict[str, Any]:
-        from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+        from airflow_provider_typecheck.services import get_services
 
-        store = TaskStatusStore.from_settings()
+        store = get_services().tasks
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             status = store.get(task_id)
@@ -259,9 +259,9 @@ class SpreadsheetValidateOperator(BaseOperator):
         """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""
         import fsspec
 
-        from airflow_provider_typecheck.jobs.filestore import FileStore
+        from airflow_provider_typecheck.services import get_services
 
-        store = FileStore.from_settings()
+        store = get_services().files
         wanted = [(self.invalid_out, store.invalid_rows_uri(task_id)), (self.valid_out, store.valid_rows_uri(task_id))]
         for target, source in wanted:
             if target is None or not store.exists(source):
@@ -277,9 +277,9 @@ class SpreadsheetValidateOperator(BaseOperator):
     def _cancel(self, reason: str) -> None:
         if self.mode != "worker" or not self.validation_task_id:
             return
-        from airflow_provider_typecheck.jobs import cancel_validation
+        from airflow_provider_typecheck.services import get_services
 
-        cancel_validation(self.validation_task_id, reason=reason)
+        get_services().cancel_validation(self.validation_task_id, reason=reason)
         self.log.info("Validation task %s cancelled: %s", self.validation_task_id, reason)
 
     # --- verdict ---------------------------------------------------------------------

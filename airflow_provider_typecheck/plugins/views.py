@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_typecheck.registry.models import TaskStatus
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+    from airflow_provider_typecheck.services import Services
 
 UI_PREFIX = "/typecheck/ui"
 PAGE_SIZE = 50
@@ -69,16 +70,15 @@ AccessDep = Annotated[ValidationAccess, Depends(validation_access)]
 # --- stores ---------------------------------------------------------------------------
 
 
-def _tasks() -> TaskStatusStore:
-    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+def _services() -> Services:
+    # The process's services, shared with the REST API mounted in the same API server.
+    from airflow_provider_typecheck.services import get_services
 
-    return TaskStatusStore.from_settings()
+    return get_services()
 
 
 def _import_names() -> list[str]:
-    from airflow_provider_typecheck.registry.schemas import build_schema_store
-
-    store, names = build_schema_store(), []
+    store, names = _services().schemas, []
     while len(names) < MAX_IMPORTS:
         page = store.list(skip=len(names), limit=min(100, MAX_IMPORTS - len(names)))
         names += [summary.import_name for summary in page.items]
@@ -92,7 +92,7 @@ def visible_task_or_404(task_id: str, access: ValidationAccess) -> TaskStatus:
     from airflow_provider_typecheck.registry.errors import InvalidInput, TaskNotFound
 
     try:
-        task = _tasks().get(task_id)
+        task = _services().tasks.get(task_id)
     except (TaskNotFound, InvalidInput):
         task = None
     if task is None or not access.can_see(task):
@@ -125,13 +125,12 @@ def _page(title: str, body: str) -> HTMLResponse:
 def report_response(task: TaskStatus) -> HTMLResponse:
     """The report page of one validation task (the REST API's page, its links pointing here)."""
     from airflow_provider_typecheck.api.report_page import render_report_page
-    from airflow_provider_typecheck.jobs.filestore import FileStore
 
     task_id = task.task_id
     if not task.state.finished or task.state.value == "failed":
         detail = task.error if task.state.value == "failed" else f"{task.state.value}, {task.percent or 0:.0f}% done"
         return _page(f"Validation {task_id}", f"<p class='{task.state.value}'>{html.escape(str(detail))}</p>")
-    report = FileStore.from_settings().read_report(task_id)
+    report = _services().files.read_report(task_id)
     base = f"{UI_PREFIX}/validations/{task_id}"
     return HTMLResponse(render_report_page(task, report, json_url=f"{base}/report.json", csv_url=f"{base}/invalid.csv"))
 
@@ -244,7 +243,7 @@ def validations(
     """Browse → Validations: the validations this user may see, newest first; filter by import and state."""
     known = _import_names()
     names = [import_name] if import_name else known
-    result = validations_page(_tasks(), names, access, state=state, page=page, per_page=per_page)
+    result = validations_page(_services().tasks, names, access, state=state, page=page, per_page=per_page)
 
     def page_url(number: int) -> str:
         query = {"import_name": import_name, "state": state.value if state else None, "page": number,
@@ -269,21 +268,19 @@ def validation_page(task_id: str, access: AccessDep) -> HTMLResponse:
 
 @router.get("/validations/{task_id}/report.json")
 def validation_report_json(task_id: str, access: AccessDep) -> JSONResponse:
-    from airflow_provider_typecheck.jobs.filestore import FileStore, ReportNotFound
+    from airflow_provider_typecheck.jobs.filestore import ReportNotFound
 
     visible_task_or_404(task_id, access)
     try:
-        return JSONResponse(FileStore.from_settings().read_report(task_id))
+        return JSONResponse(_services().files.read_report(task_id))
     except ReportNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
 @router.get("/validations/{task_id}/invalid.csv")
 def validation_invalid_rows(task_id: str, access: AccessDep) -> StreamingResponse:
-    from airflow_provider_typecheck.jobs.filestore import FileStore
-
     visible_task_or_404(task_id, access)
-    files = FileStore.from_settings()
+    files = _services().files
     uri = files.invalid_rows_uri(task_id)
     if not files.exists(uri):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"validation task {task_id!r} wrote no invalid rows")

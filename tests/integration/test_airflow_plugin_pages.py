@@ -65,19 +65,14 @@ def airflow_server(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_f
 @pytest.fixture(scope="module")
 def validations(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_factory: pytest.TempPathFactory
                 ) -> Validations:
-    from airflow_provider_typecheck.jobs import publish_validation
-    from airflow_provider_typecheck.jobs.publish import job_services
-    from airflow_provider_typecheck.registry.schemas import build_schema_store
-    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import Services
+    from airflow_provider_typecheck.settings import TypecheckSettings
 
-    get_settings.cache_clear()
-    job_services.cache_clear()
+    services = Services(TypecheckSettings())  # the session's TYPECHECK_* (api_env)
     unique = uuid.uuid4().hex[:8]
     users, orders = f"plugin_users_{unique}", f"plugin_orders_{unique}"
-    schemas = build_schema_store()
     for name in (users, orders):
-        schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
+        services.schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
     folder = tmp_path_factory.mktemp("plugin_files")
     invalid = folder / "users.csv"
     invalid.write_text(USERS_CSV)
@@ -88,20 +83,26 @@ def validations(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_fact
         # What SpreadsheetValidateOperator records of its task instance.
         return {"dag_id": dag_id, "task_id": "validate", "run_id": RUN_ID, "map_index": map_index}
 
-    ids = Validations(
-        users=users, orders=orders,
-        dag_a=publish_validation(users, invalid.as_uri(), airflow=from_dag("dag_a")),
-        dag_b=publish_validation(users, invalid.as_uri(), airflow=from_dag("dag_b")),
-        rest=publish_validation(users, invalid.as_uri(), submitted_by="someone"),
-        dag_a_valid=publish_validation(orders, valid.as_uri(), airflow=from_dag("dag_a", map_index=2)),
-    )
-    store = TaskStatusStore.from_settings()
-    deadline = time.monotonic() + 120
-    for task_id in (ids.dag_a, ids.dag_b, ids.rest, ids.dag_a_valid):
-        while not store.get(task_id).state.finished:
-            assert time.monotonic() < deadline, f"validation {task_id} did not finish"
-            time.sleep(0.1)
-    assert store.get(ids.dag_a_valid).state.value == "valid" and store.get(ids.dag_a).state.value == "invalid"
+    def publish(import_name: str, file: Path, airflow: dict | None) -> str:
+        return services.publish_validation(import_name, file.as_uri(), airflow=airflow).task_id
+
+    try:
+        ids = Validations(
+            users=users, orders=orders,
+            dag_a=publish(users, invalid, from_dag("dag_a")),
+            dag_b=publish(users, invalid, from_dag("dag_b")),
+            rest=publish(users, invalid, None),
+            dag_a_valid=publish(orders, valid, from_dag("dag_a", map_index=2)),
+        )
+        deadline = time.monotonic() + 120
+        for task_id in (ids.dag_a, ids.dag_b, ids.rest, ids.dag_a_valid):
+            while not services.tasks.get(task_id).state.finished:
+                assert time.monotonic() < deadline, f"validation {task_id} did not finish"
+                time.sleep(0.1)
+        assert services.tasks.get(ids.dag_a_valid).state.value == "valid"
+        assert services.tasks.get(ids.dag_a).state.value == "invalid"
+    finally:
+        services.close()
     return ids
 
 

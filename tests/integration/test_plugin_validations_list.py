@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from airflow_provider_typecheck.plugins import views
 from airflow_provider_typecheck.plugins.access import ValidationAccess
 from airflow_provider_typecheck.registry.models import TaskState
 from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+from airflow_provider_typecheck.services import Services
+from airflow_provider_typecheck.settings import TypecheckSettings
 
 pytestmark = pytest.mark.integration("redis")
 
@@ -15,12 +19,10 @@ EVERYONE = ValidationAccess(can_read_dag=lambda dag_id: True, is_admin=True)
 
 
 @pytest.fixture
-def store(redis_prefix: str) -> TaskStatusStore:
-    from tests.integration.conftest import REDIS_URI
-
-    store = TaskStatusStore(redis_uri=REDIS_URI, prefix=redis_prefix)
-    yield store
-    store.close()
+def store(redis_prefix: str) -> Iterator[TaskStatusStore]:
+    services = Services(TypecheckSettings(redis_prefix=redis_prefix))
+    yield services.tasks
+    services.close()
 
 
 def _create(store: TaskStatusStore, import_name: str, n: int, dag_id: str | None = None) -> list[str]:
@@ -68,7 +70,7 @@ def test_state_and_visibility_filter_before_paging(store) -> None:
 def test_expired_tasks_are_skipped_without_losing_the_next_ones(store) -> None:
     ids = _create(store, "a", 40)
     # Tasks whose hash expired while their id stays in the index (an unfinished task's shorter TTL).
-    client = store._client()
+    client = store._redis
     for task_id in ids[25:37]:  # all of the first batch read but the newest three, and more
         client.delete(store.task_key(task_id))
     expected = [task_id for task_id in ids[::-1] if task_id not in ids[25:37]]

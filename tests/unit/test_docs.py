@@ -118,7 +118,7 @@ def test_provider_info_points_at_the_documentation() -> None:
 def test_the_nav_drops_pages_not_landed_and_lists_every_page(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT))
     try:
-        from scripts.docs_hooks import on_config
+        from scripts.docs_hooks import _unlink_planned, on_config
     finally:
         sys.path.remove(str(ROOT))
     (tmp_path / "index.md").write_text("# Home\n")
@@ -126,6 +126,9 @@ def test_the_nav_drops_pages_not_landed_and_lists_every_page(tmp_path: Path) -> 
     nav = [{"Home": "index.md"}, {"Later": [{"Ops": "operations.md"}]}, {"Reference": "rest-api-reference.md"}]
     config = on_config({"docs_dir": str(tmp_path), "nav": nav})
     assert config["nav"] == [{"Home": "index.md"}, {"Reference": "rest-api-reference.md"}, {"More": ["extra.md"]}]
+    # A link to the planned page shows its text until the page lands; other links stay.
+    text = "See [operations](operations.md#metrics) and [home](index.md)."
+    assert _unlink_planned(text, "") == "See operations and [home](index.md)."
 
 
 def test_the_package_metadata_names_the_same_documentation() -> None:
