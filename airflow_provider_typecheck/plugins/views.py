@@ -226,7 +226,10 @@ def task_instance_report(
         xcom = XComModel.deserialize_value(row) if row is not None else None
     if not isinstance(xcom, dict) or "state" not in xcom or "total_rows" not in xcom:
         return _page("No validation", "<p>This task instance has no validation result (yet).</p>")
-    validation_id = xcom.get("validation_id") or xcom.get("task_id")
+    # A worker's validation has a report to show; a local one only its counts. XComs
+    # written before the rename carry the id as "task_id" and no mode.
+    worker_id = xcom.get("validation_id") if xcom.get("mode", "worker") == "worker" else None
+    validation_id = worker_id or xcom.get("task_id")
     if validation_id:
         return report_response(visible_task_or_404(str(validation_id), access))
     return _local_summary(xcom)
