@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics (with --concurrency N, "
                              "process i serves PORT+i)")
     _add_log_format(worker)
+
+    sweep = commands.add_parser(
+        "sweep", help="delete the uploads and reports of expired tasks (workers also do it periodically)")
+    sweep.add_argument("--grace-seconds", type=float, metavar="S",
+                       help="keep files changed within the last S seconds "
+                            "(default TYPECHECK_SWEEP_GRACE_SECONDS, 3600)")
+    sweep.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
     return parser
 
 
@@ -139,6 +146,7 @@ settings:
   TYPECHECK_WORKER_LEASE_SECONDS            a dead worker's job is taken over after this (30)
   TYPECHECK_WORKER_SHUTDOWN_GRACE_SECONDS   on SIGTERM, finish the job within this, else requeue (60)
   TYPECHECK_WORKER_REDIS_RETRY_SECONDS      retry status writes this long, then requeue (60)
+  TYPECHECK_SWEEP_INTERVAL_SECONDS          delete expired tasks' files this often (3600; see `typecheck sweep`)
 """
 
 
@@ -153,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _infer(args)
     except (TypecheckError, _SettingsError) as err:
         return _fail(str(err))
@@ -433,6 +443,34 @@ def _worker(args: argparse.Namespace) -> int:
     from airflow_provider_typecheck.worker import run_workers
 
     return run_workers(args.concurrency, args.prefetch, log_format=args.log_format, metrics_port=args.metrics_port)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    if args.grace_seconds is not None and args.grace_seconds < 0:
+        return _fail("--grace-seconds must be 0 or more")
+    from pydantic import ValidationError
+
+    from airflow_provider_typecheck.jobs.retention import sweep
+    from airflow_provider_typecheck.services import get_services
+
+    try:
+        services = get_services()
+    except ValidationError as err:
+        first = err.errors()[0]
+        return _fail(f"TYPECHECK_{str(first['loc'][0]).upper()}: {first['msg']}")
+    grace = services.settings.sweep_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    try:
+        result = sweep(services.files, services.tasks, grace_seconds=grace, dry_run=args.dry_run)
+    except (ImportError, OSError):
+        raise
+    except Exception as err:  # noqa: BLE001 - Redis unreachable, in its own words: one line, exit 2
+        return _fail(f"the sweep could not run: {type(err).__name__}: {err}")
+    finally:
+        services.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {result.reports} report file(s) and {result.uploads} upload(s) of expired tasks "
+          f"({result.bytes} bytes)")
+    return EXIT_VALID
 
 
 if __name__ == "__main__":

@@ -122,14 +122,21 @@ class TypecheckSettings(BaseSettings):
     # holder has no heartbeat is taken over at once instead of after its lease.
     worker_heartbeat_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    # Retention (jobs/retention.py): a task's uploads and reports are deleted once its status
+    # has expired; workers sweep every interval, leaving files younger than the grace period.
+    sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+    sweep_grace_seconds: float = Field(default=3600.0, ge=0)
+    # Bytes one user may have uploaded for tasks still recorded (507 past it); 0: no quota.
+    user_quota_bytes: int = Field(default=10 * 1024 * MiB, ge=0)
+
     # REST API (api/).
     # Each service the full healthcheck probes gets this long before it counts as down.
     api_health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # Serve the OpenAPI document (/api/v1/openapi.json); false hides the API's description.
+    api_docs: bool = True
     # When set, GET /metrics asks for "Authorization: Bearer <this>" (Prometheus'
     # authorization.credentials); unset, it is open, as /metrics usually is behind a firewall.
     metrics_token: SecretStr | None = None
-    # Serve the OpenAPI document (/api/v1/openapi.json); false hides the API's description.
-    api_docs: bool = True
 
     @field_validator("postgres_schema")
     @classmethod

@@ -24,6 +24,7 @@ from airflow_provider_typecheck.registry.errors import (
     AuthenticationError,
     ConfigurationError,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     RegistryError,
@@ -38,6 +39,7 @@ API_PREFIX = "/api/v1"
 # Store errors by kind, most specific first (an unknown kind of RegistryError is a 500).
 _STATUS_OF: tuple[tuple[type[RegistryError], int], ...] = (
     (NotFound, status.HTTP_404_NOT_FOUND),
+    (Forbidden, status.HTTP_403_FORBIDDEN),
     (Conflict, status.HTTP_409_CONFLICT),
     (InvalidInput, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (AuthenticationError, status.HTTP_401_UNAUTHORIZED),
@@ -74,7 +76,7 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit, caps=lambda: body_caps(services.settings))
     app.add_middleware(SecurityHeaders)
-    metrics.install(app, services)  # outermost: counts what the other middlewares answer too
+    metrics.install(app, services)
     _add_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -98,6 +98,13 @@ def check_health(checks: dict[str, Callable[[], object]], timeout: float) -> Hea
     return HealthOut(status=overall, services=dict(sorted(results.items())))
 
 
+def without_details(health: HealthOut) -> HealthOut:
+    """``health`` with each service's error detail left out: it names internal hosts and ports."""
+    return health.model_copy(update={"services": {
+        name: service.model_copy(update={"detail": None}) for name, service in health.services.items()
+    }})
+
+
 def with_liveness(health: HealthOut, readings: dict[str, dict[str, int] | int]) -> HealthOut:
     """``health`` with the workers' liveness; ``degraded`` when jobs wait and no worker is alive."""
     from airflow_provider_typecheck.jobs.topology import DEAD_LETTER_QUEUE, VALIDATION_QUEUE
@@ -111,13 +118,6 @@ def with_liveness(health: HealthOut, readings: dict[str, dict[str, int] | int]) 
                             jobs_waiting=waiting, dead_letters=dead)
     status = "degraded" if stranded else health.status
     return health.model_copy(update={"status": status, "workers": workers})
-
-
-def without_details(health: HealthOut) -> HealthOut:
-    """``health`` with each service's error detail left out: it names internal hosts and ports."""
-    return health.model_copy(update={"services": {
-        name: service.model_copy(update={"detail": None}) for name, service in health.services.items()
-    }})
 
 
 def _timed(probe: Callable[[], object]) -> ServiceHealth:

@@ -72,6 +72,9 @@ class UserUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str | None = Field(default=None, min_length=8, max_length=128)
+    current_password: str | None = Field(
+        default=None, max_length=128, description="Required to change one's own password."
+    )
     rol: Role | None = None
     is_active: bool | None = None
 

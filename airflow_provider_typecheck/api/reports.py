@@ -22,9 +22,8 @@ if TYPE_CHECKING:
 CHUNK_BYTES = 1024 * 1024
 
 
-def finished_task(services: Services, task_id: str) -> TaskStatus:
-    """The task's status if it finished with a report; 409 if it failed or still runs (404: unknown)."""
-    task = services.results.status(task_id)
+def require_finished(task: TaskStatus) -> TaskStatus:
+    """``task`` if it finished with a report; 409 if it failed or still runs."""
     if task.state is TaskState.FAILED:
         raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} failed: {task.error}")
     if not task.state.finished:

@@ -21,7 +21,9 @@ _MEANING = {
     413: "The body is larger than this route's limit (an upload: TYPECHECK_MAX_UPLOAD_BYTES; a schema: "
          "TYPECHECK_MAX_SCHEMA_BYTES).",
     415: "Not a CSV, TSV, XLSX or XLS file.",
+    429: "Too many failed logins: wait the seconds in Retry-After.",
     503: "A backing service is unavailable or not configured.",
+    507: "The upload would pass the user's storage quota (TYPECHECK_USER_QUOTA_BYTES).",
 }
 
 AUTH = (401, 503)

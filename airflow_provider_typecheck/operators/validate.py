@@ -199,6 +199,8 @@ class SpreadsheetValidateOperator(BaseOperator):
         self.validation_task_id = services.publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
             options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}",
+            airflow={"dag_id": self.dag_id, "task_id": self.task_id, "run_id": context.get("run_id"),
+                     "map_index": getattr(context.get("ti"), "map_index", -1)},
         ).task_id
         self.log.info("Validation task %s queued for %s", self.validation_task_id, uri)
         settings = services.settings

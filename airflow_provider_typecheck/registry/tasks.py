@@ -4,6 +4,9 @@ Key layout (``prefix`` is ``typecheck:`` unless told otherwise)::
 
     {prefix}task:<task_id>              hash: one task's fields (see TaskStatus)
     {prefix}tasks:import:<import_name>  sorted set: task ids scored by creation time (µs)
+    {prefix}tasks:import:<import_name>:by:<submitted_by>
+                                        the same, for one submitter's tasks only (what a
+                                        user who is not an admin may list)
     {prefix}lease:<task_id>             the run holding the task (expires unless renewed)
     {prefix}stats:tasks                 hash: tasks per state (metrics), moved by every change
     {prefix}workers                     sorted set: live worker processes, scored by when
@@ -36,6 +39,7 @@ from airflow_provider_typecheck.registry.errors import (
 )
 from airflow_provider_typecheck.registry.models import (
     ALLOWED_TRANSITIONS,
+    AirflowOrigin,
     FINISHED_STATES,
     TaskState,
     TaskStatus,
@@ -50,26 +54,32 @@ if TYPE_CHECKING:
 DEFAULT_PREFIX = "typecheck:"
 MAX_SUMMARY_BYTES = 64 * 1024  # a summary is counts and a few samples, not the report
 _TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# A user's id, or airflow:<dag_id>.<task_id>: it names a key, so no spaces or braces.
+_SUBMITTER = re.compile(r"[A-Za-z0-9_.:@-]{1,600}")
 
+# KEYS: the task, then each index it joins (the import's, and its submitter's in that import).
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
--- Scores are creation times in microseconds, nudged past the newest so that tasks
--- created within the same microsecond still list in creation order.
-local score = tonumber(ARGV[2])
-local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if newest[2] and score <= tonumber(newest[2]) then
-  score = tonumber(newest[2]) + 1
+redis.call('HINCRBY', KEYS[2], 'queued', 1)
+-- KEYS[3..]: the import's index, and its submitter's.
+for i = 3, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[5])
+  -- Scores are creation times in microseconds, nudged past the newest so that tasks
+  -- created within the same microsecond still list in creation order.
+  local score = tonumber(ARGV[2])
+  local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+  if newest[2] and score <= tonumber(newest[2]) then
+    score = tonumber(newest[2]) + 1
+  end
+  redis.call('ZADD', KEYS[i], score, ARGV[3])
+  if redis.call('TTL', KEYS[i]) < tonumber(ARGV[4]) then
+    redis.call('EXPIRE', KEYS[i], ARGV[4])
+  end
 end
-redis.call('ZADD', KEYS[2], score, ARGV[3])
-if redis.call('TTL', KEYS[2]) < tonumber(ARGV[4]) then
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
-redis.call('HINCRBY', KEYS[3], 'queued', 1)
 return 1
 """
 
@@ -83,6 +93,10 @@ local function keep_index(prefix, ttl)
     local index = prefix .. import_name
     if redis.call('TTL', index) < tonumber(ttl) then
       redis.call('EXPIRE', index, ttl)
+    end
+    local submitter = redis.call('HGET', KEYS[1], 'submitted_by')
+    if submitter and redis.call('TTL', index .. ':by:' .. submitter) < tonumber(ttl) then
+      redis.call('EXPIRE', index .. ':by:' .. submitter, ttl)
     end
   end
 end
@@ -278,6 +292,11 @@ class TaskStatusStore:
             )
         }
 
+    @property
+    def redis(self) -> Redis:
+        """The store's Redis client (the upload ledger keeps its keys beside the tasks')."""
+        return self._redis
+
     def ping(self) -> None:
         """Raise unless Redis answers (for health checks)."""
         self._redis.ping()
@@ -285,8 +304,10 @@ class TaskStatusStore:
     def task_key(self, task_id: str) -> str:
         return f"{self.prefix}task:{task_id}"
 
-    def index_key(self, import_name: str) -> str:
-        return f"{self.prefix}tasks:import:{import_name}"
+    def index_key(self, import_name: str, submitted_by: str | None = None) -> str:
+        """The import's index of tasks, or (``submitted_by``) of one submitter's tasks in it."""
+        key = f"{self.prefix}tasks:import:{import_name}"
+        return key if submitted_by is None else f"{key}:by:{submitted_by}"
 
     def lease_key(self, task_id: str) -> str:
         return f"{self.prefix}lease:{task_id}"
@@ -314,14 +335,21 @@ class TaskStatusStore:
         file_checksum: str | None = None,
         schema_version: int | None = None,
         task_id: str | None = None,
+        submitted_by: str | None = None,
+        airflow: AirflowOrigin | dict[str, Any] | None = None,
     ) -> TaskStatus:
         """
         Record a new task in state ``queued``; ``task_id`` defaults to a random UUID.
 
+        :param submitted_by: who may see it (see :meth:`TaskStatus.visible_to`): a REST
+            user's id, or ``airflow:<dag_id>.<task_id>``; also indexed per import.
+        :param airflow: the submitting task instance, for Airflow's pages.
         :raises TaskExists: a task with this id is already recorded.
         """
         validate_import_name(import_name)
         task_id = _check_task_id(task_id or uuid.uuid4().hex)
+        if submitted_by is not None and not _SUBMITTER.fullmatch(submitted_by):
+            raise InvalidInput(f"invalid submitter {submitted_by!r}")
         now = _now()
         status = TaskStatus(
             task_id=task_id,
@@ -333,11 +361,16 @@ class TaskStatusStore:
             state=TaskState.QUEUED,
             created_at=now,
             updated_at=now,
+            submitted_by=submitted_by,
+            airflow=airflow,
         )
+        indexes = [self.index_key(import_name)]
+        if submitted_by is not None:
+            indexes.append(self.index_key(import_name, submitted_by))
         score_us = int(now.timestamp() * 1_000_000)
         oldest_kept_us = score_us - self._longest_ttl * 1_000_000
         created = self._scripts["create"](
-            keys=[self.task_key(task_id), self.index_key(import_name), self.stats_key],
+            keys=[self.task_key(task_id), self.stats_key, *indexes],
             args=[self.inflight_ttl_seconds, score_us, task_id, self._longest_ttl, oldest_kept_us, *_encode(status)],
         )
         if not created:
@@ -557,13 +590,19 @@ class TaskStatusStore:
             raise TaskNotFound(f"no task {task_id!r}")
         return decode_status(raw)
 
-    def for_import(self, import_name: str, *, skip: int = 0, limit: int = 50) -> list[TaskStatus]:
-        """The tasks of one import name, newest first (expired ones are skipped and unindexed)."""
+    def for_import(
+        self, import_name: str, *, skip: int = 0, limit: int = 50, submitted_by: str | None = None
+    ) -> list[TaskStatus]:
+        """
+        The tasks of one import name, newest first (expired ones are skipped and unindexed).
+
+        :param submitted_by: only the tasks this submitter recorded.
+        """
         validate_import_name(import_name)
         if skip < 0 or limit <= 0:
             raise InvalidInput("need skip >= 0 and limit > 0")
         client = self._redis
-        index = self.index_key(import_name)
+        index = self.index_key(import_name, submitted_by)
         ids = [_text(i) for i in client.zrevrange(index, skip, skip + limit - 1)]
         if not ids:
             return []
@@ -581,10 +620,10 @@ class TaskStatusStore:
             client.zrem(index, *expired)
         return found
 
-    def count_for_import(self, import_name: str) -> int:
-        """How many tasks of one import name are indexed (ids of expired ones count until next read)."""
+    def count_for_import(self, import_name: str, *, submitted_by: str | None = None) -> int:
+        """How many tasks of one import name (and submitter) are indexed (expired ones count until next read)."""
         validate_import_name(import_name)
-        return int(self._redis.zcard(self.index_key(import_name)))
+        return int(self._redis.zcard(self.index_key(import_name, submitted_by)))
 
 
 def _check_task_id(task_id: str) -> str:
@@ -621,6 +660,8 @@ def _encode(status: TaskStatus) -> list[Any]:
     data = status.model_dump(mode="json", exclude_none=True)
     if "summary" in data:
         data["summary"] = _summary_json(data["summary"])
+    if "airflow" in data:
+        data["airflow"] = json.dumps(data["airflow"], separators=(",", ":"))
     return _pairs(data)
 
 

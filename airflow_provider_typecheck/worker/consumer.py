@@ -103,6 +103,9 @@ class Worker:
     def _run(self) -> int:
         from pika import exceptions
 
+        from airflow_provider_typecheck.jobs.retention import start_periodic_sweep
+
+        start_periodic_sweep(self.settings, self.stopping, tasks=self.runner.tasks, files=self.runner.files)
         while True:
             try:
                 self._consume()

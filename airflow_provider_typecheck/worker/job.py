@@ -207,6 +207,7 @@ class JobRunner:
                     import_name=job.import_name,
                     file_name=job.file_name,
                     schema_version=job.schema_version,
+                    submitted_by=job.submitted_by,  # still visible to whoever submitted it
                 )
             except TaskExists:
                 return self.tasks.get(str(job.task_id))
@@ -257,7 +258,7 @@ class JobRunner:
 
         task_id = str(job.task_id)
         log.info("task %s: validating %s against %s v%s", task_id, job.file_name, job.import_name, job.schema_version)
-        started = time.perf_counter()
+        started = time.monotonic()
         self._peak_rss.reset()
         try:
             report = self._validate(job, renewer)
@@ -267,7 +268,7 @@ class JobRunner:
             return self._stopped(job, token, str(stop))
         except _JobFailed as failure:
             outcome = self._finish_failed(job, self._as_uploaded(job, failure.message))
-            return replace(outcome, run=JobRun(seconds=time.perf_counter() - started, peak_rss=self._peak_rss.read()))
+            return replace(outcome, run=JobRun(seconds=time.monotonic() - started, peak_rss=self._peak_rss.read()))
         except RedisUnavailable:
             self._release_quietly(task_id, token)
             raise
@@ -279,14 +280,14 @@ class JobRunner:
         report_uri = self.files.write_report(task_id, report_dict)
         summary = ValidationSummary.of_report(
             report, file_checksum=checksum, schema_version=job.schema_version, report_uri=report_uri,
-            timings={"validate": report.elapsed_seconds, "total": time.perf_counter() - started},
+            timings={"validate": report.elapsed_seconds, "total": time.monotonic() - started},
         )
         try:
             finished = self._retry(lambda: self._finish(job, token, report, summary, report_uri))
         except IllegalTransition:
             # Cancelled (or finished by a run that took over) while the last rows were checked.
             return self._already_finished(self._retry(lambda: self.tasks.get(task_id)))
-        run = JobRun(seconds=time.perf_counter() - started, rows=report.total_rows, invalid=report.invalid_rows,
+        run = JobRun(seconds=time.monotonic() - started, rows=report.total_rows, invalid=report.invalid_rows,
                      size=self._size_quietly(job.file_uri), peak_rss=self._peak_rss.read())
         return Outcome("ack", event=_event(finished), run=run)
 
