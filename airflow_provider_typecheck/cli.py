@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes (spawned; default 1: this process)")
     worker.add_argument("--prefetch", type=int, default=1, metavar="N",
                         help="jobs each process holds and runs at once (default 1)")
+
+    declare = commands.add_parser(
+        "declare", help="declare the RabbitMQ topology (for brokers provisioned ahead; every user declares it too)")
+    declare.add_argument("--files-queue", default=None, metavar="NAME",
+                         help="the queue of file announcements event-driven DAGs consume (default typecheck.files)")
     return parser
 
 
@@ -117,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "declare":
+            return _declare(args)
         return _infer(args)
     except (TypecheckError, _SettingsError) as err:
         return _fail(str(err))
@@ -378,6 +385,44 @@ def _worker(args: argparse.Namespace) -> int:
     from airflow_provider_typecheck.worker import run_workers
 
     return run_workers(args.concurrency, args.prefetch)
+
+
+def _declare(args: argparse.Namespace) -> int:
+    """Declare the jobs' exchanges and queues and the announcements queue; print what exists now."""
+    import pika
+    from pika import exceptions
+
+    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
+    from airflow_provider_typecheck.jobs.topology import (
+        DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, EXCHANGE, VALIDATION_QUEUE, declare_topology,
+    )
+    from airflow_provider_typecheck.queues.files import FILES_QUEUE, declare_files_queue
+    from airflow_provider_typecheck.settings import get_settings
+
+    settings = get_settings()
+    files_queue = args.files_queue or FILES_QUEUE
+    try:
+        parameters = parameters_from_settings(settings)
+    except Exception as err:  # noqa: BLE001 - Airflow's "conn_id isn't defined" and parse errors alike
+        return _fail(f"RabbitMQ connection: {err}")
+    try:
+        connection = pika.BlockingConnection(parameters)
+    except exceptions.AMQPError as err:
+        return _fail(f"RabbitMQ is unreachable: {type(err).__name__}: {err}")
+    try:
+        channel = connection.channel()
+        declare_topology(channel, delivery_limit=settings.delivery_limit)
+        declare_files_queue(channel, files_queue)
+    except exceptions.ChannelClosedByBroker as err:
+        # 406: a queue exists with other arguments; 403: this user may not configure it.
+        return _fail(f"RabbitMQ refused the declaration ({err.reply_code}): {err.reply_text}")
+    finally:
+        if connection.is_open:
+            connection.close()
+    for kind, name in (("exchange", EXCHANGE), ("exchange", DEAD_LETTER_EXCHANGE), ("exchange", EVENTS_EXCHANGE),
+                       ("queue", VALIDATION_QUEUE), ("queue", DEAD_LETTER_QUEUE), ("queue", files_queue)):
+        print(f"declared {kind} {name}")
+    return 0
 
 
 if __name__ == "__main__":

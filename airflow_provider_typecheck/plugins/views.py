@@ -98,8 +98,8 @@ def task_instance_report(dag_id: str, run_id: str, task_id: str, map_index: Anno
         xcom = XComModel.deserialize_value(row) if row is not None else None
     if not isinstance(xcom, dict) or "state" not in xcom or "total_rows" not in xcom:
         return _page("No validation", "<p>This task instance has no validation result (yet).</p>")
-    if xcom.get("task_id"):
-        return report_response(xcom["task_id"])
+    if xcom.get("mode") == "worker" and xcom.get("validation_id"):
+        return report_response(xcom["validation_id"])
     return _local_summary(xcom)
 
 

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 FINISHED = frozenset({"valid", "invalid", "failed"})
+# What a real triggerer (and BaseTrigger's task_instance setter) sets on every trigger it
+# runs: a trigger attribute of one of these names would be overwritten there.
+RESERVED_TRIGGER_ATTRIBUTES = frozenset({
+    "task_id", "trigger_id", "task_instance", "_task_instance", "task", "template_fields", "template_ext", "log",
+    "triggerer_job_id", "timeout_after", "asset_state_store",
+})
 
 
 async def async_redis(redis_conn_id: str) -> Redis:
@@ -50,17 +56,22 @@ def decode_status(raw: dict[str, str]) -> dict[str, Any]:
 
 class ValidationTrigger(BaseTrigger):
     """
-    Fire when the validation task ``task_id`` is finished (``valid``, ``invalid`` or ``failed``).
+    Fire when the validation ``validation_id`` is finished (``valid``, ``invalid`` or ``failed``).
 
     The task's status in Redis is the truth; the worker's result event on the
     ``typecheck.events`` exchange only wakes the trigger early, so a lost event costs at
     most ``poll_interval`` seconds and an unreachable broker only that. Both clients are
     async (``redis.asyncio``, aio-pika): the triggerer's event loop never blocks.
 
-    Events: ``{"status": "finished", "task_id", "state", "task": <status fields>}``, or
-    ``{"status": "timeout" | "error", "task_id", "message"}``.
+    Events: ``{"status": "finished", "validation_id", "state", "task": <status fields>}``, or
+    ``{"status": "timeout" | "error", "validation_id", "message"}``.
 
-    :param task_id: the validation task (as returned by ``publish_validation``).
+    The validation's id is ``validation_id``, never ``task_id``: a real triggerer sets
+    ``task_instance`` on every trigger, and ``BaseTrigger`` then overwrites ``task_id``
+    (and ``trigger_id``, ``template_fields``) with Airflow's own. No argument of this
+    trigger may take one of those names (see ``RESERVED_TRIGGER_ATTRIBUTES``).
+
+    :param validation_id: the validation task (as returned by ``publish_validation``).
     :param import_name: its import name (the event routing key holds it).
     :param redis_conn_id: the Airflow connection of the task-status Redis.
     :param rabbitmq_conn_id: the Airflow connection of the broker with the events exchange.
@@ -72,7 +83,7 @@ class ValidationTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        task_id: str,
+        validation_id: str,
         import_name: str,
         redis_conn_id: str = "redis_default",
         rabbitmq_conn_id: str = RabbitMQHook.default_conn_name,
@@ -81,7 +92,7 @@ class ValidationTrigger(BaseTrigger):
         key_prefix: str = DEFAULT_PREFIX,
     ) -> None:
         super().__init__()
-        self.task_id = task_id
+        self.validation_id = validation_id
         self.import_name = import_name
         self.redis_conn_id = redis_conn_id
         self.rabbitmq_conn_id = rabbitmq_conn_id
@@ -93,7 +104,7 @@ class ValidationTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "task_id": self.task_id,
+                "validation_id": self.validation_id,
                 "import_name": self.import_name,
                 "redis_conn_id": self.redis_conn_id,
                 "rabbitmq_conn_id": self.rabbitmq_conn_id,
@@ -110,28 +121,28 @@ class ValidationTrigger(BaseTrigger):
             async with contextlib.AsyncExitStack() as stack:
                 wake_up = await self._subscribe(stack)
                 while True:
-                    raw = await redis.hgetall(f"{self.key_prefix}task:{self.task_id}")
+                    raw = await redis.hgetall(f"{self.key_prefix}task:{self.validation_id}")
                     if not raw:
-                        yield self._event("error", f"validation task {self.task_id} is unknown or expired")
+                        yield self._event("error", f"validation task {self.validation_id} is unknown or expired")
                         return
                     if raw.get("state") in FINISHED:
                         status = decode_status(raw)
                         yield TriggerEvent(
-                            {"status": "finished", "task_id": self.task_id, "state": status["state"], "task": status}
+                            {"status": "finished", "validation_id": self.validation_id, "state": status["state"], "task": status}
                         )
                         return
                     wait = self.poll_interval
                     if deadline is not None:
                         wait = min(wait, deadline - time.monotonic())
                         if wait <= 0:
-                            yield self._event("timeout", f"validation task {self.task_id} not finished after {self.timeout} s")
+                            yield self._event("timeout", f"validation task {self.validation_id} not finished after {self.timeout} s")
                             return
                     await wake_up(wait)
         finally:
             await redis.aclose()
 
     def _event(self, status: str, message: str) -> TriggerEvent:
-        return TriggerEvent({"status": status, "task_id": self.task_id, "message": message})
+        return TriggerEvent({"status": status, "validation_id": self.validation_id, "message": message})
 
     async def _subscribe(self, stack: contextlib.AsyncExitStack) -> Any:
         """Return ``wait(seconds)``, which returns early when an event about this import lands."""
@@ -159,7 +170,7 @@ class ValidationTrigger(BaseTrigger):
                 except (TimeoutError, StopAsyncIteration):
                     return
                 with contextlib.suppress(ValueError):
-                    if json.loads(message.body).get("task_id") == self.task_id:
+                    if json.loads(message.body).get("task_id") == self.validation_id:
                         return
 
         return wait
@@ -168,4 +179,4 @@ class ValidationTrigger(BaseTrigger):
         """The task was cleared or marked while deferred: the worker need not finish the job."""
         from airflow_provider_typecheck.jobs import cancel_validation
 
-        await asyncio.to_thread(cancel_validation, self.task_id, reason="the Airflow task was stopped")
+        await asyncio.to_thread(cancel_validation, self.validation_id, reason="the Airflow task was stopped")
