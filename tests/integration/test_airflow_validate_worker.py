@@ -213,3 +213,46 @@ def test_non_deferrable_waits_in_the_task(import_name, data, rabbitmq_uri) -> No
         result = op.execute({})
     published[0].join()
     assert (result["state"], result["invalid_rows"]) == ("invalid", 1)
+
+
+def test_the_connections_an_operator_names_are_the_ones_used(env, unique, data, monkeypatch, rabbitmq_uri) -> None:
+    """PostgreSQL and RabbitMQ defaults point nowhere: only the named connections can make this pass."""
+    from airflow_provider_typecheck.jobs.publish import job_services
+    from airflow_provider_typecheck.settings import get_settings
+    from tests.integration.conftest import POSTGRES_URI, REDIS_URI
+
+    for name, uri in (("WAREHOUSE", POSTGRES_URI), ("STATUS", REDIS_URI), ("BROKER", rabbitmq_uri)):
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", uri)
+    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_DEFAULT", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    monkeypatch.setenv("AIRFLOW_CONN_RABBITMQ_DEFAULT", "amqp://guest:guest@127.0.0.1:1/none?connection_timeout=2")
+    monkeypatch.setenv("TYPECHECK_SCHEMA_STORE", "mongo")  # overridden by the operators' schema_store
+    get_settings.cache_clear()
+    job_services.cache_clear()
+    import_name = f"users_{unique}"
+    uploaded = SchemaUploadOperator(task_id="upload", import_name=import_name, schema=USERS_SCHEMA,
+                                    postgres_conn_id="warehouse", schema_store="postgres").execute({})
+    assert uploaded["status"] == "created"
+    op = worker_op(import_name, data, postgres_conn_id="warehouse", schema_store="postgres",
+                   redis_conn_id="status", rabbitmq_conn_id="broker", poll_interval=0.2)
+    trigger = defer(op)
+    assert (trigger.redis_conn_id, trigger.rabbitmq_conn_id) == ("status", "broker")
+    store = TaskStatusStore.from_settings(op._settings())
+    store.mark_reading(trigger.validation_id)
+    store.mark_validating(trigger.validation_id)
+    store.finish(trigger.validation_id, valid=True, summary={"total_rows": 3, "invalid_rows": 0, "errors_by_column": {}})
+    result = op.execute_complete({}, fire(trigger))
+    assert (result["state"], result["schema_version"], result["validation_id"]) == ("valid", 1, trigger.validation_id)
+
+
+def test_no_pika_chatter_reaches_the_task_log(import_name, data, caplog) -> None:
+    import logging
+
+    from airflow_provider_typecheck.jobs.publish import job_services
+
+    job_services.cache_clear()  # a new broker connection, as in a fresh task process
+    logging.getLogger("pika").setLevel(logging.NOTSET)
+    with caplog.at_level(logging.INFO):
+        defer(worker_op(import_name, data))
+    assert any(r.name == "airflow_provider_typecheck.jobs.publish" for r in caplog.records)  # logs are captured
+    chatter = [r.getMessage() for r in caplog.records if r.name.startswith("pika") and r.levelno < logging.WARNING]
+    assert chatter == []
