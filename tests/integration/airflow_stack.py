@@ -14,9 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -26,25 +24,12 @@ import pytest
 
 from tests.integration.api_support import free_port
 from tests.integration.conftest import POSTGRES_URI
+from tests.integration.jobs_support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN, ADMIN_PASSWORD = "admin", "admin-" + secrets.token_urlsafe(12)
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5,
-               on_timeout: Callable[[], str] | None = None) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            detail = on_timeout() if on_timeout else ""
-            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{detail}")
-        time.sleep(interval)
 
 
 def _admin_connection() -> Any:
@@ -107,9 +92,9 @@ class AirflowStack:
         for component in ("scheduler", "dag-processor", "triggerer"):
             self._spawn(component, [sys.executable, "-m", "airflow", component])
         self._spawn("worker", [sys.executable, "-m", "airflow_provider_typecheck.cli", "worker"])
-        wait_until(self._api_up, timeout=300, what="the api-server", on_timeout=lambda: self.tail("api-server"))
-        wait_until(lambda: "consuming typecheck.validation" in self.log("worker"), timeout=120,
-                   what="the typecheck worker", on_timeout=lambda: self.tail("worker"))
+        wait_for(self._api_up, timeout=300, what="the api-server", detail=lambda: self.tail("api-server"))
+        wait_for(lambda: "consuming typecheck.validation" in self.log("worker"), timeout=120,
+                   what="the typecheck worker", detail=lambda: self.tail("worker"))
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         out = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -186,8 +171,8 @@ class AirflowStack:
             found = {dag["dag_id"] for dag in self.request("GET", "/dags", params={"limit": 100})["dags"]}
             return dag_ids <= found
 
-        wait_until(parsed, timeout=timeout, what=f"the DAGs {sorted(dag_ids)} to be parsed", interval=1,
-                   on_timeout=lambda: self.tail("dag-processor"))
+        wait_for(parsed, timeout=timeout, what=f"the DAGs {sorted(dag_ids)} to be parsed", interval=1,
+                   detail=lambda: self.tail("dag-processor"))
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
         run = self.request("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
@@ -199,8 +184,8 @@ class AirflowStack:
             run = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             return run if run["state"] in FINISHED_RUN_STATES else None
 
-        return wait_until(finished, timeout=timeout, what=f"run {run_id} of {dag_id} to finish", interval=1,
-                          on_timeout=self.tails)
+        return wait_for(finished, timeout=timeout, what=f"run {run_id} of {dag_id} to finish", interval=1,
+                          detail=self.tails)
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
@@ -218,6 +203,15 @@ class AirflowStack:
         body = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
                             params={"map_index": map_index, "full_content": True})
         content = body["content"]
-        if isinstance(content, list):
-            return "\n".join(item.get("event", "") if isinstance(item, dict) else str(item) for item in content)
-        return str(content)
+        if not isinstance(content, list):
+            return str(content)
+        # Structured lines: the event, then its other fields (a trigger's event is in "result").
+        lines = []
+        for item in content:
+            if isinstance(item, dict):
+                fields = {k: v for k, v in item.items() if k not in ("event", "timestamp")}
+                lines.append(f"{item.get('event', '')} {json.dumps(fields, default=str)}" if fields else
+                             str(item.get("event", "")))
+            else:
+                lines.append(str(item))
+        return "\n".join(lines)
