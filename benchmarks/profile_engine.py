@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     t_polars = time.perf_counter() - t0
     t0 = time.perf_counter()
     from airflow_provider_typecheck.validation import engine as eng
-    from airflow_provider_typecheck.validation import validate_file
+    from airflow_provider_typecheck.validation import open_table, validate_file
 
     t_engine_import = time.perf_counter() - t0
     print(f"engine module: {eng.__file__}")
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     compiled = eng.compile_schema(schema)
 
     def engine_read():
-        table = eng.open_table(args.file)
+        table = open_table(args.file)
         return table, [b for b in table.batches()]
 
     t_engine_read, (table, batches) = timed(engine_read, r)

@@ -66,6 +66,8 @@ SCALAR_KEYWORDS = frozenset({
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
     "minLength", "maxLength", "pattern", "format",
 })
+_NOT_ON_CELLS = OBJECT_KEYWORDS | ARRAY_KEYWORDS
+_NOT_ON_ROWS = SCALAR_KEYWORDS | ARRAY_KEYWORDS
 
 
 class Unsupported(Exception):
@@ -154,6 +156,20 @@ def valid(checks: Sequence[Check]) -> pl.Expr:
     return ~any_of([check.fails for check in checks])
 
 
+def keyword_checks(
+    schema: Mapping[str, Any], scope: Scope, ignored: frozenset[str],
+    compile_keyword: Callable[[str, Any, Scope], list[Check]],
+) -> list[Check]:
+    """The walk of one subschema, as python-jsonschema's ``descend``: each keyword it applies
+    (but those in ``ignored``), compiled by ``compile_keyword(keyword, value, scope within it)``."""
+    inner = scope.enter(schema)
+    checks: list[Check] = []
+    for keyword, value in inner.applicable(schema):
+        if keyword in inner.validator.VALIDATORS and keyword not in ignored:
+            checks.extend(compile_keyword(keyword, value, inner))
+    return checks
+
+
 # --------------------------------------------------------------------------- cells
 
 
@@ -163,22 +179,16 @@ def cell_checks(schema: Any, cell: Cell, scope: Scope, walk: Walk) -> list[Check
         return []
     if schema is False:
         return [Check(cell.name, None, pl.lit(True))]
+
+    def compile_keyword(keyword: str, value: Any, inner: Scope) -> list[Check]:
+        compile_cell = CELL_KEYWORDS.get(keyword)
+        if compile_cell is None:
+            return [python_cell_check(keyword, {keyword: value}, cell, inner, walk)]
+        result = compile_cell(value, schema, cell, inner, walk)
+        return [Check(cell.name, keyword, result)] if isinstance(result, pl.Expr) else result
+
     try:
-        inner = scope.enter(schema)
-        checks: list[Check] = []
-        for keyword, value in inner.applicable(schema):
-            if keyword not in inner.validator.VALIDATORS or keyword in OBJECT_KEYWORDS | ARRAY_KEYWORDS:
-                continue
-            compile_keyword = CELL_KEYWORDS.get(keyword)
-            if compile_keyword is None:
-                checks.append(python_cell_check(keyword, {keyword: value}, cell, inner, walk))
-                continue
-            result = compile_keyword(value, schema, cell, inner, walk)
-            if isinstance(result, pl.Expr):
-                checks.append(Check(cell.name, keyword, result))
-            else:
-                checks.extend(result)
-        return checks
+        return keyword_checks(schema, scope, _NOT_ON_CELLS, compile_keyword)
     except Unsupported:
         return [python_cell_check("$ref", schema, cell, scope, walk)]
 
@@ -458,17 +468,14 @@ def row_checks(schema: Any, scope: Scope, walk: Walk) -> list[Check]:
         return []
     if schema is False:
         return [Check(None, None, pl.lit(True))]
-    inner = scope.enter(schema)
-    checks: list[Check] = []
-    for keyword, value in inner.applicable(schema):
-        if keyword not in inner.validator.VALIDATORS or keyword in SCALAR_KEYWORDS | ARRAY_KEYWORDS:
-            continue
-        compile_keyword = ROW_KEYWORDS.get(keyword)
-        if compile_keyword is None:
-            checks.append(python_row_check(keyword, schema, inner, walk))
-            continue
-        checks.extend(compile_keyword(value, schema, inner, walk))
-    return checks
+
+    def compile_keyword(keyword: str, value: Any, inner: Scope) -> list[Check]:
+        compile_row = ROW_KEYWORDS.get(keyword)
+        if compile_row is None:
+            return [python_row_check(keyword, schema, inner, walk)]
+        return compile_row(value, schema, inner, walk)
+
+    return keyword_checks(schema, scope, _NOT_ON_ROWS, compile_keyword)
 
 
 def python_row_check(keyword: str, schema: Any, scope: Scope, walk: Walk) -> Check:

@@ -28,8 +28,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from airflow_provider_typecheck.validation import engine, prescan, validate_file
-from airflow_provider_typecheck.validation.engine import UNEVALUABLE, CompiledSchema
+from airflow_provider_typecheck.validation import prescan, validate_file
+from airflow_provider_typecheck.validation.engine import CompiledSchema, planning, runners, verdicts
+from airflow_provider_typecheck.validation.engine.explain import UNEVALUABLE
 from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.readers import open_table
 from airflow_provider_typecheck.validation.schema import json_pointer
@@ -195,7 +196,7 @@ def schema_parts(path: Path, schema: dict) -> tuple[CompiledSchema, Any, Any, li
     """What the engine hands the scan for this file: compiled schema, table, cells, column rules."""
     compiled = CompiledSchema(schema)
     table = open_table(path)
-    repetitive = engine.repetitive_columns(table.csv.head(engine.SAMPLE_ROWS))
+    repetitive = planning.repetitive_columns(table.csv.head(planning.SAMPLE_ROWS))
     cells = compiled.cells(table.header, repetitive)
     return compiled, table, cells, prescan.column_rules(compiled.schema, compiled.validator, cells, lambda: repetitive)
 
@@ -500,7 +501,7 @@ def test_a_plain_file_is_scanned_and_only_suspects_reach_the_engine(tmp_path: Pa
 def test_the_engine_takes_the_prescanned_path_for_a_well_formed_file(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "data.csv", HEADER, ROWS)
     compiled = CompiledSchema(SCHEMA)
-    report = engine._validate_prescanned(open_table(path), compiled, max_errors=1000, invalid_out=None, progress=None)
+    report = runners.validate_prescanned(open_table(path), compiled, max_errors=1000, invalid_out=None, progress=None)
     assert report is not None
     assert comparable(report) | {"warnings": []} == comparable(ordinary(path, SCHEMA))
 
@@ -714,7 +715,7 @@ def test_suspects_checked_by_the_plan_or_row_by_row_give_the_same_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python_suspects: int
 ) -> None:
     # Segments of about 7 rows: those with more suspects than PYTHON_SUSPECTS build the plan.
-    monkeypatch.setattr(engine, "PYTHON_SUSPECTS", python_suspects)
+    monkeypatch.setattr(verdicts, "PYTHON_SUSPECTS", python_suspects)
     rows = [*ROWS, ["9", "a,\nb", "", "1"], ["10", 'say "hi!"', "2024-02-30", "1e400"], ["", "", "", ""]] * 5
     path = write_csv(tmp_path / "data.csv", HEADER, rows)
     assert_scanned_like_ordinary(path, batch_rows=7, invalid_out=tmp_path / "bad.csv")
@@ -776,7 +777,7 @@ def test_fallback_keywords_do_not_depend_on_how_many_rows_are_suspects(
     assert ordinary(path, schema).fallback_keywords == ["pattern"]
     few_suspects, log = with_prescan(path, schema)  # 12 suspects: checked row by row
     assert log.ran
-    monkeypatch.setattr(engine, "PYTHON_SUSPECTS", 0)  # as if there were many: checked by the plan
+    monkeypatch.setattr(verdicts, "PYTHON_SUSPECTS", 0)  # as if there were many: checked by the plan
     many_suspects, log = with_prescan(path, schema)
     assert log.ran and many_suspects.fallback_keywords == ["pattern"]
     assert few_suspects.fallback_keywords == ["pattern"]

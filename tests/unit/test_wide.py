@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from airflow_provider_typecheck.validation import engine, validate_file
+from airflow_provider_typecheck.validation import validate_file
+from airflow_provider_typecheck.validation.engine import verdicts
 from airflow_provider_typecheck.validation.schema import _distinct_properties
 from tests.oracle import reference_counts
 
@@ -38,12 +39,12 @@ def wide_case(tmp_path: Path, columns: int, rows: int) -> tuple[Path, dict, list
 
 
 def test_a_wide_schemas_few_rows_agree_with_python_jsonschema(tmp_path: Path) -> None:
-    path, schema, records = wide_case(tmp_path, engine.WIDE_SCHEMA_COLUMNS + 44, engine.PYTHON_BATCH_ROWS)
+    path, schema, records = wide_case(tmp_path, verdicts.WIDE_SCHEMA_COLUMNS + 44, verdicts.PYTHON_BATCH_ROWS)
     report = validate_file(path, schema, max_errors=100_000)
     counts, invalid = reference_counts(records, schema)
     assert report.errors_by_column == counts
     assert {error.row for error in report.errors} == invalid
-    assert report.invalid_rows == len(invalid) == engine.PYTHON_BATCH_ROWS
+    assert report.invalid_rows == len(invalid) == verdicts.PYTHON_BATCH_ROWS
 
 
 def test_tiny_batches_give_the_whole_files_report_and_outputs(tmp_path: Path) -> None:
