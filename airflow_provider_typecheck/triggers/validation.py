@@ -78,7 +78,14 @@ class ValidationTrigger(BaseTrigger):
     :param poll_interval: seconds between two reads of the status.
     :param timeout: seconds to wait in all; None waits forever.
     :param key_prefix: the task-status key prefix (``typecheck:``).
+    :param min_defer_seconds: the least time between the trigger's start and its event.
+        A quicker result is held back that long, so that Airflow's scheduler has taken in
+        the deferring try's exit before the task resumes: Airflow 3.3 otherwise may fail
+        the resumed try on that stale "success" (apache/airflow#72716). 0 fires at once.
     """
+
+    # How the trigger waits out min_defer_seconds (a test records it instead of waiting).
+    _hold = staticmethod(asyncio.sleep)
 
     def __init__(
         self,
@@ -90,6 +97,7 @@ class ValidationTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         timeout: float | None = None,
         key_prefix: str = DEFAULT_PREFIX,
+        min_defer_seconds: float = 0.0,
     ) -> None:
         super().__init__()
         self.validation_id = validation_id
@@ -99,6 +107,7 @@ class ValidationTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.key_prefix = key_prefix
+        self.min_defer_seconds = min_defer_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -111,11 +120,21 @@ class ValidationTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "key_prefix": self.key_prefix,
+                "min_defer_seconds": self.min_defer_seconds,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        async with contextlib.aclosing(self._events()) as events:
+            async for event in events:
+                held = self.min_defer_seconds - (time.monotonic() - self._started)
+                if held > 0:
+                    await self._hold(held)
+                yield event
+
+    async def _events(self) -> AsyncIterator[TriggerEvent]:
+        self._started = time.monotonic()
+        deadline = None if self.timeout is None else self._started + self.timeout
         redis = await async_redis(self.redis_conn_id)
         try:
             async with contextlib.AsyncExitStack() as stack:

@@ -107,7 +107,7 @@ def fire(trigger: ValidationTrigger) -> dict:
 
 def worker_op(import_name: str, data: Path, **kwargs) -> SpreadsheetValidateOperator:
     return SpreadsheetValidateOperator(task_id="validate", import_name=import_name, file=str(data), mode="worker",
-                                       deferrable=True, **{"poll_interval": 30, **kwargs})
+                                       deferrable=True, **{"poll_interval": 30, "min_defer_seconds": 0, **kwargs})
 
 
 def test_trigger_serialize_round_trip() -> None:

@@ -49,3 +49,32 @@ def test_the_validation_id_survives_in_events() -> None:
     trigger.task_instance = SimpleNamespace(task_id="validate")
     assert trigger.task_id == "validate"  # Airflow's, as BaseTrigger sets it
     assert trigger._event("error", "x").payload == {"status": "error", "validation_id": "v-1", "message": "x"}
+
+
+def test_a_quick_result_is_held_back_min_defer_seconds(monkeypatch) -> None:
+    """apache/airflow#72716: the event waits out the rest of min_defer_seconds, counted from the trigger's start."""
+    import asyncio
+
+    from airflow_provider_typecheck.triggers import validation
+
+    held: list[float] = []
+
+    async def hold(seconds: float) -> None:
+        held.append(seconds)
+
+    async def quick_events(self):
+        self._started = validation.time.monotonic()
+        yield self._event("error", "unknown")
+
+    monkeypatch.setattr(ValidationTrigger, "_events", quick_events)
+    monkeypatch.setattr(ValidationTrigger, "_hold", staticmethod(hold))
+
+    async def first(trigger: ValidationTrigger) -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    assert asyncio.run(first(ValidationTrigger(validation_id="v", import_name="u", min_defer_seconds=10)))["status"] == "error"
+    assert len(held) == 1 and 0 < held[0] <= 10
+    assert asyncio.run(first(ValidationTrigger(validation_id="v", import_name="u")))["status"] == "error"
+    assert len(held) == 1  # 0: at once
