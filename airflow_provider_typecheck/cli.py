@@ -185,16 +185,15 @@ def _limits() -> tuple[dict[str, int], WorkbookLimits]:
         return {}, WorkbookLimits()
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     try:
-        settings = get_settings()
+        limits = get_services().limits
     except ValidationError as err:
         problem = err.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
         raise _SettingsError(f"setting TYPECHECK_{where.upper()}: {problem['msg']}") from None
-    schema_limits = {"max_bytes": settings.max_schema_bytes, "max_depth": settings.max_schema_depth}
-    return schema_limits, WorkbookLimits(settings.max_workbook_uncompressed_bytes, settings.max_workbook_cells)
+    return {"max_bytes": limits.max_schema_bytes, "max_depth": limits.max_schema_depth}, limits.workbook
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -318,10 +317,10 @@ def _api(args: argparse.Namespace) -> int:
         if settings.jwt_secret is None:
             print("typecheck: error: TYPECHECK_JWT_SECRET is not set (at least 32 bytes)", file=sys.stderr)
             return EXIT_UNUSABLE
-        from airflow_provider_typecheck.registry.users import init_users
+        from airflow_provider_typecheck.services import get_services
 
         try:
-            init_users(settings)
+            get_services().users.ensure_first_admin(settings)
         except RegistryError:
             raise
         except Exception as err:  # noqa: BLE001 - PostgreSQL unreachable or refusing, in any driver's words
@@ -370,11 +369,10 @@ def _worker(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     from pydantic import ValidationError
 
-    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     try:
-        parameters_from_settings(get_settings())
+        get_services().amqp_parameters  # noqa: B018 - read now, so a bad setting stops here with exit 2
     except ValidationError as err:
         print(f"typecheck: error: invalid settings: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}",
               file=sys.stderr)
@@ -389,29 +387,27 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _declare(args: argparse.Namespace) -> int:
     """Declare the jobs' exchanges and queues and the announcements queue; print what exists now."""
-    import pika
     from pika import exceptions
 
-    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
     from airflow_provider_typecheck.jobs.topology import (
         DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, EXCHANGE, VALIDATION_QUEUE, declare_topology,
     )
     from airflow_provider_typecheck.queues.files import FILES_QUEUE, declare_files_queue
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
-    settings = get_settings()
+    services = get_services()
     files_queue = args.files_queue or FILES_QUEUE
     try:
-        parameters = parameters_from_settings(settings)
+        services.rabbitmq_parameters  # noqa: B018 - parse the connection first: its own message
     except Exception as err:  # noqa: BLE001 - Airflow's "conn_id isn't defined" and parse errors alike
         return _fail(f"RabbitMQ connection: {err}")
     try:
-        connection = pika.BlockingConnection(parameters)
+        connection = services.rabbitmq_connect()
     except exceptions.AMQPError as err:
         return _fail(f"RabbitMQ is unreachable: {type(err).__name__}: {err}")
     try:
         channel = connection.channel()
-        declare_topology(channel, delivery_limit=settings.delivery_limit)
+        declare_topology(channel, delivery_limit=services.settings.delivery_limit)
         declare_files_queue(channel, files_queue)
     except exceptions.ChannelClosedByBroker as err:
         # 406: a queue exists with other arguments; 403: this user may not configure it.
@@ -423,7 +419,6 @@ def _declare(args: argparse.Namespace) -> int:
                        ("queue", VALIDATION_QUEUE), ("queue", DEAD_LETTER_QUEUE), ("queue", files_queue)):
         print(f"declared {kind} {name}")
     return 0
-
 
 if __name__ == "__main__":
     run()

@@ -58,7 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                     "ssl_keyfile": {"label": "Client private key path", "schema": {"type": ["string", "null"]}},
                     "heartbeat": {
                         "label": "Heartbeat (seconds)",
-                        "schema": {"type": ["integer", "null"], "default": 60, "minimum": 0},
+                        "schema": {"type": ["integer", "null"], "default": 30, "minimum": 0},
                     },
                     "connection_timeout": {
                         "label": "Connection timeout (seconds)",

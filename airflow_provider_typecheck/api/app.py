@@ -1,7 +1,7 @@
 """The app factory: the seed's REST surface under ``/api/v1``.
 
-``create_app()`` builds a new app each call and connects to nothing; stores are built
-on the first request (:mod:`.deps`). Errors are JSON with a one-line ``detail``:
+``create_app()`` builds a new app each call and connects to nothing; its services
+(:mod:`airflow_provider_typecheck.services`) build clients on the first request. Errors are JSON with a one-line ``detail``:
 the stores' error classes map to status codes here, once, so routes stay thin.
 """
 
@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from airflow_provider_typecheck.api.deps import StoreProvider
+from airflow_provider_typecheck.api.deps import AppServices
 from airflow_provider_typecheck.api.models import ErrorBody
 from airflow_provider_typecheck.registry.errors import (
     AuthenticationError,
@@ -27,6 +27,7 @@ from airflow_provider_typecheck.registry.errors import (
     NotFound,
     RegistryError,
 )
+from airflow_provider_typecheck.services import Services, get_services
 from airflow_provider_typecheck.settings import TypecheckSettings
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,8 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
 
     :param settings: defaults to :func:`~airflow_provider_typecheck.settings.get_settings`.
     """
-    if settings is None:
-        from airflow_provider_typecheck.settings import get_settings
-
-        settings = get_settings()
+    # One app of the process shares the process's services (the plugin's views use them too).
+    services = get_services() if settings is None else Services(settings)
     from airflow_provider_typecheck.api.routes import cache, healthcheck, login, schemas, users, validation
 
     app = FastAPI(
@@ -63,8 +62,8 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.stores = StoreProvider(settings)
+    app.state.settings = services.settings
+    app.state.services = AppServices(services)
     for module in (login, users, schemas, validation, healthcheck, cache):
         app.include_router(module.router, prefix=API_PREFIX)
     _add_error_handlers(app)

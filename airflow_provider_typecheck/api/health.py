@@ -31,14 +31,7 @@ def probes(stores: Stores, settings: TypecheckSettings) -> dict[str, Callable[[]
         return True
 
     def rabbitmq() -> object:
-        import pika
-
-        from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
-
-        parameters = parameters_from_settings(settings)
-        parameters.socket_timeout = settings.api_health_timeout_seconds
-        parameters.connection_attempts = 1
-        pika.BlockingConnection(parameters).close()
+        stores.rabbitmq_connect(timeout=settings.api_health_timeout_seconds).close()
         return True
 
     def schema_store() -> object:

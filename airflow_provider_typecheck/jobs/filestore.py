@@ -26,8 +26,6 @@ from airflow_provider_typecheck.registry.errors import InvalidInput, NotFound, R
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-    from airflow_provider_typecheck.settings import TypecheckSettings
-
 CHUNK_BYTES = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -69,14 +67,6 @@ class FileStore:
         self.fs, self.root = url_to_fs(root_uri, **storage_options)
         self.root = self.root.rstrip("/")
         self._local = "file" in _protocols(self.fs)
-
-    @classmethod
-    def from_settings(cls, settings: TypecheckSettings | None = None) -> FileStore:
-        if settings is None:
-            from airflow_provider_typecheck.settings import get_settings
-
-            settings = get_settings()
-        return cls(settings.storage_uri or default_storage_uri())
 
     # --- uploads ----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_typecheck.operators.validate import SCHEMA_STORES, operator_settings
+from airflow_provider_typecheck.operators.validate import SCHEMA_STORES, services_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -68,16 +68,17 @@ class SchemaUploadOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
         self.mongo_conn_id = mongo_conn_id
         self.schema_store = schema_store
+        self._own_services: Any = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_typecheck.registry.schemas import build_schema_store
-        from airflow_provider_typecheck.settings import get_settings
-
-        settings = operator_settings(get_settings(), postgres_conn_id=self.postgres_conn_id,
-                                     mongo_conn_id=self.mongo_conn_id, schema_store=self.schema_store)
-        store = build_schema_store(settings)
+        services = services_for(self, ("postgres_conn_id", "mongo_conn_id", "schema_store"))
         actor = f"airflow:{self.dag_id}.{self.task_id}"
-        result = store.put(self.import_name, self._load(), new_version=self.new_version, actor=actor)
+        try:
+            result = services.schemas.put(self.import_name, self._load(), new_version=self.new_version, actor=actor)
+        finally:
+            if self._own_services is not None:
+                self._own_services.close()
+                self._own_services = None
         self.log.info("Schema %s version %s: %s", self.import_name, result.version, result.outcome.value)
         return {"import_name": result.import_name, "version": result.version, "status": result.outcome.value}
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
-    from airflow_provider_typecheck.settings import TypecheckSettings
+    from airflow_provider_typecheck.services import Services
 
 OnInvalid = Literal["fail", "warn", "skip"]
 Mode = Literal["local", "worker"]
@@ -40,15 +40,6 @@ VALIDATION_ID_KEY = "validation_id"
 # The plugin's page for one validation, served by the Airflow API server.
 REPORT_VIEW = "/typecheck/ui/validations/{validation_id}"
 TASK_INSTANCE_VIEW = "/typecheck/ui/task-instance"
-# Each connection id an operator may name, and the service URI setting it takes precedence over.
-CONNECTION_SETTINGS = {
-    "postgres_conn_id": "postgres_uri",
-    "mongo_conn_id": "mongo_uri",
-    "redis_conn_id": "redis_uri",
-    "rabbitmq_conn_id": "rabbitmq_uri",
-}
-
-
 def quiet_pika() -> None:
     """Keep pika's connection chatter (7 INFO lines per connection) out of task logs."""
     logging.getLogger("pika").setLevel(logging.WARNING)
@@ -57,18 +48,6 @@ def quiet_pika() -> None:
 def is_template(value: Any) -> bool:
     """Whether ``value`` is a Jinja template still to be rendered (checked again once it is)."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
-def operator_settings(base: TypecheckSettings, **overrides: str | None) -> TypecheckSettings:
-    """``base`` with the connection ids (and schema store) an operator names; a named connection wins over a URI."""
-    update: dict[str, Any] = {}
-    for name, value in overrides.items():
-        if value in (None, ""):
-            continue
-        update[name] = value
-        if name in CONNECTION_SETTINGS:
-            update[CONNECTION_SETTINGS[name]] = None
-    return base.model_copy(update=update) if update else base
 
 
 class ValidationReportLink(BaseOperatorLink):
@@ -116,8 +95,8 @@ class SpreadsheetValidateOperator(BaseOperator):
     within ``timeout`` always fails the task; the job is then cancelled.
 
     Services are reached through Airflow connections: each ``*_conn_id`` left unset, and
-    ``schema_store``, default to the ``TYPECHECK_*`` settings; a connection named here is
-    used even where the settings give that service by URI.
+    ``schema_store``, default to the ``TYPECHECK_*`` settings (the composition root's
+    ``Services`` builds the clients; a ``TYPECHECK_*_URI``, when set, still wins).
 
     Returns a small XCom, never rows nor the error list: ``{validation_id, mode, state,
     import_name, file, schema_version, file_checksum, total_rows, valid_rows, invalid_rows,
@@ -229,6 +208,7 @@ class SpreadsheetValidateOperator(BaseOperator):
         self.rabbitmq_conn_id = rabbitmq_conn_id
         self.schema_store = schema_store
         self.validation_id: str | None = None
+        self._own_services: Services | None = None
         # Literal values are checked at DAG parse; templated ones once rendered (execute).
         self._check_options()
 
@@ -257,26 +237,30 @@ class SpreadsheetValidateOperator(BaseOperator):
             if getattr(self, name) == "":
                 setattr(self, name, None)
 
-    def _settings(self) -> TypecheckSettings:
-        from airflow_provider_typecheck.settings import get_settings
+    def _services(self) -> Services:
+        """The services of the connections this operator names; the process's own when it names none."""
+        return services_for(self, ("postgres_conn_id", "mongo_conn_id", "redis_conn_id", "rabbitmq_conn_id",
+                                   "schema_store"))
 
-        return operator_settings(
-            get_settings(), postgres_conn_id=self.postgres_conn_id, mongo_conn_id=self.mongo_conn_id,
-            redis_conn_id=self.redis_conn_id, rabbitmq_conn_id=self.rabbitmq_conn_id, schema_store=self.schema_store,
-        )
+    def _close_services(self) -> None:
+        if self._own_services is not None:
+            self._own_services.close()
+            self._own_services = None
 
     # --- local -----------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_options()
-        if self.mode == "worker":
-            return self._submit(context)
-        from airflow_provider_typecheck.jobs.filestore import FileStore
+        try:
+            return self._submit(context) if self.mode == "worker" else self._validate_here()
+        finally:
+            self._close_services()
+
+    def _validate_here(self) -> dict[str, Any]:
         from airflow_provider_typecheck.validation import validate_file
 
         uri = str(self.file)
-        settings = self._settings()
-        schema, version = self._local_schema(settings)
+        schema, version = self._local_schema()
         self.validation_id = str(uuid.uuid4())
         self.log.info("Validating %s against %s (version %s) in the task", uri, self.import_name, version)
         report = validate_file(
@@ -284,14 +268,14 @@ class SpreadsheetValidateOperator(BaseOperator):
             invalid_out=self.invalid_out, valid_out=self.valid_out, encoding=self.encoding, header_row=self.header_row,
         )
         # The full report (error list included) goes where the workers' reports go; XCom stays small.
-        report_uri = FileStore.from_settings(settings).write_report(self.validation_id, report.to_dict())
+        report_uri = self._services().files.write_report(self.validation_id, report.to_dict())
         result = self._result(
             validation_id=self.validation_id, state="valid" if report.is_valid else "invalid", schema_version=version,
             checksum=file_checksum(uri), summary=report.summary(), report_uri=report_uri,
         )
         return self._judge(result, [error.to_dict() for error in report.errors[:ERRORS_LOGGED]])
 
-    def _local_schema(self, settings: TypecheckSettings) -> tuple[dict[str, Any], int | None]:
+    def _local_schema(self) -> tuple[dict[str, Any], int | None]:
         if self.schema is not None:
             return (json.loads(self.schema) if isinstance(self.schema, str) else self.schema), None
         if self.schema_path is not None:
@@ -299,9 +283,7 @@ class SpreadsheetValidateOperator(BaseOperator):
 
             with fsspec.open(self.schema_path, "r", encoding="utf-8-sig") as handle:
                 return json.load(handle), None
-        from airflow_provider_typecheck.registry.schemas import build_schema_store
-
-        active = build_schema_store(settings).active(self.import_name, version=self._version())
+        active = self._services().schemas.active(self.import_name, version=self._version())
         return active.schema, active.version
 
     def _version(self) -> int | None:
@@ -310,20 +292,20 @@ class SpreadsheetValidateOperator(BaseOperator):
     # --- worker ----------------------------------------------------------------------
 
     def _submit(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_typecheck.jobs import publish_validation
         from airflow_provider_typecheck.jobs.contract import JobOptions
 
         quiet_pika()
         uri = str(self.file)
-        settings = self._settings()
+        services = self._services()
+        settings = services.settings
         options = JobOptions(
             sheet=self.sheet, delimiter=self.delimiter, encoding=self.encoding, max_errors=self.max_errors,
             write_invalid_rows=self.invalid_out is not None, write_valid_rows=self.valid_out is not None,
         )
-        self.validation_id = publish_validation(
+        self.validation_id = services.publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
-            options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}", settings=settings,
-        )
+            options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}",
+        ).task_id
         self.log.info("Validation %s queued for %s", self.validation_id, uri)
         ti = context.get("ti") if context else None
         if ti is not None:
@@ -339,12 +321,10 @@ class SpreadsheetValidateOperator(BaseOperator):
                 ),
                 method_name="execute_complete",
             )
-        return self._finish(self._wait_in_task(self.validation_id, settings))
+        return self._finish(self._wait_in_task(self.validation_id))
 
-    def _wait_in_task(self, validation_id: str, settings: TypecheckSettings) -> dict[str, Any]:
-        from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-
-        store = TaskStatusStore.from_settings(settings)
+    def _wait_in_task(self, validation_id: str) -> dict[str, Any]:
+        store = self._services().tasks
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             status = store.get(validation_id)
@@ -361,7 +341,10 @@ class SpreadsheetValidateOperator(BaseOperator):
         self.validation_id = event.get("validation_id")
         self.log.info("Resumed after the triggerer's event for validation %s: %s", self.validation_id,
                       event.get("state", event.get("status")))
-        return self._finish(event)
+        try:
+            return self._finish(event)
+        finally:
+            self._close_services()
 
     def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
         validation_id = event["validation_id"]
@@ -385,9 +368,7 @@ class SpreadsheetValidateOperator(BaseOperator):
         """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""
         import fsspec
 
-        from airflow_provider_typecheck.jobs.filestore import FileStore
-
-        store = FileStore.from_settings(self._settings())
+        store = self._services().files
         wanted = [(self.invalid_out, store.invalid_rows_uri(validation_id)),
                   (self.valid_out, store.valid_rows_uri(validation_id))]
         for target, source in wanted:
@@ -406,9 +387,7 @@ class SpreadsheetValidateOperator(BaseOperator):
     def _cancel(self, reason: str) -> None:
         if self.mode != "worker" or not self.validation_id:
             return
-        from airflow_provider_typecheck.jobs import cancel_validation
-
-        cancel_validation(self.validation_id, reason=reason, settings=self._settings())
+        self._services().cancel_validation(self.validation_id, reason=reason)
         self.log.info("Validation %s cancelled: %s", self.validation_id, reason)
 
     # --- verdict ---------------------------------------------------------------------
@@ -520,3 +499,19 @@ def _number(value: Any, kind: type, name: str) -> Any:
     if kind is int and isinstance(value, float) and number != value:
         raise ValueError(f"{name} must be a whole number, not {value!r}")
     return number
+
+
+def services_for(operator: BaseOperator, names: Sequence[str]) -> Services:
+    """
+    The services of the connection ids (and ``schema_store``) an operator names: the
+    process's own (:func:`~airflow_provider_typecheck.services.get_services`) when it names
+    none, else its own, built once and kept on the operator until ``_close_services``.
+    """
+    from airflow_provider_typecheck.services import Services, get_services
+
+    overrides = {name: getattr(operator, name) for name in names if getattr(operator, name) not in (None, "")}
+    if not overrides:
+        return get_services()
+    if operator._own_services is None:
+        operator._own_services = Services(**overrides)
+    return operator._own_services

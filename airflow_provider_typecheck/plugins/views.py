@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.models import TaskStatus
+    from airflow_provider_typecheck.services import Services
 
 UI_PREFIX = "/typecheck/ui"
 RECENT_IMPORTS = 20
@@ -41,12 +42,18 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
+def _services() -> Services:
+    # The process's services, shared with the REST API mounted in the same API server.
+    from airflow_provider_typecheck.services import get_services
+
+    return get_services()
+
+
 def _task_or_404(task_id: str) -> TaskStatus:
     from airflow_provider_typecheck.registry.errors import InvalidInput, TaskNotFound
-    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
 
     try:
-        return TaskStatusStore.from_settings().get(task_id)
+        return _services().tasks.get(task_id)
     except (TaskNotFound, InvalidInput):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no validation task {task_id!r}") from None
 
@@ -54,13 +61,12 @@ def _task_or_404(task_id: str) -> TaskStatus:
 def report_response(task_id: str) -> HTMLResponse:
     """The report page of one validation task (the REST API's page, its links pointing here)."""
     from airflow_provider_typecheck.api.report_page import render_report_page
-    from airflow_provider_typecheck.jobs.filestore import FileStore
 
     task = _task_or_404(task_id)
     if not task.state.finished or task.state.value == "failed":
         detail = task.error if task.state.value == "failed" else f"{task.state.value}, {task.percent or 0:.0f}% done"
         return _page(f"Validation {task_id}", f"<p class='{task.state.value}'>{html.escape(str(detail))}</p>")
-    report = FileStore.from_settings().read_report(task_id)
+    report = _services().files.read_report(task_id)
     base = f"{UI_PREFIX}/validations/{task_id}"
     return HTMLResponse(render_report_page(task, report, json_url=f"{base}/report.json", csv_url=f"{base}/invalid.csv"))
 
@@ -106,11 +112,9 @@ def task_instance_report(dag_id: str, run_id: str, task_id: str, map_index: Anno
 @router.get("/validations", response_class=HTMLResponse, dependencies=[_dag_read()])
 def recent_validations(import_name: str | None = None) -> HTMLResponse:
     """The newest validation tasks of each import name (or of one)."""
-    from airflow_provider_typecheck.registry.schemas import build_schema_store
-    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-
-    names = [import_name] if import_name else [s.import_name for s in build_schema_store().list(limit=RECENT_IMPORTS).items]
-    store = TaskStatusStore.from_settings()
+    services = _services()
+    names = [import_name] if import_name else [s.import_name for s in services.schemas.list(limit=RECENT_IMPORTS).items]
+    store = services.tasks
     rows = []
     for name in names:
         for task in store.for_import(name, limit=RECENT_TASKS):
@@ -131,21 +135,19 @@ def validation_page(task_id: str) -> HTMLResponse:
 
 @router.get("/validations/{task_id}/report.json", dependencies=[_dag_read()])
 def validation_report_json(task_id: str) -> JSONResponse:
-    from airflow_provider_typecheck.jobs.filestore import FileStore, ReportNotFound
+    from airflow_provider_typecheck.jobs.filestore import ReportNotFound
 
     _task_or_404(task_id)
     try:
-        return JSONResponse(FileStore.from_settings().read_report(task_id))
+        return JSONResponse(_services().files.read_report(task_id))
     except ReportNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
 @router.get("/validations/{task_id}/invalid.csv", dependencies=[_dag_read()])
 def validation_invalid_rows(task_id: str) -> StreamingResponse:
-    from airflow_provider_typecheck.jobs.filestore import FileStore
-
     _task_or_404(task_id)
-    files = FileStore.from_settings()
+    files = _services().files
     uri = files.invalid_rows_uri(task_id)
     if not files.exists(uri):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"validation task {task_id!r} wrote no invalid rows")

@@ -107,15 +107,11 @@ def claim_run_files(
     """
     from datetime import timezone
 
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
 
     triggering = list((triggering_asset_events or {}).get(asset, []))
     since = lookback_start(triggering, datetime.now(timezone.utc))
     stored = list(inlet_events[asset].after(since)) if inlet_events is not None else []
-    settings = get_settings()
-    if redis is None:
-        from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-
-        redis = TaskStatusStore.from_settings(settings)._client()
-    claims = AnnouncementClaims(redis, prefix=settings.redis_prefix, scope=dag_id)
+    services = get_services()
+    claims = AnnouncementClaims(redis or services.redis, prefix=services.settings.redis_prefix, scope=dag_id)
     return files_to_validate([*triggering, *stored], claims, run_id, default_import_name=default_import_name)

@@ -1,4 +1,4 @@
-"""Validation task status in Redis, through ``RedisHook``.
+"""Validation task status in Redis.
 
 Key layout (``prefix`` is ``typecheck:`` unless told otherwise)::
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -41,8 +40,6 @@ from airflow_provider_typecheck.registry.schemas import validate_import_name
 
 if TYPE_CHECKING:
     from redis import Redis
-
-    from airflow_provider_typecheck.settings import TypecheckSettings
 
 DEFAULT_PREFIX = "typecheck:"
 MAX_SUMMARY_BYTES = 64 * 1024  # a summary is counts and a few samples, not the report
@@ -195,82 +192,41 @@ class TaskStatusStore:
     """
     One status record per validation task.
 
-    :param redis_conn_id: Airflow connection (``redis://host:port``; ``{"db": n}`` in extra).
+    :param redis: the composition root's Redis client (the store does not close it).
     :param finished_ttl_seconds: how long a finished task is kept.
     :param inflight_ttl_seconds: how long an unfinished task is kept after its last update.
     :param prefix: key prefix, so the project can share a Redis with Airflow or Celery.
-    :param redis_uri: a ``redis://`` URI used instead of the Airflow connection (``TYPECHECK_REDIS_URI``).
     """
 
     def __init__(
         self,
+        redis: Redis,
         *,
-        redis_conn_id: str = "redis_default",
         finished_ttl_seconds: int = 7 * 24 * 3600,
         inflight_ttl_seconds: int = 24 * 3600,
         prefix: str = DEFAULT_PREFIX,
-        redis_uri: str | None = None,
     ) -> None:
-        self.redis_conn_id = redis_conn_id
-        self._uri = redis_uri
         self.finished_ttl_seconds = finished_ttl_seconds
         self.inflight_ttl_seconds = inflight_ttl_seconds
         self.prefix = prefix
-        self._redis: Redis | None = None
-        self._scripts: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: TypecheckSettings | None = None) -> TaskStatusStore:
-        if settings is None:
-            from airflow_provider_typecheck.settings import get_settings
-
-            settings = get_settings()
-        return cls(
-            redis_conn_id=settings.redis_conn_id,
-            finished_ttl_seconds=settings.task_ttl_seconds,
-            inflight_ttl_seconds=settings.task_inflight_ttl_seconds,
-            prefix=settings.redis_prefix,
-            redis_uri=None if settings.redis_uri is None else settings.redis_uri.get_secret_value(),
-        )
-
-    def _client(self) -> Redis:
-        if self._redis is None:
-            with self._lock:
-                if self._redis is None:
-                    if self._uri is None:
-                        from airflow.providers.redis.hooks.redis import RedisHook
-
-                        client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
-                    else:
-                        from redis import Redis
-
-                        client = Redis.from_url(self._uri)
-                    self._scripts = {
-                        name: client.register_script(body)
-                        for name, body in (
-                            ("create", _CREATE),
-                            ("transition", _TRANSITION),
-                            ("progress", _PROGRESS),
-                            ("claim", _CLAIM),
-                            ("renew", _RENEW),
-                            ("release", _RELEASE),
-                            ("announce", _ANNOUNCE),
-                        )
-                    }
-                    self._redis = client
-        return self._redis
+        self._redis = redis
+        # Registering sends nothing: a script is loaded on its first call.
+        self._scripts = {
+            name: redis.register_script(body)
+            for name, body in (
+                ("create", _CREATE),
+                ("transition", _TRANSITION),
+                ("progress", _PROGRESS),
+                ("claim", _CLAIM),
+                ("renew", _RENEW),
+                ("release", _RELEASE),
+                ("announce", _ANNOUNCE),
+            )
+        }
 
     def ping(self) -> None:
         """Raise unless Redis answers (for health checks)."""
-        self._client().ping()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._redis is not None:
-                self._redis.close()
-            self._redis = None
-            self._scripts = {}
+        self._redis.ping()
 
     def task_key(self, task_id: str) -> str:
         return f"{self.prefix}task:{task_id}"
@@ -316,7 +272,6 @@ class TaskStatusStore:
         )
         score_us = int(now.timestamp() * 1_000_000)
         oldest_kept_us = score_us - self._longest_ttl * 1_000_000
-        self._client()
         created = self._scripts["create"](
             keys=[self.task_key(task_id), self.index_key(import_name)],
             args=[self.inflight_ttl_seconds, score_us, task_id, self._longest_ttl, oldest_kept_us, *_encode(status)],
@@ -370,7 +325,6 @@ class TaskStatusStore:
         if report_uri is not None:
             fields["report_uri"] = report_uri
         ttl = self.finished_ttl_seconds if target in FINISHED_STATES else self.inflight_ttl_seconds
-        self._client()
         outcome, payload = self._scripts["transition"](
             keys=[self.task_key(task_id), self.lease_key(task_id)],
             args=[self.index_key(""), ttl, target.value, f" {' '.join(allowed_from)} ", *_pairs(fields)],
@@ -432,7 +386,6 @@ class TaskStatusStore:
         to do; ``("busy", holder)`` while another run holds an unexpired lease; or
         ``("missing", None)`` when the task is not recorded (expired, or Redis lost it).
         """
-        self._client()
         outcome, payload = self._scripts["claim"](
             keys=[self.task_key(task_id), self.lease_key(task_id)],
             args=[self.index_key(""), self.inflight_ttl_seconds, token, _millis(lease_seconds), _now().isoformat()],
@@ -446,21 +399,18 @@ class TaskStatusStore:
 
     def renew_lease(self, task_id: str, token: str, *, lease_seconds: float) -> bool:
         """Extend the lease of run ``token``; False when another run holds it now."""
-        self._client()
         return bool(self._scripts["renew"](keys=[self.lease_key(task_id)], args=[token, _millis(lease_seconds)]))
 
     def release_lease(self, task_id: str, token: str) -> None:
         """Give up the lease of run ``token`` (a stopped worker), so another may start at once."""
-        self._client()
         self._scripts["release"](keys=[self.lease_key(task_id)], args=[token])
 
     def mark_announced(self, task_id: str) -> None:
         """Record that the task's final event was confirmed by the broker."""
-        self._client()
         self._scripts["announce"](keys=[self.task_key(task_id)], args=[_now().isoformat()])
 
     def is_announced(self, task_id: str) -> bool:
-        return bool(self._client().hexists(self.task_key(task_id), "announced_at"))
+        return bool(self._redis.hexists(self.task_key(task_id), "announced_at"))
 
     def progress(self, task_id: str, rows_done: int, rows_total: int | None = None) -> TaskStatus:
         """
@@ -470,7 +420,6 @@ class TaskStatusStore:
         """
         if rows_done < 0 or (rows_total is not None and rows_total < 0):
             raise InvalidInput("row counts cannot be negative")
-        self._client()
         outcome, payload = self._scripts["progress"](
             keys=[self.task_key(task_id)],
             args=[
@@ -494,7 +443,7 @@ class TaskStatusStore:
 
     def get(self, task_id: str) -> TaskStatus:
         """:raises TaskNotFound: no such task (or it expired)."""
-        raw = self._client().hgetall(self.task_key(task_id))
+        raw = self._redis.hgetall(self.task_key(task_id))
         if not raw:
             raise TaskNotFound(f"no task {task_id!r}")
         return _decode(raw)
@@ -504,7 +453,7 @@ class TaskStatusStore:
         validate_import_name(import_name)
         if skip < 0 or limit <= 0:
             raise InvalidInput("need skip >= 0 and limit > 0")
-        client = self._client()
+        client = self._redis
         index = self.index_key(import_name)
         ids = [_text(i) for i in client.zrevrange(index, skip, skip + limit - 1)]
         if not ids:
@@ -526,7 +475,7 @@ class TaskStatusStore:
     def count_for_import(self, import_name: str) -> int:
         """How many tasks of one import name are indexed (ids of expired ones count until next read)."""
         validate_import_name(import_name)
-        return int(self._client().zcard(self.index_key(import_name)))
+        return int(self._redis.zcard(self.index_key(import_name)))
 
 
 def _check_task_id(task_id: str) -> str:

@@ -15,7 +15,7 @@ from airflow_provider_typecheck.hooks.rabbitmq import RabbitMQHook
 from airflow_provider_typecheck.registry.tasks import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from airflow_provider_typecheck.services import Services
 
 FINISHED = frozenset({"valid", "invalid", "failed"})
 # What a real triggerer (and BaseTrigger's task_instance setter) sets on every trigger it
@@ -24,24 +24,6 @@ RESERVED_TRIGGER_ATTRIBUTES = frozenset({
     "task_id", "trigger_id", "task_instance", "_task_instance", "task", "template_fields", "template_ext", "log",
     "triggerer_job_id", "timeout_after", "asset_state_store",
 })
-
-
-async def async_redis(redis_conn_id: str) -> Redis:
-    """A ``redis.asyncio`` client for an Airflow Redis connection (RedisHook has no async side)."""
-    from airflow.sdk import BaseHook
-    from redis.asyncio import Redis
-
-    conn = await BaseHook.aget_connection(redis_conn_id)
-    extra = conn.extra_dejson
-    return Redis(
-        host=conn.host or "localhost",
-        port=int(conn.port or 6379),
-        username=conn.login or None,
-        password=conn.password or None,
-        db=int(extra.get("db", 0)),
-        ssl=str(extra.get("ssl", "")).lower() in {"1", "true", "yes"},
-        decode_responses=True,
-    )
 
 
 def decode_status(raw: dict[str, str]) -> dict[str, Any]:
@@ -135,10 +117,11 @@ class ValidationTrigger(BaseTrigger):
     async def _events(self) -> AsyncIterator[TriggerEvent]:
         self._started = time.monotonic()
         deadline = None if self.timeout is None else self._started + self.timeout
-        redis = await async_redis(self.redis_conn_id)
+        services = self._services()
+        redis = await services.redis_async()
         try:
             async with contextlib.AsyncExitStack() as stack:
-                wake_up = await self._subscribe(stack)
+                wake_up = await self._subscribe(stack, services)
                 while True:
                     raw = await redis.hgetall(f"{self.key_prefix}task:{self.validation_id}")
                     if not raw:
@@ -163,14 +146,17 @@ class ValidationTrigger(BaseTrigger):
     def _event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent({"status": status, "validation_id": self.validation_id, "message": message})
 
-    async def _subscribe(self, stack: contextlib.AsyncExitStack) -> Any:
+    def _services(self) -> Services:
+        from airflow_provider_typecheck.services import Services
+
+        return Services(redis_conn_id=self.redis_conn_id, rabbitmq_conn_id=self.rabbitmq_conn_id)
+
+    async def _subscribe(self, stack: contextlib.AsyncExitStack, services: Services) -> Any:
         """Return ``wait(seconds)``, which returns early when an event about this import lands."""
         from airflow_provider_typecheck.jobs.topology import EVENTS_EXCHANGE
 
         try:
-            connection = await stack.enter_async_context(
-                await RabbitMQHook(rabbitmq_conn_id=self.rabbitmq_conn_id).aconnect()
-            )
+            connection = await stack.enter_async_context(await services.rabbitmq_aconnect())
             channel = await connection.channel()
             exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=True)
             queue = await channel.declare_queue(exclusive=True, auto_delete=True)
@@ -196,6 +182,5 @@ class ValidationTrigger(BaseTrigger):
 
     async def on_kill(self) -> None:
         """The task was cleared or marked while deferred: the worker need not finish the job."""
-        from airflow_provider_typecheck.jobs import cancel_validation
-
-        await asyncio.to_thread(cancel_validation, self.validation_id, reason="the Airflow task was stopped")
+        services = self._services()
+        await asyncio.to_thread(services.cancel_validation, self.validation_id, reason="the Airflow task was stopped")

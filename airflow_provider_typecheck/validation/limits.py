@@ -42,6 +42,16 @@ class WorkbookLimits:
     max_cells: int = DEFAULT_MAX_WORKBOOK_CELLS
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Every limit the core applies, in one value: the CLI, the workers, the operator's
+    local mode and the registry all take it from the settings (``services.limits``)."""
+
+    max_schema_bytes: int = DEFAULT_MAX_SCHEMA_BYTES
+    max_schema_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
+    workbook: WorkbookLimits = WorkbookLimits()
+
+
 def check_workbook(name: str, data: bytes, limits: WorkbookLimits = WorkbookLimits()) -> None:
     """Refuse a workbook past ``limits`` before it is inflated, with a :class:`ReadError`.
 

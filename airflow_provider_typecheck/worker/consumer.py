@@ -31,10 +31,9 @@ from airflow_provider_typecheck.jobs.topology import (
 from airflow_provider_typecheck.worker.job import JobRunner, Outcome
 
 if TYPE_CHECKING:
-    import pika
     from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-    from airflow_provider_typecheck.settings import TypecheckSettings
+    from airflow_provider_typecheck.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +50,21 @@ class Worker:
     """
     One consumer connection and its job threads; :meth:`run` returns 0 after SIGTERM.
 
+    :param services: the process's clients and stores (the composition root).
     :param prefetch: unacked jobs held (and run) at once by this process.
     """
 
-    def __init__(self, settings: TypecheckSettings, *, prefetch: int = 1) -> None:
-        from airflow_provider_typecheck.jobs.filestore import FileStore
-        from airflow_provider_typecheck.jobs.publish import cached_schema_store
-        from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
-        from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-
-        self.settings = settings
+    def __init__(self, services: Services, *, prefetch: int = 1) -> None:
+        self.services = services
+        self.settings = services.settings
         self.prefetch = prefetch
-        self.parameters: pika.ConnectionParameters = parameters_from_settings(settings)
         self.stopping = threading.Event()
         self.interrupt = threading.Event()
         self.runner = JobRunner(
-            settings,
-            tasks=TaskStatusStore.from_settings(settings),
-            schemas=cached_schema_store(settings),
-            files=FileStore.from_settings(settings),
+            self.settings,
+            tasks=services.tasks,
+            schemas=services.schemas,
+            files=services.files,
             interrupt=self.interrupt,
         )
         self._pool = ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="typecheck-job")
@@ -108,10 +103,9 @@ class Worker:
                 self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
 
     def _consume(self) -> None:
-        import pika
         from pika import exceptions
 
-        connection = pika.BlockingConnection(self.parameters)
+        connection = self.services.rabbitmq_connect()
         self._connection = connection
         try:
             channel = connection.channel()

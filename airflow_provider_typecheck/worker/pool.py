@@ -16,11 +16,11 @@ RESTART_DELAY_SECONDS = 2.0
 
 def run_worker_process(prefetch: int) -> int:
     """Run one worker in this process until SIGTERM; return its exit code (0)."""
-    from airflow_provider_typecheck.settings import get_settings
+    from airflow_provider_typecheck.services import get_services
     from airflow_provider_typecheck.worker.consumer import Worker
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    worker = Worker(get_settings(), prefetch=prefetch)
+    worker = Worker(get_services(), prefetch=prefetch)
     worker.install_signal_handlers()
     return worker.run()
 

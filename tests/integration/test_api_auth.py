@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_typecheck.registry.models import UserCreate, UserUpdate
 from airflow_provider_typecheck.registry.security import create_access_token
-from airflow_provider_typecheck.registry.users import UserStore
 from airflow_provider_typecheck.settings import TypecheckSettings
+from tests.integration.jobs_support import services_for
 from tests.integration.api_support import ADMIN, ADMIN_PASSWORD, USERS_SCHEMA, Api
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis")]
@@ -47,7 +47,7 @@ CALLERS = [*REFUSED, "user role", "admin"]
 def world(api: Api) -> dict[str, str]:
     """Users in every state, their tokens, and the things the routes name."""
     settings = TypecheckSettings()
-    users = UserStore.from_settings(settings)
+    users = services_for(settings).users
     tag = uuid.uuid4().hex[:6]
     names = {kind: f"{kind.split()[0]}-{tag}" for kind in ("user role", "deactivated user", "deleted user", "other")}
     for name in names.values():
@@ -75,15 +75,13 @@ def world(api: Api) -> dict[str, str]:
 def _call(api: Api, world: dict[str, str], caller: str, method: str, path: str, kwargs: dict) -> object:
     tag = uuid.uuid4().hex[:6]
     # Each call that destroys something gets a thing of its own to destroy.
-    users = UserStore.from_settings(TypecheckSettings())
+    users = services_for(TypecheckSettings()).users
     victim = f"victim-{tag}"
     if "{victim}" in path:
         users.create(UserCreate(username=victim, password="password123"))
     doomed = f"doomed_{tag}"
     if "{doomed}" in path:
-        from airflow_provider_typecheck.jobs.publish import cached_schema_store
-
-        cached_schema_store(TypecheckSettings()).put(doomed, USERS_SCHEMA, new_version=True, actor="test")
+        services_for(TypecheckSettings()).schemas.put(doomed, USERS_SCHEMA, new_version=True, actor="test")
     if method == "POST" and path == "/users/create":
         kwargs = {"json": {**kwargs["json"], "username": f"created-{tag}"}}
     url = path.format(other=world["other"], victim=victim, doomed=doomed, task=world["task"])
@@ -110,7 +108,7 @@ def test_every_protected_route_refuses_whom_it_must(
 
 
 def test_a_demoted_admin_is_refused_at_once(api: Api) -> None:
-    users = UserStore.from_settings(TypecheckSettings())
+    users = services_for(TypecheckSettings()).users
     name = f"boss-{uuid.uuid4().hex[:6]}"
     boss = users.create(UserCreate(username=name, password="password123", role="admin"))
     token = api.token(name, "password123")

@@ -10,6 +10,8 @@ import pytest
 from airflow_provider_typecheck.registry.errors import IllegalTransition
 from airflow_provider_typecheck.registry.models import TaskState
 from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+from airflow_provider_typecheck.services import Services
+from airflow_provider_typecheck.settings import TypecheckSettings
 
 pytestmark = pytest.mark.integration("redis")
 
@@ -19,19 +21,21 @@ INFLIGHT_TTL = 3600
 
 @pytest.fixture
 def tasks(redis_prefix: str) -> Iterator[TaskStatusStore]:
-    store = TaskStatusStore(finished_ttl_seconds=FINISHED_TTL, inflight_ttl_seconds=INFLIGHT_TTL, prefix=redis_prefix)
-    yield store
-    store.close()
+    services = Services(TypecheckSettings(
+        task_ttl_seconds=FINISHED_TTL, task_inflight_ttl_seconds=INFLIGHT_TTL, redis_prefix=redis_prefix
+    ))
+    yield services.tasks
+    services.close()
 
 
 def _ttl(tasks: TaskStatusStore, key: str) -> int:
-    return tasks._client().ttl(key)
+    return tasks._redis.ttl(key)
 
 
 def test_progress_refreshes_the_ttl_of_the_task_and_its_index(tasks: TaskStatusStore) -> None:
     task = tasks.create(import_name="orders", file_name="f.csv")
     tasks.mark_reading(task.task_id)
-    client = tasks._client()
+    client = tasks._redis
     client.expire(tasks.task_key(task.task_id), 10)
     client.expire(tasks.index_key("orders"), 10)
 
@@ -45,7 +49,7 @@ def test_finishing_keeps_the_index_as_long_as_the_finished_task(tasks: TaskStatu
     task = tasks.create(import_name="orders", file_name="f.csv")
     tasks.mark_reading(task.task_id)
     tasks.mark_validating(task.task_id)
-    tasks._client().expire(tasks.index_key("orders"), 10)  # as if the index were about to lapse
+    tasks._redis.expire(tasks.index_key("orders"), 10)  # as if the index were about to lapse
 
     tasks.finish(task.task_id, valid=True, summary={})
 
@@ -82,7 +86,7 @@ def test_one_live_run_holds_a_task_and_a_dead_ones_task_is_taken_over(tasks: Tas
     assert not tasks.renew_lease(task.task_id, "run-a", lease_seconds=5)
     tasks.mark_validating(task.task_id)
     tasks.finish(task.task_id, valid=True, summary={})
-    assert tasks._client().exists(tasks.lease_key(task.task_id)) == 0
+    assert tasks._redis.exists(tasks.lease_key(task.task_id)) == 0
     outcome, finished = tasks.claim(task.task_id, "run-c", lease_seconds=5)
     assert outcome == "finished" and finished.state is TaskState.VALID
 

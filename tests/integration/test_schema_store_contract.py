@@ -24,12 +24,11 @@ from hypothesis import strategies as st
 
 from airflow_provider_typecheck.registry.errors import InvalidImportName, InvalidSchema, SchemaNotFound, VersionConflict
 from airflow_provider_typecheck.registry.models import PutOutcome
-from airflow_provider_typecheck.registry.schemas import (
-    MONGO_MAX_DOCUMENT_BYTES,
-    MongoSchemaStore,
-    PostgresSchemaStore,
-    SchemaStore,
-)
+from airflow_provider_typecheck.registry.mongo_schemas import MONGO_MAX_DOCUMENT_BYTES, MongoSchemaStore
+from airflow_provider_typecheck.registry.postgres_schemas import PostgresSchemaStore
+from airflow_provider_typecheck.registry.schemas import SchemaStore
+from airflow_provider_typecheck.services import Services
+from airflow_provider_typecheck.settings import TypecheckSettings
 
 MONGO_URI = os.environ.get("TYPECHECK_TEST_MONGO_URI")
 NO_MONGO_REASON = "TYPECHECK_TEST_MONGO_URI is not set: no real MongoDB to test against (mongomock ran instead)"
@@ -80,14 +79,14 @@ def make_store(
     mongo_database: str,
 ) -> Iterator[Any]:
     """A factory of stores on one backend: several stores model several processes."""
-    made: list[SchemaStore] = []
+    made: list[Services] = []
     if backend == "postgres":
         request.getfixturevalue("postgres_conn")
         schema = request.getfixturevalue("pg_session_schema")
 
         def make(**kw: Any) -> SchemaStore:
-            made.append(PostgresSchemaStore(schema=kw.pop("pg_schema", schema), **kw))
-            return made[-1]
+            made.append(Services(TypecheckSettings(schema_store="postgres", postgres_schema=kw.pop("pg_schema", schema))))
+            return PostgresSchemaStore(made[-1].postgres, **kw)
 
     else:
         if backend == "mongomock":
@@ -105,12 +104,12 @@ def make_store(
 
         def make(**kw: Any) -> SchemaStore:
             kw.pop("pg_schema", None)
-            made.append(MongoSchemaStore(database=mongo_database, collection="schemas", **kw))
-            return made[-1]
+            made.append(Services(TypecheckSettings(schema_store="mongo", mongo_database=mongo_database)))
+            return MongoSchemaStore(made[-1].mongo, database=mongo_database, collection="schemas", **kw)
 
     yield make
-    for store in made:
-        store.close()
+    for services in made:
+        services.close()
 
 
 @pytest.fixture
@@ -555,7 +554,7 @@ def test_a_writer_that_loses_the_race_retries_on_the_new_state(
                 rival.put(name, _schema(rival={"type": "string"}), new_version=True, actor="rival")
             return doc
 
-    ours._collection = RacingCollection()  # type: ignore[assignment]
+    ours._entries = RacingCollection()  # type: ignore[assignment]
     result = ours.put(name, _schema(ours={"type": "string"}), new_version=True, actor="ours")
 
     assert result.version == 3
@@ -627,17 +626,20 @@ def test_nul_in_a_schema_round_trips_or_is_refused_clearly(backend: str, store: 
 def test_a_mongo_uri_is_used_instead_of_the_airflow_connection(
     monkeypatch: pytest.MonkeyPatch, mongo_database: str, name: str
 ) -> None:
-    """With ``mongo_uri`` the store builds its own client: no Airflow connection is looked up."""
+    """With ``mongo_uri`` the client is built from it: no Airflow connection is looked up."""
     import mongomock
 
     made: list[str] = []
     monkeypatch.delenv("AIRFLOW_CONN_MONGO_DEFAULT", raising=False)
     monkeypatch.setattr("pymongo.MongoClient", lambda uri, **kw: made.append(uri) or mongomock.MongoClient())
-    store = MongoSchemaStore(mongo_conn_id="no_such_connection", database=mongo_database, mongo_uri="mongodb://db:27017")
+    services = Services(TypecheckSettings(
+        mongo_conn_id="no_such_connection", mongo_database=mongo_database, mongo_uri="mongodb://db:27017"
+    ))
+    store = services.schema_backend
 
     store.put(name, _schema(), new_version=True, actor=None)
 
     assert store.active(name).schema == _schema()
     assert made == ["mongodb://db:27017"]
     store.ping()
-    store.close()
+    services.close()

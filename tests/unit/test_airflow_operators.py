@@ -179,19 +179,18 @@ def test_encoding_and_header_row_as_the_cli_takes_them(tmp_path) -> None:
         SpreadsheetValidateOperator(task_id="t", import_name="u", file="f", mode="worker", header_row=2)
 
 
-def test_connection_ids_and_schema_store_override_the_settings(monkeypatch) -> None:
-    from airflow_provider_typecheck.operators.validate import operator_settings
-    from airflow_provider_typecheck.settings import TypecheckSettings
+def test_connection_ids_and_schema_store_override_the_settings() -> None:
+    from airflow_provider_typecheck.services import get_services
 
-    monkeypatch.setenv("TYPECHECK_POSTGRES_URI", "postgresql://elsewhere/db")
-    base = TypecheckSettings()
-    assert operator_settings(base) is base
-    settings = operator_settings(base, postgres_conn_id="warehouse", redis_conn_id=None, schema_store="postgres")
-    assert (settings.postgres_conn_id, settings.postgres_uri, settings.redis_conn_id, settings.schema_store) == (
-        "warehouse", None, base.redis_conn_id, "postgres")
+    plain = SpreadsheetValidateOperator(task_id="t", import_name="u", file="f", mode="worker")
+    assert plain._services() is get_services()
     op = SpreadsheetValidateOperator(task_id="t", import_name="u", file="f", mode="worker", rabbitmq_conn_id="mq",
-                                     redis_conn_id="cache", mongo_conn_id="docs", schema_store="mongo")
-    assert (op._settings().rabbitmq_conn_id, op._settings().redis_conn_id, op._settings().mongo_conn_id) == (
-        "mq", "cache", "docs")
+                                     redis_conn_id="cache", mongo_conn_id="docs", postgres_conn_id="warehouse",
+                                     schema_store="postgres")
+    settings = op._services().settings
+    assert (settings.rabbitmq_conn_id, settings.redis_conn_id, settings.mongo_conn_id, settings.postgres_conn_id,
+            settings.schema_store) == ("mq", "cache", "docs", "warehouse", "postgres")
+    assert op._services() is op._services()  # built once per execution
+    op._close_services()
     with pytest.raises(ValueError, match="schema_store"):
         SchemaUploadOperator(task_id="t", import_name="u", schema={}, schema_store="mysql")

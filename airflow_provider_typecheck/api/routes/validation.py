@@ -57,10 +57,10 @@ def upload_spreadsheet(
     The file streams to the file store as it arrives and is cut off with a 413 as soon
     as it passes ``TYPECHECK_MAX_UPLOAD_BYTES``.
     """
-    from airflow_provider_typecheck.jobs import JobOptions, publish_validation
+    from airflow_provider_typecheck.jobs import JobOptions
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
-    stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
+    schema = stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + uploads.FRAMING_ALLOWANCE:
@@ -78,18 +78,16 @@ def upload_spreadsheet(
     except UploadTooLarge:
         raise _too_large(limit) from None
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
-    task_id = publish_validation(
+    queued = stores.publish_validation(
         import_name,
         file_uri,
         file_name=file_name,
-        schema_version=schema_version,
+        schema=schema,
         options=JobOptions(sheet=sheet_option, delimiter=delimiter, max_errors=settings.max_errors,
                            write_invalid_rows=True),
         submitted_by=user.username,
-        settings=settings,
     )
-    queued = stores.tasks.get(task_id)
-    return ValidationAccepted(task_id=task_id, import_name=import_name, schema_version=queued.schema_version or 0)
+    return ValidationAccepted(task_id=queued.task_id, import_name=import_name, schema_version=schema.version)
 
 
 def _too_large(limit: int) -> HTTPException:
