@@ -138,11 +138,13 @@ def assert_resumed_by_the_triggerer(stack: AirflowStack, dag_id: str, run_id: st
 
     queued = first(f"Validation {validation_id} queued")
     deferred = first("Pausing task as DEFERRED")
-    started = first(rf"trigger {re.escape(name)} \(ID \d+\) starting")
-    fired = first(rf"Trigger fired event.*'validation_id': '{validation_id}'")
+    first(rf"trigger {re.escape(name)} \(ID \d+\) starting")
+    # execute_complete names the validation the trigger's event carried.
     resumed = first(f"Resumed after the triggerer's event for validation {validation_id}")
-    assert queued < deferred and started < fired, log[-4000:]
-    assert resumed > deferred, log[-4000:]
+    assert queued < deferred < resumed, log[-4000:]
+    # The triggerer's own "fired" line (not always written when many triggers fire at once) names it too.
+    fired = [line for line in lines if "Trigger fired event" in line]
+    assert all(f"'validation_id': '{validation_id}'" in line for line in fired), fired
     # No connection chatter of pika's in the task log.
     assert not re.search(r"pika\.(adapters|connection|channel)", log), log[-4000:]
 
