@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
 import logging
 import time
@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from airflow_provider_typecheck.triggers.validation import FINISHED, ValidationTrigger
+from airflow_provider_typecheck.metrics import report_to_airflow_stats
+from airflow_provider_typecheck.plugins.paths import REPORT_VIEW, TASK_INSTANCE_VIEW
+from airflow_provider_typecheck.triggers.validation import ValidationTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
+    from airflow_provider_typecheck.registry.results import ErrorSample, ValidationSummary
     from airflow_provider_typecheck.services import Services
 
 OnInvalid = Literal["fail", "warn", "skip"]
@@ -37,9 +40,7 @@ CHUNK = 1 << 20
 ROW_LEVEL = "(row)"
 # The XCom key under which the validation's id is pushed as soon as it exists (before deferring).
 VALIDATION_ID_KEY = "validation_id"
-# The plugin's page for one validation, served by the Airflow API server.
-REPORT_VIEW = "/typecheck/ui/validations/{validation_id}"
-TASK_INSTANCE_VIEW = "/typecheck/ui/task-instance"
+
 def quiet_pika() -> None:
     """Keep pika's connection chatter (7 INFO lines per connection) out of task logs."""
     logging.getLogger("pika").setLevel(logging.WARNING)
@@ -59,22 +60,11 @@ class ValidationReportLink(BaseOperatorLink):
         base = conf.get("api", "base_url", fallback="").rstrip("/")
         validation_id = getattr(operator, "validation_id", None)
         if validation_id and getattr(operator, "mode", "worker") == "worker":
-            return base + REPORT_VIEW.format(validation_id=validation_id)
+            return base + REPORT_VIEW.format(task_id=validation_id)
         # Validated in the task: the page reads the counts from this task instance's XCom.
         query = urlencode({"dag_id": ti_key.dag_id, "run_id": ti_key.run_id, "task_id": ti_key.task_id,
                            "map_index": ti_key.map_index})
         return f"{base}{TASK_INSTANCE_VIEW}?{query}"
-
-
-def file_checksum(uri: str) -> str:
-    """sha256 of a file's bytes, streamed (a path or any fsspec URI)."""
-    import fsspec
-
-    digest = hashlib.sha256()
-    with fsspec.open(uri, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
 
 
 class SpreadsheetValidateOperator(BaseOperator):
@@ -257,23 +247,32 @@ class SpreadsheetValidateOperator(BaseOperator):
             self._close_services()
 
     def _validate_here(self) -> dict[str, Any]:
-        from airflow_provider_typecheck.validation import validate_file
+        from airflow_provider_typecheck.jobs.filestore import file_checksum
+        from airflow_provider_typecheck.registry.results import ValidationSummary
+        from airflow_provider_typecheck.validation import compile_schema, validate_file
 
         uri = str(self.file)
         schema, version = self._local_schema()
         self.validation_id = str(uuid.uuid4())
         self.log.info("Validating %s against %s (version %s) in the task", uri, self.import_name, version)
+        services = self._services()
+        limits = services.limits  # the settings' limits, as the workers apply them
+        started = time.perf_counter()
+        compiled = compile_schema(schema, max_bytes=limits.max_schema_bytes, max_depth=limits.max_schema_depth)
         report = validate_file(
-            uri, schema, sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
-            invalid_out=self.invalid_out, valid_out=self.valid_out, encoding=self.encoding, header_row=self.header_row,
+            uri, compiled, sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
+            invalid_out=self.invalid_out, valid_out=self.valid_out, workbook_limits=limits.workbook,
+            encoding=self.encoding, header_row=self.header_row,
         )
         # The full report (error list included) goes where the workers' reports go; XCom stays small.
-        report_uri = self._services().files.write_report(self.validation_id, report.to_dict())
-        result = self._result(
-            validation_id=self.validation_id, state="valid" if report.is_valid else "invalid", schema_version=version,
-            checksum=file_checksum(uri), summary=report.summary(), report_uri=report_uri,
+        report_uri = services.files.write_report(self.validation_id, report.to_dict())
+        summary = ValidationSummary.of_report(
+            report, file_checksum=file_checksum(uri), schema_version=version, report_uri=report_uri,
+            timings={"validate": report.elapsed_seconds, "total": time.perf_counter() - started},
         )
-        return self._judge(result, [error.to_dict() for error in report.errors[:ERRORS_LOGGED]])
+        result = self._result(self.validation_id, summary)
+        report_to_airflow_stats(result, report.elapsed_seconds)
+        return self._judge(result, summary.first_errors[:ERRORS_LOGGED])
 
     def _local_schema(self) -> tuple[dict[str, Any], int | None]:
         if self.schema is not None:
@@ -305,36 +304,38 @@ class SpreadsheetValidateOperator(BaseOperator):
         self.validation_id = services.publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
             options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}",
+            airflow={"dag_id": self.dag_id, "task_id": self.task_id, "run_id": context.get("run_id"),
+                     "map_index": getattr(context.get("ti"), "map_index", -1)},
         ).task_id
         self.log.info("Validation %s queued for %s", self.validation_id, uri)
         ti = context.get("ti") if context else None
         if ti is not None:
             # Known while deferred too: the report link and a cleared task find the validation.
             ti.xcom_push(key=VALIDATION_ID_KEY, value=self.validation_id)
+        trigger = ValidationTrigger(
+            validation_id=self.validation_id, import_name=self.import_name,
+            redis_conn_id=settings.redis_conn_id, rabbitmq_conn_id=settings.rabbitmq_conn_id,
+            poll_interval=self.poll_interval, timeout=self.timeout, key_prefix=settings.redis_prefix,
+            min_defer_seconds=self.min_defer_seconds,
+        )
         if self.deferrable:
-            self.defer(
-                trigger=ValidationTrigger(
-                    validation_id=self.validation_id, import_name=self.import_name,
-                    redis_conn_id=settings.redis_conn_id, rabbitmq_conn_id=settings.rabbitmq_conn_id,
-                    poll_interval=self.poll_interval, timeout=self.timeout, key_prefix=settings.redis_prefix,
-                    min_defer_seconds=self.min_defer_seconds,
-                ),
-                method_name="execute_complete",
-            )
-        return self._finish(self._wait_in_task(self.validation_id))
+            self.defer(trigger=trigger, method_name="execute_complete")
+        # Waited for here, no deferral to race with: no hold either.
+        trigger.min_defer_seconds = 0
+        return self._finish(self._wait_in_task(trigger))
 
-    def _wait_in_task(self, validation_id: str) -> dict[str, Any]:
-        store = self._services().tasks
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        while True:
-            status = store.get(validation_id)
-            if status.state.value in FINISHED:
-                return {"status": "finished", "validation_id": validation_id, "state": status.state.value,
-                        "task": status.model_dump(mode="json")}
-            if deadline is not None and time.monotonic() >= deadline:
-                return {"status": "timeout", "validation_id": validation_id,
-                        "message": f"validation {validation_id} not finished after {self.timeout} s"}
-            time.sleep(self.poll_interval)
+    @staticmethod
+    def _wait_in_task(trigger: ValidationTrigger) -> dict[str, Any]:
+        """Not deferred: run the trigger's own wait here, in the task, and return its event."""
+
+        async def first_event() -> dict[str, Any]:
+            events = trigger.run()
+            try:
+                return (await anext(events)).payload
+            finally:
+                await events.aclose()
+
+        return asyncio.run(first_event())
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         self._check_options()
@@ -353,16 +354,15 @@ class SpreadsheetValidateOperator(BaseOperator):
             raise AirflowException(event["message"])
         if event["status"] != "finished":
             raise AirflowException(event.get("message", f"validation {validation_id}: {event}"))
-        status = event["task"]
-        if status["state"] == "failed":
-            raise AirflowFailException(f"validation {validation_id} failed: {status.get('error')}")
-        summary = status.get("summary") or {}
-        self._copy_rows(validation_id, status["state"])
-        result = self._result(
-            validation_id=validation_id, state=status["state"], schema_version=status.get("schema_version"),
-            checksum=summary.get("file_checksum"), summary=summary, report_uri=status.get("report_uri"),
-        )
-        return self._judge(result, summary.get("first_errors", [])[:ERRORS_LOGGED])
+        from airflow_provider_typecheck.registry.results import ValidationSummary
+
+        summary = ValidationSummary.model_validate(event["summary"])
+        if summary.state == "failed":
+            raise AirflowFailException(f"validation {validation_id} failed: {summary.error}")
+        self._copy_rows(validation_id, summary.state)
+        result = self._result(validation_id, summary)
+        report_to_airflow_stats(result, (summary.timings or {}).get("validate"))
+        return self._judge(result, summary.first_errors[:ERRORS_LOGGED])
 
     def _copy_rows(self, validation_id: str, state: str) -> None:
         """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""
@@ -392,37 +392,32 @@ class SpreadsheetValidateOperator(BaseOperator):
 
     # --- verdict ---------------------------------------------------------------------
 
-    def _result(
-        self, *, validation_id: str, state: str, schema_version: int | None, checksum: str | None,
-        summary: dict[str, Any], report_uri: str | None,
-    ) -> dict[str, Any]:
+    def _result(self, validation_id: str, summary: ValidationSummary) -> dict[str, Any]:
+        """The XCom: the summary's small part, the same in both modes."""
         return {
             "validation_id": validation_id,
             "mode": self.mode,
-            "state": state,
+            "state": summary.state,
             "import_name": self.import_name,
             "file": str(self.file),
-            "schema_version": schema_version,
-            "file_checksum": checksum,
-            "total_rows": summary.get("total_rows", 0),
-            "valid_rows": summary.get("valid_rows", 0),
-            "invalid_rows": summary.get("invalid_rows", 0),
+            "schema_version": summary.schema_version,
+            "file_checksum": summary.file_checksum,
+            "total_rows": summary.total_rows,
+            "valid_rows": summary.valid_rows,
+            "invalid_rows": summary.invalid_rows,
             "errors_by_column": {column or ROW_LEVEL: counts
-                                 for column, counts in (summary.get("errors_by_column") or {}).items()},
-            "report_uri": report_uri,
+                                 for column, counts in (summary.errors_by_column or {}).items()},
+            "report_uri": summary.report_uri,
         }
 
-    def _judge(self, result: dict[str, Any], first_errors: list[dict[str, Any]]) -> dict[str, Any]:
+    def _judge(self, result: dict[str, Any], first_errors: list[ErrorSample]) -> dict[str, Any]:
         self._lineage = result
         invalid, total = result["invalid_rows"], result["total_rows"]
         if not invalid:
             self.log.info("All %s rows of %s are valid", total, self.file)
             return result
         for error in first_errors:
-            self.log.warning(
-                "row %s, %s, %s: %s", error.get("row"), _where(error.get("column")), error.get("keyword"),
-                error.get("message"),
-            )
+            self.log.warning("row %s, %s, %s: %s", error.row, _where(error.column), error.keyword, error.message)
         ratio = invalid / total if total else 1.0
         verdict = f"{invalid} of {total} rows of {self.file} are invalid ({ratio:.2%}); counts: {result['errors_by_column']}"
         if self.max_invalid_ratio is not None and ratio <= self.max_invalid_ratio:

@@ -29,6 +29,12 @@ WATCHER_MAX_BACKOFF = 60.0
 log = logging.getLogger(__name__)
 
 
+def check_source(queue_name: str | None, exchange: str | None) -> None:
+    """A message comes from a queue or from an exchange (bound to a queue of its own): exactly one."""
+    if (queue_name is None) == (exchange is None):
+        raise ValueError("give exactly one of queue_name or exchange")
+
+
 def decode_body(body: bytes) -> Any:
     """A message body as JSON when it parses, else as text (XCom takes both)."""
     text = body.decode("utf-8", errors="replace")
@@ -104,8 +110,7 @@ class RabbitMQTrigger(BaseTrigger):
         timeout: float | None = None,
     ) -> None:
         super().__init__()
-        if (queue_name is None) == (exchange is None):
-            raise ValueError("give exactly one of queue_name or exchange")
+        check_source(queue_name, exchange)
         self.queue_name = queue_name
         self.exchange = exchange
         self.routing_key = routing_key

@@ -17,23 +17,12 @@ from airflow_provider_typecheck.registry.tasks import DEFAULT_PREFIX
 if TYPE_CHECKING:
     from airflow_provider_typecheck.services import Services
 
-FINISHED = frozenset({"valid", "invalid", "failed"})
 # What a real triggerer (and BaseTrigger's task_instance setter) sets on every trigger it
 # runs: a trigger attribute of one of these names would be overwritten there.
 RESERVED_TRIGGER_ATTRIBUTES = frozenset({
     "task_id", "trigger_id", "task_instance", "_task_instance", "task", "template_fields", "template_ext", "log",
     "triggerer_job_id", "timeout_after", "asset_state_store",
 })
-
-
-def decode_status(raw: dict[str, str]) -> dict[str, Any]:
-    """A task-status hash as the JSON form of ``TaskStatus`` (typed, as TaskStatusStore.get gives it)."""
-    from airflow_provider_typecheck.registry.models import TaskStatus
-
-    fields: dict[str, Any] = dict(raw)
-    if "summary" in fields:
-        fields["summary"] = json.loads(fields["summary"])
-    return TaskStatus.model_validate(fields).model_dump(mode="json")
 
 
 class ValidationTrigger(BaseTrigger):
@@ -45,7 +34,7 @@ class ValidationTrigger(BaseTrigger):
     most ``poll_interval`` seconds and an unreachable broker only that. Both clients are
     async (``redis.asyncio``, aio-pika): the triggerer's event loop never blocks.
 
-    Events: ``{"status": "finished", "validation_id", "state", "task": <status fields>}``, or
+    Events: ``{"status": "finished", "validation_id", "state", "summary": <ValidationSummary as JSON>}``, or
     ``{"status": "timeout" | "error", "validation_id", "message"}``.
 
     The validation's id is ``validation_id``, never ``task_id``: a real triggerer sets
@@ -115,23 +104,24 @@ class ValidationTrigger(BaseTrigger):
                 yield event
 
     async def _events(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_typecheck.registry.errors import TaskNotFound
+
         self._started = time.monotonic()
         deadline = None if self.timeout is None else self._started + self.timeout
         services = self._services()
-        redis = await services.redis_async()
+        results = services.results
         try:
             async with contextlib.AsyncExitStack() as stack:
                 wake_up = await self._subscribe(stack, services)
                 while True:
-                    raw = await redis.hgetall(f"{self.key_prefix}task:{self.validation_id}")
-                    if not raw:
+                    try:
+                        summary = await results.aget(self.validation_id)
+                    except TaskNotFound:
                         yield self._event("error", f"validation task {self.validation_id} is unknown or expired")
                         return
-                    if raw.get("state") in FINISHED:
-                        status = decode_status(raw)
-                        yield TriggerEvent(
-                            {"status": "finished", "validation_id": self.validation_id, "state": status["state"], "task": status}
-                        )
+                    if summary is not None:
+                        yield TriggerEvent({"status": "finished", "validation_id": self.validation_id,
+                                            "state": summary.state, "summary": summary.model_dump(mode="json")})
                         return
                     wait = self.poll_interval
                     if deadline is not None:
@@ -141,7 +131,7 @@ class ValidationTrigger(BaseTrigger):
                             return
                     await wake_up(wait)
         finally:
-            await redis.aclose()
+            await results.aclose()
 
     def _event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent({"status": status, "validation_id": self.validation_id, "message": message})
@@ -149,7 +139,8 @@ class ValidationTrigger(BaseTrigger):
     def _services(self) -> Services:
         from airflow_provider_typecheck.services import Services
 
-        return Services(redis_conn_id=self.redis_conn_id, rabbitmq_conn_id=self.rabbitmq_conn_id)
+        return Services(redis_conn_id=self.redis_conn_id, rabbitmq_conn_id=self.rabbitmq_conn_id,
+                        redis_prefix=self.key_prefix)
 
     async def _subscribe(self, stack: contextlib.AsyncExitStack, services: Services) -> Any:
         """Return ``wait(seconds)``, which returns early when an event about this import lands."""

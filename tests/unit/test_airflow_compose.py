@@ -25,7 +25,8 @@ def compose() -> dict:
 
 def test_the_full_stack_is_there(compose) -> None:
     services = compose["services"]
-    assert set(services) == {*INFRA_IMAGES, *AIRFLOW_SERVICES, "airflow-init", "typecheck-worker", "typecheck-api"}
+    assert set(services) == {*INFRA_IMAGES, *AIRFLOW_SERVICES, "airflow-init", "typecheck-worker", "typecheck-api",
+                             "prometheus"}
     for name, image in INFRA_IMAGES.items():
         assert services[name]["image"] == image
     for name, command in AIRFLOW_SERVICES.items():
@@ -96,3 +97,16 @@ def test_every_component_and_worker_sees_the_same_data_and_settings(compose) -> 
     seed = services["airflow-init"]["command"][-1]
     assert "/opt/airflow/data/" in seed and "users.csv" in seed and "users.schema.json" in seed
     assert "chown airflow:root /opt/airflow/data /data/typecheck" in (ROOT / "Dockerfile").read_text()
+
+
+def test_prometheus_scrapes_the_api_and_every_worker(compose) -> None:
+    config = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["typecheck-api"]["static_configs"][0]["targets"] == ["typecheck-api:8000"]
+    assert jobs["typecheck-api"]["metrics_path"] == "/metrics"
+    worker = compose["services"]["typecheck-worker"]["entrypoint"]
+    port = int(worker[worker.index("--metrics-port") + 1])
+    assert jobs["typecheck-worker"]["dns_sd_configs"][0] == {
+        "names": ["typecheck-worker"], "type": "A", "port": port, "refresh_interval": "15s"}
+    mounts = compose["services"]["prometheus"]["volumes"]
+    assert "./docker/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
