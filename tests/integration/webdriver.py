@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.api_support import free_port
+from tests.integration.api_support import free_port, stop_process
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 CHROMIUM = shutil.which("chromium")
@@ -91,9 +91,4 @@ def chromium(log: Path, window: tuple[int, int] = (1400, 1000)) -> Iterator[Brow
                 httpx.delete(f"{base}/session/{session}", timeout=60)
             except httpx.TransportError:
                 pass
-        driver.terminate()
-        try:
-            driver.wait(20)
-        except subprocess.TimeoutExpired:
-            driver.kill()
-            driver.wait(10)
+        stop_process(driver)
