@@ -73,11 +73,11 @@ def main() -> None:
                               env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         from airflow_provider_typecheck.operators.validate import SpreadsheetValidateOperator
-        from airflow_provider_typecheck.registry.schemas import build_schema_store
+        from airflow_provider_typecheck.services import get_services
         from airflow_provider_typecheck.validation import load_schema, validate_file
 
         schema = load_schema(schema_path)
-        build_schema_store().put("bench_users", schema, new_version=False, actor="bench")
+        get_services().schemas.put("bench_users", schema, new_version=False, actor="bench")
         import logging
 
         # The verdict's warning on every round would drown the table.

@@ -63,13 +63,13 @@ class Bench:
         subprocess.run(["rabbitmqctl", "-q", "add_vhost", self.vhost], check=True, capture_output=True)
         subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"],
                        check=True, capture_output=True)
-        from airflow_provider_typecheck.jobs.publish import cached_schema_store
-        from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+        from airflow_provider_typecheck.services import Services
         from airflow_provider_typecheck.settings import TypecheckSettings
 
         self.settings = TypecheckSettings()
-        self.schemas = cached_schema_store(self.settings)
-        self.tasks = TaskStatusStore.from_settings(self.settings)
+        self.services = Services(self.settings)
+        self.schemas = self.services.schemas
+        self.tasks = self.services.tasks
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def start_workers(self, count: int) -> list[subprocess.Popen[bytes]]:
@@ -149,39 +149,35 @@ def in_process_seconds(path: Path, schema_path: Path) -> float:
 
 
 def end_to_end(bench: Bench, import_name: str, path: Path, rounds: int) -> list[float]:
-    from airflow_provider_typecheck.jobs import publish_validation
 
     times = []
     for _ in range(rounds):
         started = time.perf_counter()
-        task_id = publish_validation(import_name, path.as_uri(), settings=bench.settings)
+        task_id = bench.services.publish_validation(import_name, path.as_uri()).task_id
         times.append(bench.wait([task_id])[task_id] - started)
     return times
 
 
 def throughput(bench: Bench, import_name: str, path: Path, jobs: int) -> float:
-    from airflow_provider_typecheck.jobs import publish_validation
 
     started = time.perf_counter()
-    task_ids = [publish_validation(import_name, path.as_uri(), settings=bench.settings) for _ in range(jobs)]
+    task_ids = [bench.services.publish_validation(import_name, path.as_uri()).task_id for _ in range(jobs)]
     seen = bench.wait(task_ids, poll=0.05)  # polling 300 statuses often would compete with the workers
     return jobs / (max(seen.values()) - started)
 
 
 def overhead(bench: Bench, import_name: str, path: Path, jobs: int) -> list[float]:
-    from airflow_provider_typecheck.jobs import publish_validation
 
     costs = []
     for _ in range(jobs):
         started = time.perf_counter()
-        task_id = publish_validation(import_name, path.as_uri(), settings=bench.settings)
+        task_id = bench.services.publish_validation(import_name, path.as_uri()).task_id
         done = bench.wait([task_id], poll=0.0005)[task_id]
         costs.append(done - started - bench.tasks.get(task_id).summary["elapsed_seconds"])
     return costs
 
 
 def rss_series(bench: Bench, worker: subprocess.Popen[bytes], import_name: str, path: Path) -> tuple[list[int], int]:
-    from airflow_provider_typecheck.jobs import publish_validation
 
     def status_kb(field: str) -> int:
         for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines():
@@ -191,7 +187,7 @@ def rss_series(bench: Bench, worker: subprocess.Popen[bytes], import_name: str, 
 
     series = []
     for _ in range(10):
-        task_ids = [publish_validation(import_name, path.as_uri(), settings=bench.settings) for _ in range(20)]
+        task_ids = [bench.services.publish_validation(import_name, path.as_uri()).task_id for _ in range(20)]
         bench.wait(task_ids, poll=0.01)
         series.append(status_kb("VmRSS:"))
     return series, status_kb("VmHWM:")

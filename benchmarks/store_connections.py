@@ -40,20 +40,24 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="typecheck-bench-airflow-"))
 
-    from airflow_provider_typecheck.registry.migrations import postgres_hook
+    from airflow_provider_typecheck.registry.migrations import PostgresDatabase
     from airflow_provider_typecheck.registry.models import UserCreate
-    from airflow_provider_typecheck.registry.schemas import PostgresSchemaStore
+    from airflow_provider_typecheck.registry.postgres_schemas import PostgresSchemaStore
     from airflow_provider_typecheck.registry.security import decode_access_token
     from airflow_provider_typecheck.registry.users import UserStore
+    from airflow_provider_typecheck.services import Services
     from airflow_provider_typecheck.settings import TypecheckSettings
 
     schema = f"typecheck_bench_{uuid.uuid4().hex[:12]}"
-    settings = TypecheckSettings(jwt_secret=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex))
+    settings = TypecheckSettings(jwt_secret=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex), postgres_uri=args.uri,
+                                 postgres_schema=schema)
+    services = Services(settings)
     rows = []
     try:
         for label, pool_size in (("new connection per call", 0), ("kept connection (pool)", 8)):
-            schemas = PostgresSchemaStore(schema=schema, postgres_uri=args.uri, pool_size=pool_size)
-            users = UserStore(schema=schema, postgres_uri=args.uri, pool_size=pool_size)
+            database = PostgresDatabase(services.postgres_connect, schema, name="bench", pool_size=pool_size)
+            schemas = PostgresSchemaStore(database)
+            users = UserStore(database)
             if not rows:
                 schemas.put("bench.orders", {"type": "object"}, new_version=True, actor=None)
                 user = users.create(UserCreate(username="bench-user", password=SecretStr("bench password")))
@@ -61,10 +65,9 @@ def main() -> None:
             active = _median_ms(lambda: schemas.active("bench.orders"), args.calls)  # noqa: B023 - called at once
             per_request = _median_ms(lambda: users.user_for_token(claims), args.calls)  # noqa: B023
             rows.append((label, active, per_request))
-            schemas.close()
-            users.close()
+            database.close()
     finally:
-        with postgres_hook("typecheck_bench", args.uri).get_conn() as conn, conn.cursor() as cur:
+        with services.postgres_connect() as conn, conn.cursor() as cur:
             cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             conn.commit()
 

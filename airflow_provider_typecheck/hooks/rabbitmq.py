@@ -2,59 +2,16 @@
 
 from __future__ import annotations
 
-import ssl
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+
+from airflow_provider_typecheck.jobs.rabbitmq import AMQPParameters, parameters_from_connection
 
 if TYPE_CHECKING:
     import aio_pika
     import pika
     from airflow.sdk import Connection
-
-DEFAULT_PORT = 5672
-DEFAULT_TLS_PORT = 5671
-# Both schemes name this hook's connection type: `amqp://` and `amqps://` URIs in
-# AIRFLOW_CONN_* variables work as they are, and `amqps` turns TLS on.
-TLS_CONN_TYPE = "amqps"
-
-
-@dataclass(frozen=True)
-class AMQPParameters:
-    """Everything needed to open an AMQP connection, read once from the Airflow connection."""
-
-    host: str
-    port: int
-    login: str
-    password: str
-    virtual_host: str
-    tls: bool
-    ca_file: str | None
-    cert_file: str | None
-    key_file: str | None
-    verify: bool
-    heartbeat: int
-    connection_timeout: float
-
-    def ssl_context(self) -> ssl.SSLContext | None:
-        if not self.tls:
-            return None
-        context = ssl.create_default_context(cafile=self.ca_file)
-        if self.cert_file:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        if not self.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
-
-def _as_bool(value: Any, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 class RabbitMQHook(BaseHook):
@@ -87,24 +44,9 @@ class RabbitMQHook(BaseHook):
         self.rabbitmq_conn_id = rabbitmq_conn_id
         self._connection: pika.BlockingConnection | None = None
 
-    @staticmethod
-    def parameters_from(conn: Connection) -> AMQPParameters:
-        extra = conn.extra_dejson
-        tls = conn.conn_type == TLS_CONN_TYPE or _as_bool(extra.get("ssl"), False)
-        return AMQPParameters(
-            host=conn.host or "localhost",
-            port=int(conn.port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT)),
-            login=conn.login or "guest",
-            password=conn.password or "guest",
-            virtual_host=conn.schema or "/",
-            tls=tls,
-            ca_file=extra.get("ssl_ca_certs") or None,
-            cert_file=extra.get("ssl_certfile") or None,
-            key_file=extra.get("ssl_keyfile") or None,
-            verify=_as_bool(extra.get("ssl_verify"), True),
-            heartbeat=int(extra.get("heartbeat", 60)),
-            connection_timeout=float(extra.get("connection_timeout", 10)),
-        )
+    def parameters_from(self, conn: Connection) -> AMQPParameters:
+        """The connection read by the package's one parser (:mod:`~airflow_provider_typecheck.jobs.rabbitmq`)."""
+        return parameters_from_connection(conn, connection_name=f"airflow-typecheck:{self.rabbitmq_conn_id}")
 
     def get_connection_params(self) -> AMQPParameters:
         return self.parameters_from(self.get_connection(self.rabbitmq_conn_id))
@@ -113,11 +55,8 @@ class RabbitMQHook(BaseHook):
         return self.parameters_from(await self.aget_connection(self.rabbitmq_conn_id))
 
     def pika_parameters(self) -> pika.ConnectionParameters:
-        """pika's parameters, built by the same function the workers use (``jobs.rabbitmq``)."""
-        from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_connection
-
-        return parameters_from_connection(self.get_connection(self.rabbitmq_conn_id),
-                                          connection_name=f"airflow-typecheck:{self.rabbitmq_conn_id}")
+        """pika's parameters, built by the same function the workers use."""
+        return self.get_connection_params().pika()
 
     def get_conn(self) -> pika.BlockingConnection:
         """Return the hook's pika connection, opening it on first call (or after it closed)."""
@@ -152,15 +91,6 @@ class RabbitMQHook(BaseHook):
         import aio_pika
 
         params = params or await self.aget_connection_params()
-        return await aio_pika.connect(
-            host=params.host,
-            port=params.port,
-            login=params.login,
-            password=params.password,
-            virtualhost=params.virtual_host,
-            ssl=params.tls,
-            ssl_context=params.ssl_context(),
-            timeout=params.connection_timeout,
-            heartbeat=params.heartbeat,
-            client_properties={"connection_name": f"airflow-typecheck-trigger:{self.rabbitmq_conn_id}"},
-        )
+        kwargs = params.aio_pika()
+        kwargs["client_properties"] = {"connection_name": f"airflow-typecheck-trigger:{self.rabbitmq_conn_id}"}
+        return await aio_pika.connect(**kwargs)

@@ -8,25 +8,29 @@ else ``~/.local/share/typecheck``)::
     reports/<task_id>.invalid.csv     its invalid rows, when the job asked for them
     reports/<task_id>.valid.csv       its valid rows, when the job asked for them
 
+Nothing stays longer than its task: :mod:`.retention` deletes the uploads and reports
+of tasks whose status has expired.
+
 A job may also name a file anywhere else its workers can read (``s3://…``, a shared
 path): that file is read in place, never copied.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_typecheck.registry.errors import InvalidInput, NotFound, RegistryError
+from airflow_provider_typecheck.validation.locations import local_path
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
-
-    from airflow_provider_typecheck.settings import TypecheckSettings
 
 CHUNK_BYTES = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -38,6 +42,26 @@ class UploadTooLarge(InvalidInput):
     def __init__(self, max_bytes: int) -> None:
         super().__init__(f"the upload is larger than {max_bytes} bytes")
         self.max_bytes = max_bytes
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload saved in the store."""
+
+    uri: str
+    size: int
+    checksum: str  # "sha256:<hex>"
+
+
+def file_checksum(uri: str) -> str:
+    """``sha256:<hex>`` of a file's bytes, streamed (a path or any fsspec URI)."""
+    import fsspec
+
+    digest = hashlib.sha256()
+    with fsspec.open(uri, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
 
 
 class ReportNotFound(NotFound):
@@ -70,30 +94,24 @@ class FileStore:
         self.root = self.root.rstrip("/")
         self._local = "file" in _protocols(self.fs)
 
-    @classmethod
-    def from_settings(cls, settings: TypecheckSettings | None = None) -> FileStore:
-        if settings is None:
-            from airflow_provider_typecheck.settings import get_settings
-
-            settings = get_settings()
-        return cls(settings.storage_uri or default_storage_uri())
-
     # --- uploads ----------------------------------------------------------------------
 
-    def save_upload(self, stream: BinaryIO, file_name: str, *, max_bytes: int | None = None) -> str:
+    def save_upload(self, stream: BinaryIO, file_name: str, *, max_bytes: int | None = None) -> StoredUpload:
         """
-        Copy ``stream`` into the store in chunks and return the new file's URI.
+        Copy ``stream`` into the store in chunks; return the new file's URI, size and sha256
+        (computed on the chunks as they pass, so the file is never read again for it).
 
         :raises UploadTooLarge: past ``max_bytes``; the partial file is removed.
         """
         path = f"{self.root}/uploads/{uuid.uuid4().hex}/{safe_file_name(file_name)}"
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        written = self._write_stream(path, stream, max_bytes)
+        digest = hashlib.sha256()
+        written = self._write_stream(path, stream, max_bytes, digest)
         if written is None:
             raise UploadTooLarge(max_bytes or 0)
-        return self.uri(path)
+        return StoredUpload(uri=self.uri(path), size=written, checksum=f"sha256:{digest.hexdigest()}")
 
-    def _write_stream(self, path: str, stream: BinaryIO, max_bytes: int | None) -> int | None:
+    def _write_stream(self, path: str, stream: BinaryIO, max_bytes: int | None, digest: Any) -> int | None:
         # Locally the file appears under its name only when complete; elsewhere object
         # stores make a write visible only when it is closed anyway.
         target = f"{path}.part" if self._local else path
@@ -104,6 +122,7 @@ class FileStore:
                     written += len(chunk)
                     if max_bytes is not None and written > max_bytes:
                         break
+                    digest.update(chunk)
                     out.write(chunk)
             if max_bytes is not None and written > max_bytes:
                 self._remove_quietly(target, path.rsplit("/", 1)[0])
@@ -128,15 +147,8 @@ class FileStore:
         """The URI of a path in this store's filesystem."""
         return self.fs.unstrip_protocol(path)
 
-    def local_path(self, uri: str) -> str | None:
-        """The local path behind a ``file://`` URI or plain path, else None (read it by URI)."""
-        if "://" not in uri:
-            return uri
-        if uri.startswith("file://"):
-            from fsspec.core import url_to_fs
-
-            return url_to_fs(uri)[1]
-        return None
+    # The core's one rule: a plain path or a file:// URI is local, anything else is read by URI.
+    local_path = staticmethod(local_path)
 
     def open(self, uri: str) -> IO[bytes]:
         import fsspec
@@ -203,6 +215,81 @@ class FileStore:
     def prepare_outputs(self) -> None:
         """Create the reports folder, where row outputs are written by the core."""
         self.fs.makedirs(f"{self.root}/reports", exist_ok=True)
+
+
+    # --- retention: what the sweep lists and deletes -------------------------------------
+
+    def upload_folder(self, uri: str) -> str | None:
+        """The name of the ``uploads/<folder>`` holding ``uri``, or None for a file outside them."""
+        from fsspec.core import url_to_fs
+
+        try:
+            fs, path = url_to_fs(uri)
+        except (ValueError, ImportError):
+            return None
+        if type(fs) is not type(self.fs):
+            return None
+        inside = f"{self.root}/uploads/"
+        if not path.startswith(inside):
+            return None
+        folder = path[len(inside):].split("/", 1)[0]
+        return folder or None
+
+    def stored_uploads(self) -> list[StoredFile]:
+        """Every ``uploads/<folder>``: its name, size and last change."""
+        return self._listing(f"{self.root}/uploads", folders=True)
+
+    def stored_reports(self) -> list[StoredFile]:
+        """Every file under ``reports/``: a task's report and row files (``<task_id>.<suffix>``)."""
+        return self._listing(f"{self.root}/reports", folders=False)
+
+    def _listing(self, folder: str, *, folders: bool) -> list[StoredFile]:
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            is_folder = entry.get("type") == "directory"
+            if is_folder != folders:
+                continue
+            path = entry["name"].rstrip("/")
+            size = int(self.fs.du(path)) if is_folder else int(entry.get("size") or 0)
+            found.append(StoredFile(path.rsplit("/", 1)[-1], path, size, _modified(entry)))
+        return found
+
+    def delete(self, stored: StoredFile) -> None:
+        """Delete a listed upload folder or report file (gone already is fine)."""
+        try:
+            self.fs.rm(stored.path, recursive=True)
+        except FileNotFoundError:
+            pass
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str  # the upload folder's name, or the report file's
+    path: str
+    size: int
+    modified: float | None  # seconds since the epoch; None when the filesystem does not say
+
+
+def _modified(entry: dict[str, Any]) -> float | None:
+    # Local files say "mtime"; object stores "LastModified" / "last_modified" / "updated".
+    for key in ("mtime", "LastModified", "last_modified", "updated"):
+        value = entry.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, str):
+            from datetime import datetime
+
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
 
 
 def safe_file_name(file_name: str) -> str:

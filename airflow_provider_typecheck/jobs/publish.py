@@ -1,9 +1,12 @@
 """Hand a validation to the workers: the one call every caller uses.
 
 ``publish_validation`` resolves the schema version, records the task as ``queued``,
-publishes the job persistently with publisher confirms and returns the task id. A job
-the broker does not confirm is an error to the caller, and its task is ``failed``
+publishes the job persistently with publisher confirms and returns the queued status.
+A job the broker does not confirm is an error to the caller, and its task is ``failed``
 with the reason, so no task waits in ``queued`` for a message that was never sent.
+
+Callers reach it through the composition root, which passes its stores and publisher:
+``services.publish_validation(...)`` (:mod:`airflow_provider_typecheck.services`).
 """
 
 from __future__ import annotations
@@ -11,22 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_typecheck.jobs.contract import CONTRACT_VERSION, JobOptions, ValidationJob
 from airflow_provider_typecheck.jobs.topology import EXCHANGE, VALIDATION_ROUTING_KEY, declare_topology
 
 if TYPE_CHECKING:
-    import pika
     from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
     from airflow_provider_typecheck.jobs.filestore import FileStore
+    from airflow_provider_typecheck.registry.models import SchemaVersion, TaskStatus
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-    from airflow_provider_typecheck.settings import TypecheckSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,12 @@ class ConfirmedPublisher:
     Every publish waits for the broker's confirm. A connection found dead (a broker
     restart, a missed heartbeat while idle) is replaced once and the publish retried;
     a second failure raises :class:`PublishError`.
+
+    :param connect: opens a new blocking connection (the composition root's ``rabbitmq_connect``).
     """
 
-    def __init__(self, parameters: pika.ConnectionParameters, *, delivery_limit: int) -> None:
-        self.parameters = parameters
+    def __init__(self, connect: Callable[[], BlockingConnection], *, delivery_limit: int) -> None:
+        self.connect = connect
         self.delivery_limit = delivery_limit
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
@@ -55,10 +58,8 @@ class ConfirmedPublisher:
 
     def _open(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
-            import pika
-
             self.close_connection()
-            self._connection = pika.BlockingConnection(self.parameters)
+            self._connection = self.connect()
             channel = self._connection.channel()
             channel.confirm_delivery()
             declare_topology(channel, delivery_limit=self.delivery_limit)
@@ -98,104 +99,71 @@ class ConfirmedPublisher:
                 log.debug("closing a broken publisher connection failed", exc_info=True)
 
 
-@dataclass
-class JobServices:
-    """What publishing needs, built once per process and settings."""
-
-    schemas: SchemaStore
-    tasks: TaskStatusStore
-    files: FileStore
-    publisher: ConfirmedPublisher
-
-
-@lru_cache(maxsize=4)
-def job_services(settings: TypecheckSettings) -> JobServices:
-    """The stores and publisher for ``settings``, kept for the life of the process."""
-    from airflow_provider_typecheck.jobs.filestore import FileStore
-    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
-    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-
-    return JobServices(
-        schemas=cached_schema_store(settings),
-        tasks=TaskStatusStore.from_settings(settings),
-        files=FileStore.from_settings(settings),
-        publisher=ConfirmedPublisher(parameters_from_settings(settings), delivery_limit=settings.delivery_limit),
-    )
-
-
-def cached_schema_store(settings: TypecheckSettings) -> SchemaStore:
-    """The schema store of ``settings``, behind the same Redis cache the API's writes invalidate."""
-    from airflow_provider_typecheck.registry.schemas import build_schema_store
-
-    return build_schema_store(settings)
-
-
 def publish_validation(
     import_name: str,
     file_uri: str,
     *,
+    schemas: SchemaStore,
+    tasks: TaskStatusStore,
+    files: FileStore,
+    publisher: ConfirmedPublisher,
+    options: JobOptions,
     file_name: str | None = None,
     schema_version: int | None = None,
-    options: JobOptions | None = None,
+    schema: SchemaVersion | None = None,
     submitted_by: str | None = None,
-    settings: TypecheckSettings | None = None,
-) -> str:
+    file_checksum: str | None = None,
+    airflow: dict[str, Any] | None = None,
+) -> TaskStatus:
     """
-    Queue the validation of ``file_uri`` against ``import_name``'s schema; return the task id.
+    Queue the validation of ``file_uri`` against ``import_name``'s schema; return its queued status.
 
     :param schema_version: a version to pin; default the active one, resolved now.
+    :param schema: the schema version the caller has already resolved (the upload route,
+        which answers 404 before reading the file): it is not looked up again.
+    :param file_checksum: the file's ``sha256:`` when the caller read its bytes (an upload),
+        kept on the task so that the worker need not read the file once more for it.
+    :param submitted_by: who may see the task over REST (a user's id; admins see every task).
+    :param airflow: the submitting task instance (``dag_id``, ``task_id``, ``run_id``,
+        ``map_index``): Airflow's pages show the task to whoever may read that DAG.
     :raises SchemaNotFound: no such import name or version (nothing is recorded).
     :raises PublishError: the broker did not confirm the job; its task is ``failed``.
     """
-    services = job_services(_settings(settings))
-    version = services.schemas.active(import_name, schema_version).version
+    if schema is None:
+        schema = schemas.active(import_name, schema_version)
     job = ValidationJob(
         task_id=uuid.uuid4(),
         import_name=import_name,
-        schema_version=version,
+        schema_version=schema.version,
         file_uri=file_uri,
         file_name=file_name or file_uri.rstrip("/").rsplit("/", 1)[-1] or file_uri,
-        options=options or JobOptions(max_errors=_settings(settings).max_errors),
+        options=options,
         submitted_by=submitted_by,
         submitted_at=datetime.now(timezone.utc),
     )
     task_id = str(job.task_id)
-    services.tasks.create(
+    queued = tasks.create(
         task_id=task_id,
         import_name=import_name,
         file_name=job.file_name,
-        file_size=_size(services.files, file_uri),
-        schema_version=version,
+        file_size=_size(files, file_uri),
+        file_checksum=file_checksum,
+        schema_version=schema.version,
+        submitted_by=submitted_by,
+        airflow=airflow,
     )
     try:
-        services.publisher.publish(
+        publisher.publish(
             EXCHANGE, VALIDATION_ROUTING_KEY, job.to_body(), message_id=task_id, message_type=JOB_MESSAGE_TYPE
         )
     except BaseException as err:
         reason = str(err) if isinstance(err, PublishError) else f"{type(err).__name__}: {err}"
-        services.tasks.fail(task_id, f"the job could not be queued: {reason}")
+        tasks.fail(task_id, f"the job could not be queued: {reason}")
         if isinstance(err, PublishError):
             raise
         raise PublishError(reason) from err
-    log.info("queued task %s: %s against %s v%s", task_id, job.file_name, import_name, version)
-    return task_id
-
-
-def cancel_validation(task_id: str, *, reason: str = "cancelled", settings: TypecheckSettings | None = None) -> None:
-    """
-    End a task as ``failed`` with ``reason`` (an operator's ``on_kill``); finished tasks stay as they are.
-
-    :raises TaskNotFound: no such task.
-    """
-    job_services(_settings(settings)).tasks.cancel(task_id, reason)
-
-
-def _settings(settings: TypecheckSettings | None) -> TypecheckSettings:
-    if settings is not None:
-        return settings
-    from airflow_provider_typecheck.settings import get_settings
-
-    return get_settings()
+    log.info("queued task %s: %s against %s v%s", task_id, job.file_name, import_name, schema.version)
+    return queued
 
 
 def _size(files: FileStore, uri: str) -> int | None:

@@ -54,9 +54,9 @@ class SchemaUploadOperator(BaseOperator):
         self.new_version = new_version
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_typecheck.registry.schemas import build_schema_store
+        from airflow_provider_typecheck.services import get_services
 
-        store = build_schema_store()
+        store = get_services().schemas
         actor = f"airflow:{self.dag_id}.{self.task_id}"
         result = store.put(self.import_name, self._load(), new_version=self.new_version, actor=actor)
         self.log.info("Schema %s version %s: %s", self.import_name, result.version, result.outcome.value)

@@ -18,7 +18,7 @@ and nothing cached is stale. If it fails after, the entry is already gone and th
 marker keeps fills out until it expires, so the old version is never served again.
 Hence a new version takes effect as soon as ``put``/``remove`` returns.
 
-Reads never depend on Redis: when it does not answer (within ``socket_timeout``),
+Reads never depend on Redis: when it does not answer (within the client's socket timeout),
 :class:`CachedSchemaStore` reads the store itself.
 
 Clearing deletes the cached schemas and the counters, nothing else under the prefix:
@@ -28,7 +28,6 @@ task status (``{prefix}task:...``) is never touched.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_typecheck.registry.errors import CacheUnavailable
@@ -38,13 +37,17 @@ from airflow_provider_typecheck.registry.schemas import DEFAULT_PING_TIMEOUT_SEC
 if TYPE_CHECKING:
     from redis import Redis
 
-    from airflow_provider_typecheck.registry.models import PutResult, RemoveResult, SchemaPage, SchemaStatus
-    from airflow_provider_typecheck.settings import TypecheckSettings
+    from airflow_provider_typecheck.registry.models import (
+        PutResult,
+        RemoveResult,
+        SchemaPage,
+        SchemaStatus,
+        SchemaWriter,
+    )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "typecheck:"
-DEFAULT_SOCKET_TIMEOUT_SECONDS = 2.0
 # How long a write's marker keeps fills out if the write never clears it (its process
 # died, or Redis failed after the store write): longer than any store write takes.
 WRITING_MARKER_SECONDS = 60
@@ -80,52 +83,18 @@ class SchemaCache:
     """
     Cached schema versions per import name, with hit/miss counters.
 
-    The Redis client keeps its connections (a pool) for the life of the cache.
-
-    :param redis_conn_id: Airflow connection (``redis://host:port``; ``{"db": n}`` in extra).
+    :param redis: the composition root's Redis client (with its socket timeouts: a read
+        that gets no answer in time falls back to the store). The cache does not close it.
     :param ttl_seconds: how long a cached schema lives without being refreshed.
     :param prefix: the key prefix shared with the task status store.
-    :param redis_uri: a ``redis://`` URI used instead of the Airflow connection.
-    :param socket_timeout: seconds to connect or to wait for an answer before a call
-        fails (and a read falls back to the store).
     """
 
-    def __init__(
-        self,
-        *,
-        redis_conn_id: str = "redis_default",
-        ttl_seconds: int = 3600,
-        prefix: str = DEFAULT_PREFIX,
-        redis_uri: str | None = None,
-        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_SECONDS,
-    ) -> None:
-        self.redis_conn_id = redis_conn_id
+    def __init__(self, redis: Redis, *, ttl_seconds: int = 3600, prefix: str = DEFAULT_PREFIX) -> None:
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
-        self.socket_timeout = socket_timeout
-        self._uri = redis_uri
-        self._redis: Redis | None = None
-        self._scripts: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def _client(self) -> Redis:
-        if self._redis is None:
-            with self._lock:
-                if self._redis is None:
-                    timeouts = {"socket_timeout": self.socket_timeout, "socket_connect_timeout": self.socket_timeout}
-                    if self._uri is None:
-                        from airflow.providers.redis.hooks.redis import RedisHook
-
-                        client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
-                        # The hook sets no timeouts; no connection exists yet, so these apply to all.
-                        client.connection_pool.connection_kwargs.update(timeouts)
-                    else:
-                        from redis import Redis
-
-                        client = Redis.from_url(self._uri, **timeouts)
-                    self._scripts = {"get": client.register_script(_GET), "fill": client.register_script(_FILL)}
-                    self._redis = client
-        return self._redis
+        self._redis = redis
+        # Registering sends nothing: a script is loaded on its first call.
+        self._scripts = {"get": redis.register_script(_GET), "fill": redis.register_script(_FILL)}
 
     def _entry_key(self, import_name: str) -> str:
         return f"{self.prefix}cache:schema:{import_name}"
@@ -137,8 +106,8 @@ class SchemaCache:
         return f"{self.prefix}cache:writing:{import_name}"
 
     def ping(self, timeout: float = DEFAULT_PING_TIMEOUT_SECONDS) -> None:
-        """Check that Redis answers (within ``socket_timeout``); raise ``redis.RedisError`` if not."""
-        self._client().ping()
+        """Check that Redis answers (within the client's socket timeout); raise ``redis.RedisError`` if not."""
+        self._redis.ping()
 
     @property
     def _stats_key(self) -> str:
@@ -146,7 +115,6 @@ class SchemaCache:
 
     def get(self, import_name: str, field: str) -> tuple[str | None, str]:
         """Return the cached JSON (None on a miss) and the generation to pass to :meth:`fill`."""
-        self._client()
         value, generation = self._scripts["get"](
             keys=[self._entry_key(import_name), self._stats_key, self._gen_key(import_name)], args=[field]
         )
@@ -154,7 +122,6 @@ class SchemaCache:
 
     def fill(self, import_name: str, field: str, value: str, generation: str) -> bool:
         """Cache ``value`` unless the entry was invalidated since ``generation`` was read."""
-        self._client()
         done = self._scripts["fill"](
             keys=[self._entry_key(import_name), self._gen_key(import_name), self._writing_key(import_name)],
             args=[generation, field, value, self.ttl_seconds],
@@ -174,7 +141,7 @@ class SchemaCache:
         self._invalidate(import_name, writing=-1)
 
     def _invalidate(self, import_name: str, *, writing: int) -> None:
-        pipe = self._client().pipeline(transaction=True)
+        pipe = self._redis.pipeline(transaction=True)
         gen_key = self._gen_key(import_name)
         pipe.incr(gen_key)
         # The generation only has to outlive a reader's miss-to-fill window.
@@ -188,12 +155,12 @@ class SchemaCache:
         pipe.execute()
 
     def _schema_keys(self) -> list[str]:
-        return [_text(k) for k in self._client().scan_iter(match=f"{self.prefix}cache:schema:*", count=_SCAN_BATCH)]
+        return [_text(k) for k in self._redis.scan_iter(match=f"{self.prefix}cache:schema:*", count=_SCAN_BATCH)]
 
     def sample_keys(self, limit: int) -> list[str]:
         """Up to ``limit`` cached keys, for people looking at what the cache holds."""
         sample: list[str] = []
-        for key in self._client().scan_iter(match=f"{self.prefix}cache:schema:*", count=_SCAN_BATCH):
+        for key in self._redis.scan_iter(match=f"{self.prefix}cache:schema:*", count=_SCAN_BATCH):
             sample.append(_text(key))
             if len(sample) >= limit:
                 break
@@ -201,7 +168,7 @@ class SchemaCache:
 
     def stats(self) -> CacheStats:
         """Count the cached entries, their memory, and the hits and misses since the last clear."""
-        client = self._client()
+        client = self._redis
         keys = self._schema_keys()
         memory = 0
         for start in range(0, len(keys), _SCAN_BATCH):
@@ -222,7 +189,7 @@ class SchemaCache:
 
     def clear(self) -> int:
         """Drop every cached schema and reset the counters; return how many entries went."""
-        client = self._client()
+        client = self._redis
         keys = self._schema_keys()
         for start in range(0, len(keys), _SCAN_BATCH):
             client.unlink(*keys[start : start + _SCAN_BATCH])
@@ -230,13 +197,6 @@ class SchemaCache:
         # that missed before a concurrent put fill the cache with the old version.
         client.delete(self._stats_key)
         return len(keys)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._redis is not None:
-                self._redis.close()
-            self._redis = None
-            self._scripts = {}
 
 
 def _text(value: bytes | str) -> str:
@@ -285,23 +245,27 @@ class CachedSchemaStore(SchemaStore):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         validate_import_name(import_name)
         self._begin_write(import_name)
         try:
             result = self.store.put(
-                import_name, schema, new_version=new_version, actor=actor, expected_version=expected_version
+                import_name, schema, new_version=new_version, actor=actor, expected_version=expected_version,
+                writer=writer,
             )
         finally:
             # Even after a failure: the write may have landed before a lost reply.
             self._end_write(import_name)
         return result
 
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         validate_import_name(import_name)
         self._begin_write(import_name)
         try:
-            return self.store.remove(import_name, expected_version=expected_version)
+            return self.store.remove(import_name, expected_version=expected_version, writer=writer)
         finally:
             self._end_write(import_name)
 
@@ -336,18 +300,3 @@ class CachedSchemaStore(SchemaStore):
 
     def close(self) -> None:
         self.store.close()
-        self.cache.close()
-
-
-def build_schema_cache(settings: TypecheckSettings | None = None) -> SchemaCache:
-    """The schema cache of ``settings``: ``TYPECHECK_REDIS_URI`` when set, else the Airflow connection."""
-    if settings is None:
-        from airflow_provider_typecheck.settings import get_settings
-
-        settings = get_settings()
-    return SchemaCache(
-        redis_conn_id=settings.redis_conn_id,
-        ttl_seconds=settings.cache_ttl_seconds,
-        prefix=settings.redis_prefix,
-        redis_uri=None if settings.redis_uri is None else settings.redis_uri.get_secret_value(),
-    )

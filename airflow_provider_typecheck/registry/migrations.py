@@ -24,12 +24,10 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from airflow_provider_typecheck.lazy import Once
 from airflow_provider_typecheck.registry.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +91,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE {schema}.users ADD COLUMN token_version integer NOT NULL DEFAULT 0;
         """,
     ),
+    Migration(
+        4,
+        "schema owners",
+        """
+        -- The user (by id) who created the import name: only they and admins may change it.
+        ALTER TABLE {schema}.schema_entries ADD COLUMN owner text;
+        -- Names from before: owned by the user whose name created their oldest version,
+        -- where that user still exists; the rest stay ownerless (admins only).
+        UPDATE {schema}.schema_entries e SET owner = u.id::text
+        FROM (SELECT DISTINCT ON (import_name) import_name, created_by
+              FROM {schema}.schema_versions ORDER BY import_name, version) v
+        JOIN {schema}.users u ON lower(u.username) = lower(v.created_by)
+        WHERE e.import_name = v.import_name;
+        """,
+    ),
 )
 
 _PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_NAMESPACE = "typecheck_migrations:"
-_done: set[tuple[str, str]] = set()
-_done_lock = threading.Lock()
 
 
 def quote_schema(schema: str) -> str:
@@ -108,16 +119,16 @@ def quote_schema(schema: str) -> str:
     return f'"{schema}"'
 
 
-def run_migrations(hook: PostgresHook, schema: str) -> list[int]:
+def run_migrations(connect: Callable[[], Any], schema: str) -> list[int]:
     """
     Apply every migration not yet recorded in ``schema``; return the ids applied now.
 
-    :param hook: the hook whose connection holds the database.
+    :param connect: opens a new DB-API connection to the database.
     :param schema: the PostgreSQL schema for the package's tables (created if missing).
     """
     quoted = quote_schema(schema)
     applied_now: list[int] = []
-    with closing(hook.get_conn()) as conn:
+    with closing(connect()) as conn:
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_LOCK_NAMESPACE + schema,))
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
@@ -140,17 +151,6 @@ def run_migrations(hook: PostgresHook, schema: str) -> list[int]:
                 applied_now.append(migration.id)
         conn.commit()
     return applied_now
-
-
-def ensure_migrated(hook: PostgresHook, conn_id: str, schema: str) -> None:
-    """Run :func:`run_migrations` once per process for this connection and schema."""
-    key = (conn_id, schema)
-    if key in _done:
-        return
-    with _done_lock:
-        if key not in _done:
-            run_migrations(hook, schema)
-            _done.add(key)
 
 
 class ConnectionPool:
@@ -209,47 +209,34 @@ def _close_quietly(conn: Any) -> None:
         pass
 
 
-def postgres_hook(postgres_conn_id: str, uri: str | None = None) -> PostgresHook:
-    """A ``PostgresHook`` on the Airflow connection ``postgres_conn_id``, or on ``uri`` when given.
+class PostgresDatabase:
+    """The package's PostgreSQL: pooled connections, with the package's migrations applied first.
 
-    With a URI no Airflow connection is looked up at all, so no metadata database is needed.
-    """
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    The stores that keep tables in PostgreSQL share one of these (built by the
+    composition root), so none of them opens a connection at construction and each
+    one sees its tables migrated.
 
-    if uri is None:
-        return PostgresHook(postgres_conn_id=postgres_conn_id)
-    from airflow.models.connection import Connection
-
-    return PostgresHook(postgres_conn_id=postgres_conn_id, connection=Connection(conn_id=postgres_conn_id, uri=uri))
-
-
-class MigratedPostgres:
-    """Pooled PostgreSQL connections, with the package's migrations applied once.
-
-    The stores that keep tables in PostgreSQL share this, so none of them opens a
-    connection at construction and each one sees its tables migrated.
-
-    :param uri: a ``postgresql://`` URI used instead of the Airflow connection.
+    :param connect: opens a new DB-API connection (the composition root's client).
+    :param schema: the PostgreSQL schema holding the package's tables.
+    :param name: names the database in logs (connection id and URI).
     :param pool_size: idle connections kept (see :class:`ConnectionPool`).
     """
 
-    def __init__(self, postgres_conn_id: str, schema: str, *, uri: str | None = None, pool_size: int = 8) -> None:
-        self.postgres_conn_id = postgres_conn_id
+    def __init__(self, connect: Callable[[], Any], schema: str, *, name: str, pool_size: int = 8) -> None:
         self.schema = schema
-        self._uri = uri
-        self._pool_size = pool_size
-        self._pool: ConnectionPool | None = None
-        self._lock = threading.Lock()
+        self.name = name
+        self._connect = connect
+        # Once per database object (per process and configuration): the first connection
+        # waits for the migrations, which run_migrations makes safe from every process at once.
+        self._migrated = Once(lambda: run_migrations(connect, schema))
+        self._pool = ConnectionPool(self._migrated_connection, max_idle=pool_size)
+
+    def _migrated_connection(self) -> Any:
+        self._migrated.get()
+        return self._connect()
 
     def connect(self) -> Any:
         """A connection for one ``with`` block, taken from the pool and given back after."""
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    hook = postgres_hook(self.postgres_conn_id, self._uri)
-                    # Keyed by the URI too: two URIs under one connection id are two databases.
-                    ensure_migrated(hook, f"{self.postgres_conn_id}:{self._uri or ''}", self.schema)
-                    self._pool = ConnectionPool(hook.get_conn, max_idle=self._pool_size)
         return self._pool.connection()
 
     def ping(self, timeout: float) -> None:
@@ -261,7 +248,4 @@ class MigratedPostgres:
             conn.rollback()
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.close()
-            self._pool = None
+        self._pool.close()

@@ -1,4 +1,4 @@
-"""Users in PostgreSQL, through ``PostgresHook``: CRUD for the routes, login, the first admin.
+"""Users in PostgreSQL: CRUD for the routes, login, the first admin.
 
 The ``users`` table lives in the package's own PostgreSQL schema (``typecheck`` by
 default) and is created by :mod:`.migrations` on first use. Usernames are unique
@@ -31,7 +31,7 @@ from airflow_provider_typecheck.registry.errors import (
     UserExists,
     UserNotFound,
 )
-from airflow_provider_typecheck.registry.migrations import MigratedPostgres, quote_schema
+from airflow_provider_typecheck.registry.migrations import PostgresDatabase, quote_schema
 from airflow_provider_typecheck.registry.models import (
     TokenPayload,
     UserCreate,
@@ -80,34 +80,13 @@ class UserStore:
     """
     Accounts with a role (``admin`` | ``user``) and an active flag.
 
-    :param postgres_conn_id: Airflow connection (``postgres://`` or ``postgresql://``).
-    :param schema: PostgreSQL schema holding the ``users`` table.
-    :param postgres_uri: a ``postgresql://`` URI used instead of the Airflow connection.
-    :param pool_size: idle connections kept for reuse (0: a new connection per call).
+    :param database: the package's PostgreSQL (the composition root's pool; the store does not close it).
     """
 
-    def __init__(
-        self,
-        *,
-        postgres_conn_id: str = "postgres_default",
-        schema: str = "typecheck",
-        postgres_uri: str | None = None,
-        pool_size: int = 8,
-    ) -> None:
-        self.postgres_conn_id = postgres_conn_id
-        self.schema = schema
-        self._table = f"{quote_schema(schema)}.users"
-        self._db = MigratedPostgres(postgres_conn_id, schema, uri=postgres_uri, pool_size=pool_size)
-
-    @classmethod
-    def from_settings(cls, settings: TypecheckSettings | None = None) -> UserStore:
-        """The store of ``settings``: ``TYPECHECK_POSTGRES_URI`` when set, else the Airflow connection."""
-        if settings is None:
-            from airflow_provider_typecheck.settings import get_settings
-
-            settings = get_settings()
-        uri = None if settings.postgres_uri is None else settings.postgres_uri.get_secret_value()
-        return cls(postgres_conn_id=settings.postgres_conn_id, schema=settings.postgres_schema, postgres_uri=uri)
+    def __init__(self, database: PostgresDatabase) -> None:
+        self.schema = database.schema
+        self._table = f"{quote_schema(database.schema)}.users"
+        self._db = database
 
     def _connect(self) -> Any:
         return self._db.connect()
@@ -115,9 +94,6 @@ class UserStore:
     def ping(self, timeout: float = 2.0) -> None:
         """Check that PostgreSQL answers ``SELECT 1`` within ``timeout`` seconds; raise if not."""
         self._db.ping(timeout)
-
-    def close(self) -> None:
-        self._db.close()
 
     # --- reads ----------------------------------------------------------------------
 
@@ -364,10 +340,3 @@ class UserStore:
             conn.commit()
         log.info("Created the first admin user %s", created.username)
         return created
-
-
-def init_users(settings: TypecheckSettings | None = None) -> UserStore:
-    """At start-up: migrate, create the first admin if needed, return the store."""
-    store = UserStore.from_settings(settings)
-    store.ensure_first_admin(settings)
-    return store

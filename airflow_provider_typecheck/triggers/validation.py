@@ -15,37 +15,8 @@ from airflow_provider_typecheck.hooks.rabbitmq import RabbitMQHook
 from airflow_provider_typecheck.registry.tasks import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from airflow_provider_typecheck.services import Services
 
-FINISHED = frozenset({"valid", "invalid", "failed"})
-
-
-async def async_redis(redis_conn_id: str) -> Redis:
-    """A ``redis.asyncio`` client for an Airflow Redis connection (RedisHook has no async side)."""
-    from airflow.sdk import BaseHook
-    from redis.asyncio import Redis
-
-    conn = await BaseHook.aget_connection(redis_conn_id)
-    extra = conn.extra_dejson
-    return Redis(
-        host=conn.host or "localhost",
-        port=int(conn.port or 6379),
-        username=conn.login or None,
-        password=conn.password or None,
-        db=int(extra.get("db", 0)),
-        ssl=str(extra.get("ssl", "")).lower() in {"1", "true", "yes"},
-        decode_responses=True,
-    )
-
-
-def decode_status(raw: dict[str, str]) -> dict[str, Any]:
-    """A task-status hash as the JSON form of ``TaskStatus`` (typed, as TaskStatusStore.get gives it)."""
-    from airflow_provider_typecheck.registry.models import TaskStatus
-
-    fields: dict[str, Any] = dict(raw)
-    if "summary" in fields:
-        fields["summary"] = json.loads(fields["summary"])
-    return TaskStatus.model_validate(fields).model_dump(mode="json")
 
 
 class ValidationTrigger(BaseTrigger):
@@ -57,7 +28,7 @@ class ValidationTrigger(BaseTrigger):
     most ``poll_interval`` seconds and an unreachable broker only that. Both clients are
     async (``redis.asyncio``, aio-pika): the triggerer's event loop never blocks.
 
-    Events: ``{"status": "finished", "task_id", "state", "task": <status fields>}``, or
+    Events: ``{"status": "finished", "task_id", "state", "summary": <ValidationSummary as JSON>}``, or
     ``{"status": "timeout" | "error", "task_id", "message"}``.
 
     :param task_id: the validation task (as returned by ``publish_validation``).
@@ -104,21 +75,23 @@ class ValidationTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_typecheck.registry.errors import TaskNotFound
+
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        redis = await async_redis(self.redis_conn_id)
+        services = self._services()
+        results = services.results
         try:
             async with contextlib.AsyncExitStack() as stack:
-                wake_up = await self._subscribe(stack)
+                wake_up = await self._subscribe(stack, services)
                 while True:
-                    raw = await redis.hgetall(f"{self.key_prefix}task:{self.task_id}")
-                    if not raw:
+                    try:
+                        summary = await results.aget(self.task_id)
+                    except TaskNotFound:
                         yield self._event("error", f"validation task {self.task_id} is unknown or expired")
                         return
-                    if raw.get("state") in FINISHED:
-                        status = decode_status(raw)
-                        yield TriggerEvent(
-                            {"status": "finished", "task_id": self.task_id, "state": status["state"], "task": status}
-                        )
+                    if summary is not None:
+                        yield TriggerEvent({"status": "finished", "task_id": self.task_id, "state": summary.state,
+                                            "summary": summary.model_dump(mode="json")})
                         return
                     wait = self.poll_interval
                     if deadline is not None:
@@ -128,19 +101,23 @@ class ValidationTrigger(BaseTrigger):
                             return
                     await wake_up(wait)
         finally:
-            await redis.aclose()
+            await results.aclose()
 
     def _event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent({"status": status, "task_id": self.task_id, "message": message})
 
-    async def _subscribe(self, stack: contextlib.AsyncExitStack) -> Any:
+    def _services(self) -> Services:
+        from airflow_provider_typecheck.services import Services
+
+        return Services(redis_conn_id=self.redis_conn_id, rabbitmq_conn_id=self.rabbitmq_conn_id,
+                        redis_prefix=self.key_prefix)
+
+    async def _subscribe(self, stack: contextlib.AsyncExitStack, services: Services) -> Any:
         """Return ``wait(seconds)``, which returns early when an event about this import lands."""
         from airflow_provider_typecheck.jobs.topology import EVENTS_EXCHANGE
 
         try:
-            connection = await stack.enter_async_context(
-                await RabbitMQHook(rabbitmq_conn_id=self.rabbitmq_conn_id).aconnect()
-            )
+            connection = await stack.enter_async_context(await services.rabbitmq_aconnect())
             channel = await connection.channel()
             exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=True)
             queue = await channel.declare_queue(exclusive=True, auto_delete=True)
@@ -166,6 +143,5 @@ class ValidationTrigger(BaseTrigger):
 
     async def on_kill(self) -> None:
         """The task was cleared or marked while deferred: the worker need not finish the job."""
-        from airflow_provider_typecheck.jobs import cancel_validation
-
-        await asyncio.to_thread(cancel_validation, self.task_id, reason="the Airflow task was stopped")
+        services = self._services()
+        await asyncio.to_thread(services.cancel_validation, self.task_id, reason="the Airflow task was stopped")

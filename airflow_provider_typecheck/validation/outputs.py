@@ -14,19 +14,16 @@ from typing import Any
 import polars as pl
 
 from airflow_provider_typecheck.validation.errors import OutputError
+from airflow_provider_typecheck.validation.locations import is_remote, local_path
 
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def _is_remote(target: str) -> bool:
-    return "://" in target and not target.startswith("file://")
-
-
 def _same_place(first: str, second: str) -> bool:
     """Whether two paths or URIs name one file: ``os.path.samefile`` where both exist locally."""
-    if _is_remote(first) or _is_remote(second):
+    if is_remote(first) or is_remote(second):
         return first.rstrip("/") == second.rstrip("/")
-    first, second = first.removeprefix("file://"), second.removeprefix("file://")
+    first, second = local_path(first) or first, local_path(second) or second
     try:
         return os.path.samefile(first, second)
     except OSError:  # one does not exist (yet): compare where they would be
@@ -34,7 +31,7 @@ def _same_place(first: str, second: str) -> bool:
 
 
 def _output_format(target: str) -> str:
-    suffix = Path(target.removeprefix("file://").split("?")[0]).suffix.lower()
+    suffix = Path((local_path(target) or target).split("?")[0]).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise OutputError(f"{target}: unknown output type {suffix or '(no extension)'!r}; use .csv or .parquet")
     return OUTPUT_FORMATS[suffix]
@@ -75,8 +72,8 @@ class RowSink:
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
         self.target = str(target)
-        self.remote = _is_remote(self.target)
-        local = self.target.removeprefix("file://")
+        self.remote = is_remote(self.target)
+        local = local_path(self.target) or self.target
         self.format = _output_format(self.target)
         token = os.urandom(4).hex()  # not the secrets module: importing it (hmac, hashlib) costs every start
         self._tmp: str | None = None

@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_typecheck.services import Services
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.conftest import POSTGRES_URI, REDIS_URI
 
@@ -290,12 +292,16 @@ class TcpProxy:
                 pass
 
 
+@lru_cache(maxsize=8)
+def services_for(settings: TypecheckSettings) -> Services:
+    """The services of a configuration, kept as a process keeps its own (a publisher keeps its connection)."""
+    return Services(settings)
+
+
 def states(settings: TypecheckSettings, task_ids: list[str]) -> dict[str, dict[str, str]]:
     """The raw status hashes of many tasks, in one round trip ({} for a task that has none)."""
-    from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-
-    tasks = TaskStatusStore.from_settings(settings)
-    pipe = tasks._client().pipeline(transaction=False)
+    tasks = services_for(settings).tasks
+    pipe = services_for(settings).redis.pipeline(transaction=False)
     for task_id in task_ids:
         pipe.hgetall(tasks.task_key(task_id))
     return {task_id: {k.decode(): v.decode() for k, v in raw.items()}

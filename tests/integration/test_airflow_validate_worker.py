@@ -21,6 +21,7 @@ from airflow_provider_typecheck.jobs.topology import EVENTS_EXCHANGE, declare_to
 from airflow_provider_typecheck.operators.schema import SchemaUploadOperator
 from airflow_provider_typecheck.operators.validate import SpreadsheetValidateOperator
 from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+from airflow_provider_typecheck.services import get_services
 from airflow_provider_typecheck.triggers.validation import ValidationTrigger
 from tests.integration.jobs_support import USERS_SCHEMA, job_env, write_csv  # noqa: F401
 
@@ -32,17 +33,16 @@ SUMMARY = {"total_rows": 3, "valid_rows": 2, "invalid_rows": 1, "errors_by_colum
 
 @pytest.fixture
 def env(job_env, rabbitmq_uri):
-    from airflow_provider_typecheck.jobs.publish import job_services
     from airflow_provider_typecheck.settings import get_settings
 
     get_settings.cache_clear()
-    job_services.cache_clear()
+    get_services.cache_clear()
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_uri))
     declare_topology(connection.channel())
     connection.close()
     yield job_env
     get_settings.cache_clear()
-    job_services.cache_clear()
+    get_services.cache_clear()
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def act_as_worker(task_id: str, import_name: str, rabbitmq_uri: str, outcome: st
     def work() -> None:
         import time
 
-        store = TaskStatusStore.from_settings()
+        store = get_services().tasks
         time.sleep(delay)
         store.mark_reading(task_id)
         store.mark_validating(task_id, rows_total=3)
@@ -121,7 +121,7 @@ def test_valid_file_defers_and_the_result_event_wakes_the_trigger(import_name, d
     op = worker_op(import_name, data)
     trigger = defer(op)
     assert (trigger.import_name, trigger.key_prefix) == (import_name, env["TYPECHECK_REDIS_PREFIX"])
-    assert TaskStatusStore.from_settings().get(trigger.task_id).state.value == "queued"
+    assert get_services().tasks.get(trigger.task_id).state.value == "queued"
     worker = act_as_worker(trigger.task_id, import_name, rabbitmq_uri, "valid")
     # poll_interval is 30 s: only the event can end this wait promptly.
     event = fire(trigger)
@@ -167,7 +167,7 @@ def test_a_timeout_fails_the_task_and_cancels_the_job(import_name, data) -> None
     assert event["status"] == "timeout"
     with pytest.raises(Exception, match="not finished after 1"):
         op.execute_complete({}, event)
-    status = TaskStatusStore.from_settings().get(trigger.task_id)
+    status = get_services().tasks.get(trigger.task_id)
     assert (status.state.value, status.error) == ("failed", "timed out after 1 s")
 
 
@@ -176,7 +176,7 @@ def test_without_events_the_status_is_polled(import_name, data, rabbitmq_uri, mo
     trigger = defer(op)
     # A broker that cannot be reached only costs the early wake-up.
     monkeypatch.setenv("AIRFLOW_CONN_RABBITMQ_DEFAULT", "amqp://guest:guest@127.0.0.1:1/x?connection_timeout=1")
-    store = TaskStatusStore.from_settings()
+    store = get_services().tasks
     store.mark_reading(trigger.task_id)
     store.mark_validating(trigger.task_id)
     store.finish(trigger.task_id, valid=True, summary={"total_rows": 0, "invalid_rows": 0, "errors_by_column": {}})
@@ -192,7 +192,7 @@ def test_on_kill_cancels_the_job(import_name, data) -> None:
     op = worker_op(import_name, data)
     trigger = defer(op)
     op.on_kill()
-    assert TaskStatusStore.from_settings().get(trigger.task_id).state.value == "failed"
+    assert get_services().tasks.get(trigger.task_id).state.value == "failed"
     # The triggerer's own on_kill (task cleared while deferred) does the same, harmlessly twice.
     asyncio.run(trigger.on_kill())
 

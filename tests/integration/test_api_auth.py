@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_typecheck.registry.models import UserCreate, UserUpdate
 from airflow_provider_typecheck.registry.security import create_access_token
-from airflow_provider_typecheck.registry.users import UserStore
 from airflow_provider_typecheck.settings import TypecheckSettings
+from tests.integration.jobs_support import services_for
 from tests.integration.api_support import ADMIN, ADMIN_PASSWORD, USERS_SCHEMA, Api
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis")]
@@ -23,18 +23,18 @@ CSV = ("spreadsheet_file", ("a.csv", b"name,email\nx,x@example.com\n"))
 ROUTES = [
     ("GET", "/login/test-token", {}, "user"),
     ("GET", "/users/info", {}, "user"),
-    ("POST", "/users/create", {"json": {"username": "SELF", "password": "password123"}}, "admin"),
+    ("POST", "/users/create", {"json": {"username": "SELF", "password": "tangerine-cobalt-41"}}, "admin"),
     ("GET", "/users/search", {}, "admin"),
     ("GET", "/users/search/{other}", {}, "admin"),
     ("PATCH", "/users/update/{other}", {"json": {"is_active": True}}, "admin"),
     ("DELETE", "/users/delete/{victim}", {}, "admin"),
-    ("POST", f"/schemas/upload/{IMPORT}", {"json": USERS_SCHEMA}, "user"),
+    ("POST", f"/schemas/upload/{IMPORT}", {"json": USERS_SCHEMA}, "owner"),  # the admin's schema
     ("GET", "/schemas/status", {}, "user"),
     ("GET", f"/schemas/{IMPORT}", {}, "user"),
-    ("DELETE", "/schemas/remove/{doomed}", {}, "user"),
+    ("DELETE", "/schemas/remove/{doomed}", {}, "owner"),  # made with no owner: admins only
     ("POST", f"/validation/upload/{IMPORT}", {"files": dict([CSV])}, "user"),
     ("GET", "/validation/status", {"params": {"import_name": IMPORT}}, "user"),
-    ("GET", "/validation/report/{task}", {}, "user"),
+    ("GET", "/validation/report/{task}", {}, "submitter"),  # the admin's task: hidden from others
     ("GET", "/healthcheck", {}, "user"),
     ("GET", "/cache", {}, "admin"),
     ("DELETE", "/cache/clear", {}, "admin"),
@@ -47,7 +47,7 @@ CALLERS = [*REFUSED, "user role", "admin"]
 def world(api: Api) -> dict[str, str]:
     """Users in every state, their tokens, and the things the routes name."""
     settings = TypecheckSettings()
-    users = UserStore.from_settings(settings)
+    users = services_for(settings).users
     tag = uuid.uuid4().hex[:6]
     names = {kind: f"{kind.split()[0]}-{tag}" for kind in ("user role", "deactivated user", "deleted user", "other")}
     for name in names.values():
@@ -75,15 +75,13 @@ def world(api: Api) -> dict[str, str]:
 def _call(api: Api, world: dict[str, str], caller: str, method: str, path: str, kwargs: dict) -> object:
     tag = uuid.uuid4().hex[:6]
     # Each call that destroys something gets a thing of its own to destroy.
-    users = UserStore.from_settings(TypecheckSettings())
+    users = services_for(TypecheckSettings()).users
     victim = f"victim-{tag}"
     if "{victim}" in path:
         users.create(UserCreate(username=victim, password="password123"))
     doomed = f"doomed_{tag}"
     if "{doomed}" in path:
-        from airflow_provider_typecheck.jobs.publish import cached_schema_store
-
-        cached_schema_store(TypecheckSettings()).put(doomed, USERS_SCHEMA, new_version=True, actor="test")
+        services_for(TypecheckSettings()).schemas.put(doomed, USERS_SCHEMA, new_version=True, actor="test")
     if method == "POST" and path == "/users/create":
         kwargs = {"json": {**kwargs["json"], "username": f"created-{tag}"}}
     url = path.format(other=world["other"], victim=victim, doomed=doomed, task=world["task"])
@@ -105,12 +103,16 @@ def test_every_protected_route_refuses_whom_it_must(
     elif caller == "user role" and needs == "admin":
         assert response.status_code == 403, response.text
         assert response.json() == {"detail": "admin role required"}
+    elif caller == "user role" and needs == "submitter":
+        assert response.status_code == 404, response.text
+    elif caller == "user role" and needs == "owner":
+        assert response.status_code == 403, response.text
     else:
         assert response.status_code in (200, 201, 202, 204, 409), response.text  # 409: the report may not be ready
 
 
 def test_a_demoted_admin_is_refused_at_once(api: Api) -> None:
-    users = UserStore.from_settings(TypecheckSettings())
+    users = services_for(TypecheckSettings()).users
     name = f"boss-{uuid.uuid4().hex[:6]}"
     boss = users.create(UserCreate(username=name, password="password123", role="admin"))
     token = api.token(name, "password123")

@@ -10,11 +10,10 @@ import pytest
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from airflow_provider_typecheck.registry.cache import CachedSchemaStore, SchemaCache, build_schema_cache
+from airflow_provider_typecheck.registry.cache import CachedSchemaStore, SchemaCache
 from airflow_provider_typecheck.registry.errors import CacheUnavailable, InvalidSchema, SchemaNotFound
-from airflow_provider_typecheck.registry.schemas import PostgresSchemaStore, build_schema_store
-from airflow_provider_typecheck.registry.tasks import TaskStatusStore
-from airflow_provider_typecheck.registry.users import UserStore
+from airflow_provider_typecheck.registry.postgres_schemas import PostgresSchemaStore
+from airflow_provider_typecheck.services import Services
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.conftest import POSTGRES_URI, REDIS_URI
 
@@ -28,15 +27,22 @@ def _schema(prop: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def cache(redis_prefix: str) -> Iterator[SchemaCache]:
-    schema_cache = SchemaCache(ttl_seconds=600, prefix=redis_prefix)
-    yield schema_cache
-    schema_cache.close()
+def services(redis_prefix: str, postgres_conn: str, pg_session_schema: str) -> Iterator[Services]:
+    services = Services(TypecheckSettings(
+        schema_store="postgres", postgres_schema=pg_session_schema, redis_prefix=redis_prefix, cache_ttl_seconds=600,
+    ))
+    yield services
+    services.close()
 
 
 @pytest.fixture
-def backing(postgres_conn: str, pg_session_schema: str) -> PostgresSchemaStore:
-    return PostgresSchemaStore(schema=pg_session_schema)
+def cache(services: Services) -> SchemaCache:
+    return services.cache
+
+
+@pytest.fixture
+def backing(services: Services) -> PostgresSchemaStore:
+    return services.schema_backend  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -108,9 +114,9 @@ def _closed_port() -> int:
 @pytest.fixture
 def dead_cache(redis_prefix: str) -> Iterator[SchemaCache]:
     """A cache whose Redis does not answer: a port nobody listens on."""
-    schema_cache = SchemaCache(redis_uri=f"redis://127.0.0.1:{_closed_port()}", prefix=redis_prefix, socket_timeout=1)
-    yield schema_cache
-    schema_cache.close()
+    services = Services(TypecheckSettings(redis_uri=f"redis://127.0.0.1:{_closed_port()}", redis_prefix=redis_prefix))
+    yield services.cache
+    services.close()
 
 
 def test_reads_fall_back_to_the_store_when_redis_is_down(
@@ -152,8 +158,8 @@ class _FailingAfterWrite(PostgresSchemaStore):
 
 
 @pytest.fixture
-def failing_backing(postgres_conn: str, pg_session_schema: str) -> _FailingAfterWrite:
-    return _FailingAfterWrite(schema=pg_session_schema)
+def failing_backing(services: Services) -> _FailingAfterWrite:
+    return _FailingAfterWrite(services.postgres)
 
 
 def test_a_failed_put_invalidates_the_cache(
@@ -224,9 +230,9 @@ def test_a_fill_after_an_invalidation_is_dropped(cache: SchemaCache, name: str) 
 
 
 def test_clear_drops_schemas_and_counters_but_never_task_status(
-    cached: CachedSchemaStore, cache: SchemaCache, redis_prefix: str, unique: str
+    cached: CachedSchemaStore, cache: SchemaCache, services: Services, unique: str
 ) -> None:
-    tasks = TaskStatusStore(prefix=redis_prefix)
+    tasks = services.tasks
     task = tasks.create(import_name="orders", file_name="a.csv")
     for i in range(3):
         cached.put(f"clear{i}.{unique}", _schema("a"), new_version=True, actor=None)
@@ -239,14 +245,13 @@ def test_clear_drops_schemas_and_counters_but_never_task_status(
     assert (stats.keys, stats.hits, stats.misses, stats.hit_rate, stats.memory_bytes) == (0, 0, 0, None, 0)
     assert tasks.get(task.task_id) == task
     assert cached.active(f"clear0.{unique}").schema == _schema("a")
-    tasks.close()
 
 
 def test_cached_entries_expire(cached: CachedSchemaStore, cache: SchemaCache, name: str) -> None:
     cached.put(name, _schema("a"), new_version=True, actor=None)
     cached.active(name)
 
-    ttl = cache._client().ttl(cache._entry_key(name))
+    ttl = cache._redis.ttl(cache._entry_key(name))
 
     assert 0 < ttl <= 600
 
@@ -258,11 +263,12 @@ def test_status_and_list_pass_through(cached: CachedSchemaStore, name: str) -> N
     assert [i.import_name for i in cached.list(name).items] == [name]
 
 
-def test_build_schema_store_follows_the_settings(redis_conn: str, postgres_conn: str, pg_session_schema: str) -> None:
+def test_the_schema_store_follows_the_settings(redis_conn: str, postgres_conn: str, pg_session_schema: str) -> None:
     settings = TypecheckSettings(schema_store="postgres", postgres_schema=pg_session_schema, max_schema_bytes=1234)
+    services = Services(settings)
 
-    store = build_schema_store(settings)
-    plain = build_schema_store(settings, cached=False)
+    store = services.schemas
+    plain = services.schema_backend
 
     assert isinstance(store, CachedSchemaStore) and isinstance(store.store, PostgresSchemaStore)
     assert isinstance(plain, PostgresSchemaStore) and plain.schema == pg_session_schema
@@ -283,10 +289,10 @@ def test_stores_built_from_uris_need_no_airflow_connection(
         postgres_uri=SecretStr(POSTGRES_URI),
         redis_uri=SecretStr(REDIS_URI),
     )
-    store = build_schema_store(settings)
+    services = Services(settings.model_copy(update={"redis_prefix": redis_prefix}))  # this test's own keys
+    store = services.schemas
     assert isinstance(store, CachedSchemaStore)
-    store.cache.prefix = redis_prefix  # this test's own keys
-    users = UserStore.from_settings(settings)
+    users = services.users
 
     store.put(name, _schema("a"), new_version=True, actor=None)
     assert store.active(name).schema == _schema("a")
@@ -295,6 +301,4 @@ def test_stores_built_from_uris_need_no_airflow_connection(
     assert users.list().count == 0
     for service in (store, store.cache, users):
         service.ping()
-    store.close()
-    users.close()
-    assert build_schema_cache(settings).redis_conn_id == "no_such_connection"
+    services.close()

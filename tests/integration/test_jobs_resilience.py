@@ -12,12 +12,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_typecheck.jobs import publish_validation
-from airflow_provider_typecheck.jobs.filestore import FileStore
-from airflow_provider_typecheck.jobs.publish import cached_schema_store
 from airflow_provider_typecheck.jobs.topology import DEAD_LETTER_QUEUE, REASON_HEADER, VALIDATION_QUEUE
 from airflow_provider_typecheck.registry.models import TaskState
-from airflow_provider_typecheck.registry.tasks import TaskStatusStore
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.conftest import REDIS_URI
 from tests.integration.jobs_support import (  # noqa: F401
@@ -34,6 +30,7 @@ from tests.integration.jobs_support import (  # noqa: F401
     start_worker,
     states,
     wait_for,
+    services_for,
     write_csv,
 )
 
@@ -46,7 +43,7 @@ SHORT_LEASE = {"TYPECHECK_WORKER_LEASE_SECONDS": "1"}  # a killed worker's job i
 @pytest.fixture
 def import_name(job_settings: TypecheckSettings) -> str:  # noqa: F811
     name = f"users_{uuid.uuid4().hex[:8]}"
-    cached_schema_store(job_settings).put(name, USERS_SCHEMA, new_version=True, actor="test")
+    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
     return name
 
 
@@ -59,7 +56,7 @@ def _all_finished(settings: TypecheckSettings, task_ids: list[str], timeout: flo
 
 
 def _reports(settings: TypecheckSettings) -> list[str]:
-    folder = Path(FileStore.from_settings(settings).root) / "reports"
+    folder = Path(services_for(settings).files.root) / "reports"
     return sorted(p.name for p in folder.glob("*.json")) if folder.exists() else []
 
 
@@ -82,7 +79,7 @@ def test_a_thousand_jobs_over_two_workers_are_each_done_exactly_once(
     events = bind_events(amqp)
     files = [write_csv(tmp_path / f"f{i}.csv", [f"{i},ann,{i * 20}"]) for i in range(10)]
     workers = [start_worker("--prefetch", "4", wait=False), start_worker("--prefetch", "4", wait=False)]
-    task_ids = [publish_validation(import_name, files[i % 10].as_uri(), settings=job_settings) for i in range(1000)]
+    task_ids = [services_for(job_settings).publish_validation(import_name, files[i % 10].as_uri()).task_id for i in range(1000)]
 
     final = _all_finished(job_settings, task_ids, timeout=180)
 
@@ -106,7 +103,7 @@ def test_a_job_whose_worker_is_killed_is_finished_by_another(
     events = bind_events(amqp)
     data = big_csv(tmp_path / "big.csv", 1_000_000)
     workers = {w.pid: w for w in all_ready(*(start_worker(env=SHORT_LEASE, wait=False) for _ in range(2)))}
-    task_id = publish_validation(import_name, data.as_uri(), settings=job_settings)
+    task_id = services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id
 
     first = _running(job_settings, task_id, attempt=1)
     workers[_pid(first)].kill()  # kill -9, mid-job
@@ -114,7 +111,7 @@ def test_a_job_whose_worker_is_killed_is_finished_by_another(
     final = _all_finished(job_settings, [task_id], timeout=90)[task_id]
     assert (final["state"], final["attempts"], final["rows_done"]) == ("valid", "2", "1000000")
     assert _pid(final) != _pid(first)
-    assert FileStore.from_settings(job_settings).read_report(task_id)["total_rows"] == 1_000_000
+    assert services_for(job_settings).files.read_report(task_id)["total_rows"] == 1_000_000
     assert [e["state"] for e in events_by_task(amqp, events)[task_id]] == ["valid"]
 
 
@@ -124,9 +121,9 @@ def test_a_job_that_kills_every_worker_ends_in_the_dead_letter_queue(
 ) -> None:
     data = big_csv(tmp_path / "poison.csv", 1_000_000)
     workers = {w.pid: w for w in all_ready(*(start_worker(env=SHORT_LEASE, wait=False) for _ in range(2)))}
-    task_id = publish_validation(import_name, data.as_uri(), settings=job_settings)
+    task_id = services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id
 
-    for attempt in range(1, job_settings.delivery_limit + 1):  # the poison kills each worker that runs it
+    for attempt in range(1, job_settings.poison_worker_deaths + 1):  # the poison kills each worker that runs it
         running = _running(job_settings, task_id, attempt)
         workers.pop(_pid(running)).kill()
         replacement = start_worker(env=SHORT_LEASE, wait=False)
@@ -134,7 +131,8 @@ def test_a_job_that_kills_every_worker_ends_in_the_dead_letter_queue(
 
     final = _all_finished(job_settings, [task_id], timeout=90)[task_id]
     assert final["state"] == "failed" and "taken for a poison message" in final["error"]
-    assert final["attempts"] == str(job_settings.delivery_limit)
+    assert final["attempts"] == str(job_settings.poison_worker_deaths)
+    assert final["worker_deaths"] == str(job_settings.poison_worker_deaths)
     [(_, properties, body)] = wait_for(lambda: drain(amqp, DEAD_LETTER_QUEUE), timeout=10, what="the dead letter")
     assert json.loads(body)["task_id"] == task_id
     assert "taken for a poison message" in properties.headers[REASON_HEADER]
@@ -146,14 +144,14 @@ def test_sigterm_finishes_the_running_job_then_exits_0(
 ) -> None:
     data = big_csv(tmp_path / "big.csv", 1_000_000)
     worker = start_worker("--concurrency", "2")  # spawned children; SIGTERM goes to the parent
-    task_id = publish_validation(import_name, data.as_uri(), settings=job_settings)
+    task_id = services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id
     running = _running(job_settings, task_id, attempt=1)
 
     assert worker.terminate() == 0
     with pytest.raises(ProcessLookupError):
         os.kill(_pid(running), 0)  # the child that ran the job has exited too
 
-    status = TaskStatusStore.from_settings(job_settings).get(task_id)
+    status = services_for(job_settings).tasks.get(task_id)
     assert (status.state, status.attempts) == (TaskState.VALID, 1)
     assert amqp.queue_declare(VALIDATION_QUEUE, passive=True).method.message_count == 0
 
@@ -164,7 +162,7 @@ def test_sigterm_past_the_grace_period_requeues_the_job_for_another_worker(
 ) -> None:
     data = big_csv(tmp_path / "big.csv", 1_000_000)
     worker = start_worker(env={"TYPECHECK_WORKER_SHUTDOWN_GRACE_SECONDS": "0"})
-    task_id = publish_validation(import_name, data.as_uri(), settings=job_settings)
+    task_id = services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id
     _running(job_settings, task_id, attempt=1)
 
     assert worker.terminate() == 0
@@ -180,7 +178,7 @@ def test_workers_ride_out_a_rabbitmq_restart(
     tmp_path: Path,
 ) -> None:
     data = big_csv(tmp_path / "mid.csv", 200_000)
-    task_ids = [publish_validation(import_name, data.as_uri(), settings=job_settings) for _ in range(60)]
+    task_ids = [services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id for _ in range(60)]
     workers = all_ready(start_worker(wait=False), start_worker(wait=False))
     wait_for(lambda: sum(h.get("state") in FINISHED for h in states(job_settings, task_ids).values()) >= 5,
              timeout=60, what="the first jobs to finish")
@@ -192,7 +190,7 @@ def test_workers_ride_out_a_rabbitmq_restart(
              what="every worker to lose its connection and reconnect")
     # Jobs published after the restart are consumed too, even where the first ones had all
     # finished before the broker stopped (on a quiet machine they take a few seconds).
-    task_ids += [publish_validation(import_name, data.as_uri(), settings=job_settings) for _ in range(10)]
+    task_ids += [services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id for _ in range(10)]
 
     final = _all_finished(job_settings, task_ids, timeout=180)
 
@@ -210,7 +208,7 @@ def test_a_redis_outage_loses_no_job_and_reports_none_twice(
     proxy.start()
     events = bind_events(amqp)
     data = big_csv(tmp_path / "mid.csv", 100_000)
-    task_ids = [publish_validation(import_name, data.as_uri(), settings=job_settings) for _ in range(60)]
+    task_ids = [services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id for _ in range(60)]
     workers = all_ready(*(start_worker(env={"AIRFLOW_CONN_REDIS_DEFAULT": f"redis://127.0.0.1:{proxy.port}"},
                                        wait=False) for _ in range(2)))
     wait_for(lambda: sum(h.get("state") in FINISHED for h in states(job_settings, task_ids).values()) >= 5,
@@ -218,12 +216,12 @@ def test_a_redis_outage_loses_no_job_and_reports_none_twice(
     try:
         proxy.cut()
         # A Redis without persistence comes back empty: this test's keys go, as in a restart.
-        client = TaskStatusStore.from_settings(job_settings)._client()
+        client = services_for(job_settings).redis
         keys = list(client.scan_iter(match=f"{redis_prefix}*", count=500))
         client.delete(*keys)
         # Jobs published now meet the outage even where the workers had emptied the queue
         # before the cut (on a quiet machine 60 jobs of 100,000 rows take a few seconds).
-        task_ids += [publish_validation(import_name, data.as_uri(), settings=job_settings) for _ in range(10)]
+        task_ids += [services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id for _ in range(10)]
         wait_for(lambda: all("Redis is unreachable" in w.log() for w in workers), timeout=30,
                  what="the workers to meet the outage")
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -13,11 +14,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_typecheck.jobs import JobOptions, PublishError, cancel_validation, publish_validation
+from airflow_provider_typecheck.jobs import JobOptions, PublishError
 from airflow_provider_typecheck.jobs.contract import InvalidJob, ValidationJob, parse_job
-from airflow_provider_typecheck.jobs.filestore import FileStore, ReportNotFound, UploadTooLarge, safe_file_name
-from airflow_provider_typecheck.jobs.publish import cached_schema_store, job_services
-from airflow_provider_typecheck.jobs.rabbitmq import connection_parameters
+from airflow_provider_typecheck.jobs.filestore import (
+    FileStore,
+    ReportNotFound,
+    UploadTooLarge,
+    file_checksum,
+    safe_file_name,
+)
+from airflow_provider_typecheck.jobs.rabbitmq import amqp_parameters
 from airflow_provider_typecheck.jobs.topology import (
     DEAD_LETTER_QUEUE,
     VALIDATION_QUEUE,
@@ -26,9 +32,9 @@ from airflow_provider_typecheck.jobs.topology import (
 )
 from airflow_provider_typecheck.registry.errors import SchemaNotFound, TaskNotFound
 from airflow_provider_typecheck.registry.models import TaskState
-from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+from airflow_provider_typecheck.services import Services
 from airflow_provider_typecheck.settings import TypecheckSettings
-from tests.integration.jobs_support import USERS_SCHEMA, amqp, job_env, job_settings  # noqa: F401
+from tests.integration.jobs_support import USERS_SCHEMA, amqp, job_env, job_settings, services_for  # noqa: F401
 
 JOB = {
     "v": 1,
@@ -81,8 +87,8 @@ def test_event_routing_keys_name_state_and_import() -> None:
 
 
 def test_rabbitmq_connection_fields_become_pika_parameters() -> None:
-    plain = connection_parameters(host="mq", port=None, login="u", password="p", vhost="jobs", extra={"heartbeat": "15"})
-    tls = connection_parameters(host="mq", port=None, login="u", password="p", vhost=None, extra={"ssl": "true"})
+    plain = amqp_parameters(host="mq", port=None, login="u", password="p", vhost="jobs", extra={"heartbeat": "15"}).pika()
+    tls = amqp_parameters(host="mq", port=None, login="u", password="p", vhost=None, extra={"ssl": "true"}).pika()
 
     assert (plain.host, plain.port, plain.virtual_host, plain.heartbeat, plain.ssl_options) == ("mq", 5672, "jobs", 15, None)
     assert (plain.credentials.username, plain.credentials.password) == ("u", "p")
@@ -90,10 +96,8 @@ def test_rabbitmq_connection_fields_become_pika_parameters() -> None:
 
 
 def test_a_rabbitmq_uri_setting_replaces_the_airflow_connection() -> None:
-    from airflow_provider_typecheck.jobs.rabbitmq import parameters_from_settings
-
     settings = TypecheckSettings(rabbitmq_uri="amqps://u%40x:p%2Fw@mq.example:5999/jobs%2Fa?heartbeat=7")
-    parameters = parameters_from_settings(settings)
+    parameters = Services(settings).rabbitmq_parameters
 
     assert (parameters.host, parameters.port, parameters.virtual_host, parameters.heartbeat) == (
         "mq.example", 5999, "jobs/a", 7)
@@ -132,7 +136,10 @@ def test_uploads_stream_in_chunks_into_the_store(tmp_path: Path) -> None:
     payload = b"id,name\n" + b"1,x\n" * 700_000  # about 2.8 MB: several chunks
     stream = _CountingStream(payload)
 
-    uri = store.save_upload(stream, "../../etc/report 2024.csv")
+    upload = store.save_upload(stream, "../../etc/report 2024.csv")
+    uri = upload.uri
+    expected = f"sha256:{hashlib.sha256(payload).hexdigest()}"
+    assert (upload.size, upload.checksum, file_checksum(uri)) == (len(payload), expected, expected)
 
     assert uri.startswith(tmp_path.as_uri() + "/uploads/") and uri.endswith("/report 2024.csv")
     assert store.exists(uri) and store.size(uri) == len(payload)
@@ -149,7 +156,7 @@ def test_an_upload_past_the_limit_leaves_nothing_behind(tmp_path: Path) -> None:
         store.save_upload(io.BytesIO(b"x" * 5000), "big.csv", max_bytes=1000)
 
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
-    assert store.exists(store.save_upload(io.BytesIO(b"x" * 1000), "fits.csv", max_bytes=1000))
+    assert store.exists(store.save_upload(io.BytesIO(b"x" * 1000), "fits.csv", max_bytes=1000).uri)
 
 
 def test_reports_are_written_whole_and_read_back(tmp_path: Path) -> None:
@@ -166,7 +173,7 @@ def test_reports_are_written_whole_and_read_back(tmp_path: Path) -> None:
 
 def test_the_default_store_is_under_the_data_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    store = FileStore.from_settings(TypecheckSettings(storage_uri=""))
+    store = services_for(TypecheckSettings(storage_uri="")).files
 
     store.ping()
 
@@ -184,7 +191,7 @@ def test_client_file_names_cannot_escape_the_store() -> None:
 @pytest.fixture
 def users_schema(job_settings: TypecheckSettings) -> str:  # noqa: F811
     import_name = f"users_{uuid.uuid4().hex[:8]}"
-    store = cached_schema_store(job_settings)
+    store = services_for(job_settings).schemas
     store.put(import_name, USERS_SCHEMA, new_version=True, actor="test")
     store.put(import_name, {**USERS_SCHEMA, "required": ["id"]}, new_version=True, actor="test")
     return import_name
@@ -197,11 +204,11 @@ def test_publish_records_queued_and_the_broker_holds_a_persistent_v1_job(
     data = tmp_path / "u.csv"
     data.write_text("id,name\n1,a\n")
 
-    task_id = publish_validation(users_schema, data.as_uri(), submitted_by="alice", settings=job_settings)
-    pinned = publish_validation(users_schema, data.as_uri(), schema_version=1, settings=job_settings,
-                                options=JobOptions(write_invalid_rows=True))
+    task_id = services_for(job_settings).publish_validation(users_schema, data.as_uri(), submitted_by="alice").task_id
+    pinned = services_for(job_settings).publish_validation(users_schema, data.as_uri(), schema_version=1,
+                                options=JobOptions(write_invalid_rows=True)).task_id
 
-    status = TaskStatusStore.from_settings(job_settings).get(task_id)
+    status = services_for(job_settings).tasks.get(task_id)
     assert (status.state, status.schema_version, status.file_name, status.file_size) == (
         TaskState.QUEUED, 2, "u.csv", data.stat().st_size)
     messages = []
@@ -219,12 +226,12 @@ def test_an_unknown_schema_is_refused_before_anything_is_queued(
     amqp: Any, job_settings: TypecheckSettings, users_schema: str  # noqa: F811
 ) -> None:
     with pytest.raises(SchemaNotFound):
-        publish_validation("no_such_import", "file:///x.csv", settings=job_settings)
+        services_for(job_settings).publish_validation("no_such_import", "file:///x.csv").task_id
     with pytest.raises(SchemaNotFound):
-        publish_validation(users_schema, "file:///x.csv", schema_version=9, settings=job_settings)
+        services_for(job_settings).publish_validation(users_schema, "file:///x.csv", schema_version=9).task_id
 
     assert amqp.queue_declare(VALIDATION_QUEUE, passive=True).method.message_count == 0
-    assert TaskStatusStore.from_settings(job_settings).for_import(users_schema) == []
+    assert services_for(job_settings).tasks.for_import(users_schema) == []
 
 
 @pytest.mark.integration("rabbitmq")
@@ -235,9 +242,9 @@ def test_a_publish_the_broker_never_confirms_fails_its_task(
     settings = TypecheckSettings(development=True)  # a distinct settings object: its own publisher
 
     with pytest.raises(PublishError, match="RabbitMQ is unreachable"):
-        publish_validation(users_schema, "file:///x.csv", settings=settings)
+        services_for(settings).publish_validation(users_schema, "file:///x.csv").task_id
 
-    [task] = TaskStatusStore.from_settings(settings).for_import(users_schema)
+    [task] = services_for(settings).tasks.for_import(users_schema)
     assert task.state is TaskState.FAILED and task.error.startswith("the job could not be queued: RabbitMQ is unreachable")
 
 
@@ -245,10 +252,10 @@ def test_a_publish_the_broker_never_confirms_fails_its_task(
 def test_a_dropped_publisher_connection_is_replaced(
     amqp: Any, job_settings: TypecheckSettings, users_schema: str  # noqa: F811
 ) -> None:
-    publish_validation(users_schema, "file:///a.csv", settings=job_settings)
-    job_services(job_settings).publisher._connection.close()  # as a broker restart would
+    services_for(job_settings).publish_validation(users_schema, "file:///a.csv").task_id
+    services_for(job_settings).publisher._connection.close()  # as a broker restart would
 
-    publish_validation(users_schema, "file:///b.csv", settings=job_settings)
+    services_for(job_settings).publish_validation(users_schema, "file:///b.csv").task_id
 
     assert amqp.queue_declare(VALIDATION_QUEUE, passive=True).method.message_count == 2
 
@@ -257,20 +264,20 @@ def test_a_dropped_publisher_connection_is_replaced(
 def test_cancel_fails_an_unfinished_task_and_leaves_a_finished_one(
     amqp: Any, job_settings: TypecheckSettings, users_schema: str  # noqa: F811
 ) -> None:
-    tasks = TaskStatusStore.from_settings(job_settings)
-    queued = publish_validation(users_schema, "file:///a.csv", settings=job_settings)
-    done = publish_validation(users_schema, "file:///b.csv", settings=job_settings)
+    tasks = services_for(job_settings).tasks
+    queued = services_for(job_settings).publish_validation(users_schema, "file:///a.csv").task_id
+    done = services_for(job_settings).publish_validation(users_schema, "file:///b.csv").task_id
     tasks.claim(done, "run-1", lease_seconds=5)
     tasks.mark_validating(done)
     tasks.finish(done, valid=True, summary={"total_rows": 1})
 
-    cancel_validation(queued, reason="the DAG run was stopped", settings=job_settings)
-    cancel_validation(done, settings=job_settings)
+    services_for(job_settings).cancel_validation(queued, reason="the DAG run was stopped")
+    services_for(job_settings).cancel_validation(done)
 
     assert (tasks.get(queued).state, tasks.get(queued).error) == (TaskState.FAILED, "the DAG run was stopped")
     assert tasks.get(done).state is TaskState.VALID
     with pytest.raises(TaskNotFound):
-        cancel_validation(str(uuid.uuid4()), settings=job_settings)
+        services_for(job_settings).cancel_validation(str(uuid.uuid4()))
 
 
 def test_jobs_carry_no_file_bytes() -> None:

@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_typecheck.jobs import JobOptions, cancel_validation, publish_validation
-from airflow_provider_typecheck.jobs.filestore import FileStore, ReportNotFound
-from airflow_provider_typecheck.jobs.publish import cached_schema_store
+from airflow_provider_typecheck.jobs import JobOptions
+from airflow_provider_typecheck.jobs.filestore import ReportNotFound
 from airflow_provider_typecheck.jobs.topology import DEAD_LETTER_QUEUE, REASON_HEADER, VALIDATION_QUEUE
 from airflow_provider_typecheck.registry.models import TaskState, TaskStatus
-from airflow_provider_typecheck.registry.tasks import TaskStatusStore
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.jobs_support import (  # noqa: F401
     USERS_SCHEMA,
@@ -28,6 +26,7 @@ from tests.integration.jobs_support import (  # noqa: F401
     publish_raw,
     start_worker,
     wait_for,
+    services_for,
     write_csv,
 )
 
@@ -37,12 +36,12 @@ pytestmark = pytest.mark.integration("rabbitmq")
 @pytest.fixture
 def import_name(job_settings: TypecheckSettings) -> str:  # noqa: F811
     name = f"users_{uuid.uuid4().hex[:8]}"
-    cached_schema_store(job_settings).put(name, USERS_SCHEMA, new_version=True, actor="test")
+    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
     return name
 
 
 def _final(settings: TypecheckSettings, task_id: str, timeout: float = 60) -> TaskStatus:
-    tasks = TaskStatusStore.from_settings(settings)
+    tasks = services_for(settings).tasks
 
     def finished() -> TaskStatus | None:
         status = tasks.get(task_id)
@@ -61,22 +60,22 @@ def test_valid_invalid_and_failed_jobs_end_right(
     corrupt = tmp_path / "corrupt.xlsx"
     corrupt.write_bytes(b"PK\x03\x04 this is no workbook")
     submitted = {
-        "valid": publish_validation(import_name, good.as_uri(), settings=job_settings),
-        "invalid": publish_validation(import_name, bad.as_uri(), settings=job_settings,
-                                      options=JobOptions(write_invalid_rows=True, max_errors=2)),
-        "corrupt": publish_validation(import_name, corrupt.as_uri(), settings=job_settings),
-        "missing": publish_validation(import_name, (tmp_path / "gone.csv").as_uri(), settings=job_settings),
+        "valid": services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id,
+        "invalid": services_for(job_settings).publish_validation(import_name, bad.as_uri(),
+                                      options=JobOptions(write_invalid_rows=True, max_errors=2)).task_id,
+        "corrupt": services_for(job_settings).publish_validation(import_name, corrupt.as_uri()).task_id,
+        "missing": services_for(job_settings).publish_validation(import_name, (tmp_path / "gone.csv").as_uri()).task_id,
     }
-    cached_schema_store(job_settings).put(import_name, {**USERS_SCHEMA, "required": ["id"]}, new_version=True,
+    services_for(job_settings).schemas.put(import_name, {**USERS_SCHEMA, "required": ["id"]}, new_version=True,
                                           actor="test")
-    store = cached_schema_store(job_settings)
-    submitted["unknown schema"] = publish_validation(import_name, good.as_uri(), settings=job_settings)
+    store = services_for(job_settings).schemas
+    submitted["unknown schema"] = services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id
     store.remove(import_name)  # version 2 is gone before any worker sees its job
 
     start_worker()
     final = {kind: _final(job_settings, task_id) for kind, task_id in submitted.items()}
 
-    files = FileStore.from_settings(job_settings)
+    files = services_for(job_settings).files
     valid, invalid = final["valid"], final["invalid"]
     assert (valid.state, valid.rows_done, valid.rows_total, valid.percent) == (TaskState.VALID, 2, 2, 100.0)
     assert (valid.summary["total_rows"], valid.summary["invalid_rows"], valid.summary["first_errors"]) == (2, 0, [])
@@ -116,12 +115,12 @@ def test_messages_that_are_not_jobs_are_dead_lettered_with_a_reason(
     good = write_csv(tmp_path / "good.csv", ["1,ann,30"])
     # A newer publisher recorded its task and sent a v2 job this worker cannot read.
     later = str(uuid.uuid4())
-    status = TaskStatusStore.from_settings(job_settings).create(
+    status = services_for(job_settings).tasks.create(
         task_id=later, import_name=import_name, file_name="good.csv", schema_version=1)
     newer = {"v": 2, "task_id": later, "import_name": import_name, "file_uri": good.as_uri()}
     publish_raw(amqp, json.dumps(newer).encode())
     publish_raw(amqp, b"\x00garbage")
-    after = publish_validation(import_name, good.as_uri(), settings=job_settings)
+    after = services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id
 
     start_worker()
 
@@ -141,14 +140,14 @@ def test_a_cancelled_job_is_skipped_when_it_arrives(
 ) -> None:
     events = bind_events(amqp)
     good = write_csv(tmp_path / "good.csv", ["1,ann,30"])
-    task_id = publish_validation(import_name, good.as_uri(), settings=job_settings)
-    cancel_validation(task_id, reason="stopped by the DAG", settings=job_settings)
-    marker = publish_validation(import_name, good.as_uri(), settings=job_settings)
+    task_id = services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id
+    services_for(job_settings).cancel_validation(task_id, reason="stopped by the DAG")
+    marker = services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id
 
     start_worker()
     _final(job_settings, marker)
 
-    status = TaskStatusStore.from_settings(job_settings).get(task_id)
+    status = services_for(job_settings).tasks.get(task_id)
     assert (status.state, status.error, status.attempts) == (TaskState.FAILED, "stopped by the DAG", 0)
     announced = events_by_task(amqp, events)
     assert [e["summary"] for e in announced[task_id]] == [{"error": "stopped by the DAG"}]
@@ -163,12 +162,12 @@ def test_heartbeats_flow_while_a_long_file_is_validated(
     slow = f"slow_{uuid.uuid4().hex[:8]}"
     schema = {**USERS_SCHEMA, "properties": {**USERS_SCHEMA["properties"],
                                              "name": {"type": "string", "pattern": "^(?=n)n[0-9]+$"}}}
-    cached_schema_store(job_settings).put(slow, schema, new_version=True, actor="test")
+    services_for(job_settings).schemas.put(slow, schema, new_version=True, actor="test")
     data = tmp_path / "long.csv"
     data.write_text("id,name,age\n" + "".join(f"{i},n{i},{i % 100}\n" for i in range(1_200_000)))
     worker = start_worker(env={"AIRFLOW_CONN_RABBITMQ_DEFAULT": job_env["AIRFLOW_CONN_RABBITMQ_DEFAULT"]
                                + "?heartbeat=1"})
-    task_id = publish_validation(slow, data.as_uri(), settings=job_settings)
+    task_id = services_for(job_settings).publish_validation(slow, data.as_uri()).task_id
 
     final = _final(job_settings, task_id, timeout=120)
 

@@ -16,6 +16,8 @@ from airflow_provider_typecheck.registry.errors import (
 )
 from airflow_provider_typecheck.registry.models import TaskState
 from airflow_provider_typecheck.registry.tasks import TaskStatusStore
+from airflow_provider_typecheck.services import Services
+from airflow_provider_typecheck.settings import TypecheckSettings
 
 pytestmark = pytest.mark.integration("redis")
 
@@ -25,15 +27,15 @@ INFLIGHT_TTL = 3600
 
 @pytest.fixture
 def tasks(redis_prefix: str) -> Iterator[TaskStatusStore]:
-    store = TaskStatusStore(
-        finished_ttl_seconds=FINISHED_TTL, inflight_ttl_seconds=INFLIGHT_TTL, prefix=redis_prefix
-    )
-    yield store
-    store.close()
+    services = Services(TypecheckSettings(
+        task_ttl_seconds=FINISHED_TTL, task_inflight_ttl_seconds=INFLIGHT_TTL, redis_prefix=redis_prefix
+    ))
+    yield services.tasks
+    services.close()
 
 
 def _ttl(tasks: TaskStatusStore, key: str) -> int:
-    return tasks._client().ttl(key)
+    return tasks._redis.ttl(key)
 
 
 def test_a_task_goes_from_queued_to_valid(tasks: TaskStatusStore) -> None:
@@ -172,10 +174,10 @@ def test_lookup_by_import_name_is_newest_first(tasks: TaskStatusStore) -> None:
 def test_expired_tasks_drop_out_of_the_index(tasks: TaskStatusStore) -> None:
     keep = tasks.create(import_name="orders", file_name="a.csv")
     gone = tasks.create(import_name="orders", file_name="b.csv")
-    tasks._client().delete(tasks.task_key(gone.task_id))  # what its TTL would do
+    tasks._redis.delete(tasks.task_key(gone.task_id))  # what its TTL would do
 
     assert [t.task_id for t in tasks.for_import("orders")] == [keep.task_id]
-    assert tasks._client().zrange(tasks.index_key("orders"), 0, -1) == [keep.task_id.encode()]
+    assert tasks._redis.zrange(tasks.index_key("orders"), 0, -1) == [keep.task_id.encode()]
 
 
 def test_ids_are_unique_and_unknown_ids_are_not_found(tasks: TaskStatusStore) -> None:
@@ -205,7 +207,31 @@ def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str
     task = tasks.create(import_name="orders", file_name="a.csv")
     tasks.mark_reading(task.task_id)
 
-    keys = {k.decode() for k in tasks._client().scan_iter(match=f"{redis_prefix}*")}
+    keys = {k.decode() for k in tasks._redis.scan_iter(match=f"{redis_prefix}*")}
 
     assert keys == {f"{redis_prefix}task:{task.task_id}", f"{redis_prefix}tasks:import:orders"}
-    assert TaskStatusStore().task_key("x").startswith("typecheck:")
+    assert Services(TypecheckSettings()).tasks.task_key("x").startswith("typecheck:")
+
+
+def test_the_submitter_and_airflow_origin_are_kept_and_indexed(tasks: TaskStatusStore) -> None:
+    from airflow_provider_typecheck.triggers.validation import decode_status
+
+    origin = {"dag_id": "payroll", "task_id": "check", "run_id": "manual__2026-01-01", "map_index": -1}
+    from_airflow = tasks.create(import_name="pay", file_name="p.csv", submitted_by="airflow:payroll.check",
+                                airflow=origin)
+    mine = tasks.create(import_name="pay", file_name="p.csv", submitted_by="5f0c0de4-0000-4000-8000-000000000001")
+    tasks.mark_reading(from_airflow.task_id)
+    tasks.mark_validating(from_airflow.task_id)
+    tasks.finish(from_airflow.task_id, valid=True, summary={})  # every write keeps both indexes alive
+    stored = tasks.get(from_airflow.task_id)
+    assert stored.submitted_by == "airflow:payroll.check" and stored.airflow.model_dump() == origin
+    # Any reader of the hash gets the same object (the trigger decodes it on its own).
+    raw = {k.decode(): v.decode() for k, v in tasks._redis.hgetall(tasks.task_key(stored.task_id)).items()}
+    assert decode_status(raw)["airflow"] == origin
+    assert [t.task_id for t in tasks.for_import("pay")] == [mine.task_id, from_airflow.task_id]
+    owned = tasks.for_import("pay", submitted_by=mine.submitted_by)
+    assert [t.task_id for t in owned] == [mine.task_id]
+    assert tasks.count_for_import("pay", submitted_by=mine.submitted_by) == 1
+    assert _ttl(tasks, tasks.index_key("pay", "airflow:payroll.check")) >= FINISHED_TTL - 5
+    with pytest.raises(InvalidInput):
+        tasks.create(import_name="pay", file_name="p.csv", submitted_by="a b{c}")

@@ -22,7 +22,8 @@ from airflow_provider_typecheck.registry.errors import (
 from airflow_provider_typecheck.registry.migrations import MIGRATIONS, run_migrations
 from airflow_provider_typecheck.registry.models import UserCreate, UserPublic, UserUpdate
 from airflow_provider_typecheck.registry.security import create_access_token, decode_access_token, hash_password
-from airflow_provider_typecheck.registry.users import UserStore, init_users
+from airflow_provider_typecheck.registry.users import UserStore
+from airflow_provider_typecheck.services import Services
 from airflow_provider_typecheck.settings import TypecheckSettings
 
 pytestmark = pytest.mark.integration("postgres")
@@ -34,7 +35,11 @@ JWT_SECRET = SecretStr("0123456789abcdef0123456789abcdef-test-only")
 @pytest.fixture
 def users(postgres_conn: str, pg_test_schema: str) -> UserStore:
     """A store on an empty users table of its own (the admin count must start at zero)."""
-    return UserStore(schema=pg_test_schema)
+    return _store(pg_test_schema)
+
+
+def _store(schema: str) -> UserStore:
+    return Services(TypecheckSettings(postgres_schema=schema, development=True)).users
 
 
 def _hook():  # noqa: ANN202 - a PostgresHook, imported late like the stores do
@@ -49,8 +54,8 @@ def _new(users: UserStore, username: str, role: str = "user", **kw: object) -> U
 
 def test_migrations_are_recorded_and_idempotent(postgres_conn: str, pg_test_schema: str) -> None:
     hook = _hook()
-    assert run_migrations(hook, pg_test_schema) == [m.id for m in MIGRATIONS]
-    assert run_migrations(hook, pg_test_schema) == []
+    assert run_migrations(hook.get_conn, pg_test_schema) == [m.id for m in MIGRATIONS]
+    assert run_migrations(hook.get_conn, pg_test_schema) == []
     with closing(hook.get_conn()) as conn, conn.cursor() as cur:
         cur.execute(f'SELECT id FROM "{pg_test_schema}".typecheck_migrations ORDER BY id')
         assert [r[0] for r in cur.fetchall()] == [m.id for m in MIGRATIONS]
@@ -87,7 +92,7 @@ def test_migrations_started_together_apply_once(postgres_conn: str, pg_test_sche
     def migrate() -> None:
         start.wait()
         try:
-            applied.append(run_migrations(hook, pg_test_schema))
+            applied.append(run_migrations(hook.get_conn, pg_test_schema))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -228,6 +233,13 @@ def test_an_outdated_hash_is_upgraded_at_login(users: UserStore, pg_test_schema:
     assert users.authenticate("grace", PASSWORD).id == grace.id
 
 
+def init_users(settings: TypecheckSettings) -> UserStore:
+    """What ``typecheck api`` does at start-up: the store, with the first admin of the settings."""
+    store = Services(settings).users
+    store.ensure_first_admin(settings)
+    return store
+
+
 def _settings(schema: str, **kw: object) -> TypecheckSettings:
     return TypecheckSettings(postgres_schema=schema, **kw)  # type: ignore[arg-type]
 
@@ -251,7 +263,7 @@ def test_a_deleted_first_admin_is_not_created_again(postgres_conn: str, pg_test_
 
 def test_the_first_admin_name_taken_by_a_user_is_a_clear_error(postgres_conn: str, pg_test_schema: str) -> None:
     settings = _settings(pg_test_schema, first_admin_username="boss", first_admin_password=SecretStr("s3cret-enough!"))
-    store = UserStore(schema=pg_test_schema)
+    store = _store(pg_test_schema)
     _new(store, "BOSS")
 
     with pytest.raises(ConfigurationError, match="taken") as caught:
@@ -264,7 +276,7 @@ def test_an_invalid_first_admin_password_is_never_in_the_error(postgres_conn: st
         pg_test_schema, first_admin_username="boss", first_admin_password=SecretStr("short7"), development=True
     )
     with pytest.raises(ConfigurationError) as caught:
-        UserStore(schema=pg_test_schema).ensure_first_admin(settings)
+        _store(pg_test_schema).ensure_first_admin(settings)
     assert "short7" not in str(caught.value)
 
 
@@ -350,7 +362,7 @@ def test_the_first_admin_is_created_once(postgres_conn: str, pg_test_schema: str
 )
 def test_the_first_admin_needs_a_real_password(postgres_conn: str, pg_test_schema: str, kw: dict) -> None:
     with pytest.raises(ConfigurationError):
-        UserStore(schema=pg_test_schema).ensure_first_admin(_settings(pg_test_schema, **kw))
+        _store(pg_test_schema).ensure_first_admin(_settings(pg_test_schema, **kw))
 
 
 def test_a_placeholder_first_admin_password_is_only_for_development(postgres_conn: str, pg_test_schema: str) -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_typecheck.validation import prescan, validate_file
-from airflow_provider_typecheck.validation.readers import open_table
+from airflow_provider_typecheck.validation.readers import csv_reader, open_table
 from tests.unit.test_prescan import assert_same_report, reference, render, scan_file, suspects_of, write_csv
 
 needs_scan = pytest.mark.skipif(not prescan.available(), reason="the native pre-scan is not built (make env)")
@@ -207,10 +207,9 @@ def test_line_ending_table(tmp_path: Path, text: str) -> None:
 
 def test_a_streamed_file_with_a_bare_cr_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files too big to hold stream from Polars, which cannot be told a CR ends a line: refused, not misread."""
-    from airflow_provider_typecheck.validation import readers
     from airflow_provider_typecheck.validation.errors import ReadError
 
-    monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 16)
+    monkeypatch.setattr(csv_reader, "WHOLE_FILE_BYTES", 16)
     monkeypatch.setattr(prescan, "available", lambda: False)
     path = tmp_path / "big.csv"
     path.write_bytes(b"a,b\n1,2\n3,4\r5,6\n7,8\n")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_typecheck.validation import readers, validate_file
-from airflow_provider_typecheck.validation.readers import RaggedRow, open_table
+from airflow_provider_typecheck.validation import validate_file
+from airflow_provider_typecheck.validation.readers import RaggedRow, csv_reader, csv_records, open_table
 
 SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
 
@@ -23,7 +23,7 @@ def rows_of(table) -> list[dict]:
 @pytest.fixture(params=["whole", "streamed"])
 def mode(request, monkeypatch) -> str:
     if request.param == "streamed":
-        monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 0)
+        monkeypatch.setattr(csv_reader, "WHOLE_FILE_BYTES", 0)
     return request.param
 
 
@@ -55,7 +55,7 @@ def test_streamed_counts_equal_whole(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "s.csv"
     pl.DataFrame({"id": [str(i) if i % 7 else "x" for i in range(5000)], "name": ["n"] * 5000}).write_csv(path)
     whole = validate_file(path, SCHEMA)
-    monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(csv_reader, "WHOLE_FILE_BYTES", 0)
     streamed = validate_file(path, SCHEMA, batch_rows=999)
     assert (streamed.total_rows, streamed.invalid_rows) == (whole.total_rows, whole.invalid_rows) == (5000, 715)
     assert streamed.errors_by_column == whole.errors_by_column
@@ -155,8 +155,8 @@ def test_file_size_proves_no_row_is_short_only_when_it_can(tmp_path: Path, conte
     path = tmp_path / "p.csv"
     path.write_bytes(content)
     frame = pl.read_csv(path, infer_schema=False, new_columns=["id", "name", "x"], truncate_ragged_lines=True)
-    assert readers._bytes_add_up(str(path), ",", frame) is proved
-    assert readers._bytes_add_up(content, ",", frame) is proved
+    assert csv_records.bytes_add_up(str(path), ",", frame) is proved
+    assert csv_records.bytes_add_up(content, ",", frame) is proved
 
 
 def test_stripped_quotes_cannot_hide_short_rows(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_short_rows_in_a_file_with_quoted_fields(tmp_path: Path) -> None:
 
 
 def test_a_streamed_file_holds_at_most_batch_rows_rows_at_a_time(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(csv_reader, "WHOLE_FILE_BYTES", 0)
     path = tmp_path / "s.csv"
     path.write_text("id,name\n" + "".join(f"{i},n\n" for i in range(1000)))
     heights = [batch.height for batch in open_table(path, batch_rows=64).batches()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -192,14 +192,19 @@ def validate_file(
     batch_rows: int | None = None,
     workbook_limits: WorkbookLimits = WorkbookLimits(),
     encoding: str | None = None,
-    header_row: int | None = None,
+    header_row: int | str | None = None,
+    cell_range: str | None = None,
+    columns: Sequence[str] | str | None = None,
+    strict_header: bool = False,
 ) -> ValidationReport:
     """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
 
     ``progress(rows_done, rows_total_or_None)`` is called after each batch;
     ``batch_rows`` caps a batch's rows, and so memory on files that stream;
     ``encoding`` names a CSV's codec instead of detecting it; ``header_row``
-    is the header's 1-based row, above which title rows are skipped (see
+    is the header's 1-based row, above which title rows are skipped, or
+    ``"auto"``; ``cell_range``, ``columns`` and ``strict_header`` say which
+    table of the sheet is checked and how its header is named (see
     :func:`~airflow_provider_typecheck.validation.readers.open_table`);
     ``workbook_limits`` caps what a workbook may inflate to. The row outputs are
     written whole or not at all, and never over the input.
@@ -209,7 +214,8 @@ def validate_file(
     check_outputs(source, valid_out=valid_out, invalid_out=invalid_out)
     compiled = compile_schema(schema)
     table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows,
-                       workbook_limits=workbook_limits, encoding=encoding, header_row=header_row)
+                       workbook_limits=workbook_limits, encoding=encoding, header_row=header_row,
+                       cell_range=cell_range, columns=columns, strict_header=strict_header)
     report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
                             valid_out=valid_out, progress=progress)
     report.elapsed_seconds = time.perf_counter() - started

@@ -60,7 +60,7 @@ class Validation:
         self.header = list(header)
         self._repetitive = repetitive
         self.cells = compiled.cells(self.header, repetitive)
-        self.report = ValidationReport(file=file, schema_draft=compiled.draft)
+        self.report = ValidationReport(file=file, schema_draft=compiled.draft, header_row=first_row - 1)
         self.tally = Tally()
         self.errors = ErrorList(self.report, max_errors, self.header)
         self.explainer = Explainer(compiled, self.cells)
