@@ -203,7 +203,8 @@ def test_summaries_must_be_small_json(tasks: TaskStatusStore) -> None:
     assert tasks.get(task.task_id).state is TaskState.VALIDATING
 
 
-def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str) -> None:
+def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     task = tasks.create(import_name="orders", file_name="a.csv")
     tasks.mark_reading(task.task_id)
 
@@ -211,6 +212,8 @@ def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str
 
     assert keys == {f"{redis_prefix}task:{task.task_id}", f"{redis_prefix}tasks:import:orders",
                     f"{redis_prefix}stats:tasks"}
+    # The default prefix: the session's API environment (api_env) may have set another.
+    monkeypatch.delenv("TYPECHECK_REDIS_PREFIX", raising=False)
     assert Services(TypecheckSettings()).tasks.task_key("x").startswith("typecheck:")
 
 
