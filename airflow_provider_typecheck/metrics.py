@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.metrics_core import Metric
 
-    from airflow_provider_typecheck.registry.results import ValidationSummary
-
 log = logging.getLogger(__name__)
 
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -212,18 +210,19 @@ class _PipelineCollector:
         return value
 
 
-def report_to_airflow_stats(summary: ValidationSummary) -> None:
+def report_to_airflow_stats(result: dict[str, Any], seconds: float | None) -> None:
     """
     An operator's validation in Airflow's own metrics (``Stats``: StatsD or OpenTelemetry, as
     Airflow is configured): ``typecheck.validation.rows`` and ``.invalid_rows`` (counters),
-    ``.duration`` (a timer, the core's time) and ``.<state>`` (a counter). No import name:
-    Airflow's own task metrics already say which task it was.
+    ``.duration`` (a timer) and ``.<state>`` (a counter). No import name: Airflow's own task
+    metrics already say which task it was.
     """
     from datetime import timedelta
 
     from airflow.sdk.observability.stats import Stats
 
-    Stats.incr("typecheck.validation.rows", summary.total_rows)
-    Stats.incr("typecheck.validation.invalid_rows", summary.invalid_rows)
-    Stats.incr(f"typecheck.validation.{summary.state}")
-    Stats.timing("typecheck.validation.duration", timedelta(seconds=summary.elapsed_seconds))
+    Stats.incr("typecheck.validation.rows", int(result.get("total_rows") or 0))
+    Stats.incr("typecheck.validation.invalid_rows", int(result.get("invalid_rows") or 0))
+    Stats.incr(f"typecheck.validation.{result.get('state', 'unknown')}")
+    if seconds is not None:
+        Stats.timing("typecheck.validation.duration", timedelta(seconds=seconds))

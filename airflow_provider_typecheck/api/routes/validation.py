@@ -96,8 +96,8 @@ def upload_spreadsheet(
                            write_invalid_rows=True),
         submitted_by=str(user.id),
     )
-    stores.uploads.record(task_id=queued.task_id, upload_folder=stores.files.upload_folder(file_uri), user_id=str(user.id),
-                  size=stores.files.size(file_uri))
+    stores.uploads.record(task_id=queued.task_id, upload_folder=stores.files.upload_folder(upload.uri),
+                          user_id=str(user.id), size=upload.size)
     return ValidationAccepted(task_id=queued.task_id, import_name=import_name, schema_version=schema.version)
 
 
