@@ -210,4 +210,4 @@ def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str
     keys = {k.decode() for k in tasks._redis.scan_iter(match=f"{redis_prefix}*")}
 
     assert keys == {f"{redis_prefix}task:{task.task_id}", f"{redis_prefix}tasks:import:orders"}
-    assert Services(TypecheckSettings()).tasks.task_key("x").startswith("typecheck:")
+    assert TaskStatusStore(tasks._redis).task_key("x").startswith("typecheck:")  # the store's default prefix
