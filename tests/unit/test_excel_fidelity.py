@@ -12,68 +12,24 @@ import io
 import subprocess
 import sys
 import zipfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
-import xlrd
 import xlsxwriter
 import xlwt
 
 from airflow_provider_typecheck.validation import ReadError, open_table, validate_file
-from tests.oracle import reference_errors
+from tests import sheets_reference
+from tests.sheets_reference import xls_rows, xlsx_rows
 
 LONG_FLOATS = [68.66499999999999, 72.96499999999999, 3.0000000001, 0.1000000001]
 
 
-def seen(value: Any) -> str | None:
-    """The text a person sees for a cell value read by openpyxl or xlrd (the contract's rule 1)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    if isinstance(value, datetime.datetime):
-        return value.date().isoformat() if value.time() == datetime.time() else value.isoformat(timespec="seconds")
-    return str(value)
-
-
-def xlsx_rows(path: Path) -> dict[int, list[str | None]]:
-    """Sheet row number -> the row's texts, as openpyxl reads the cached cell values."""
-    sheet = openpyxl.load_workbook(path, data_only=True).worksheets[0]
-    return {row[0].row: [seen(cell.value) for cell in row] for row in sheet.iter_rows(min_row=1)}
-
-
-def xls_rows(path: Path) -> dict[int, list[str | None]]:
-    sheet = xlrd.open_workbook(path).sheet_by_index(0)
-    rows = {}
-    for index in range(sheet.nrows):
-        texts = []
-        for cell in sheet.row(index):
-            if cell.ctype == xlrd.XL_CELL_ERROR:
-                texts.append(xlrd.error_text_from_code[cell.value])
-            else:
-                texts.append(seen(cell.value))
-        rows[index + 1] = texts
-    return rows
-
-
 def reference(rows: dict[int, list[str | None]], header_at: int, schema: dict) -> tuple[dict, set[int]]:
     """python-jsonschema's counts and invalid row numbers for the rows under the header."""
-    header = rows[header_at]
-    numbers = [number for number in sorted(rows) if number > header_at]
-    cells = [dict(zip(header, rows[number], strict=True)) for number in numbers]
-    counts: dict[str, Counter[str]] = {}
-    invalid = set()
-    for number, errors in zip(numbers, reference_errors(cells, schema), strict=True):
-        if errors:
-            invalid.add(number)
-        for column, keyword in errors:
-            counts.setdefault(column if column is not None else "", Counter())[keyword] += 1
-    return {column: dict(keywords) for column, keywords in counts.items()}, invalid
+    _, counts, invalid = sheets_reference.reference(*sheets_reference.block(rows, header_at), schema)
+    return counts, invalid
 
 
 def assert_agrees(path: Path, rows: dict[int, list[str | None]], header_at: int, schema: dict,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -17,7 +17,12 @@ from airflow_provider_typecheck.validation.engine.planning import (
     compile_schema,
     repetitive_columns,
 )
-from airflow_provider_typecheck.validation.engine.verdicts import Validation
+from airflow_provider_typecheck.validation.engine.verdicts import (
+    WIDE_SCHEMA_COLUMNS,
+    Validation,
+    ragged_message,
+    row_by_row,
+)
 from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.outputs import check_outputs
@@ -25,6 +30,10 @@ from airflow_provider_typecheck.validation.readers import Table, open_table
 from airflow_provider_typecheck.validation.report import ValidationReport
 
 ProgressCallback = Callable[[int, "int | None"], None]
+# A wide schema's file of fewer lines (and bytes) has each column's distinct texts judged by the
+# pre-scan, repetitive or not (repetitive_columns calls no column of fewer rows repetitive).
+SMALL_FILE_ROWS = 1000
+SMALL_FILE_BYTES = 16 * 1024 * 1024
 
 
 def validate_frame(
@@ -88,13 +97,20 @@ def validate_prescanned(
     source = table.csv
     repetitive: list[str] = []
 
-    def sample_repetitive() -> list[str]:
-        # Only columns the scan cannot check natively need to know; the sample costs a read.
+    def internable() -> list[str]:
+        # Only columns the scan cannot check natively need to know.
+        if len(table.header) >= WIDE_SCHEMA_COLUMNS:
+            with source.mapped() as data:
+                head = data[:SMALL_FILE_BYTES + 1]
+            if len(head) <= SMALL_FILE_BYTES and head.count(b"\n") - 1 < SMALL_FILE_ROWS:  # less the header's
+                # A wide schema's short file: judging each distinct text of a column once costs
+                # less than a plan (per column) or python-jsonschema on whole rows (per cell).
+                return table.header
+        # The sample costs a read.
         repetitive.extend(repetitive_columns(source.head(SAMPLE_ROWS)))
         return repetitive
 
-    rules = prescan.column_rules(compiled.schema, compiled.validator, compiled.cells(table.header),
-                                 sample_repetitive)
+    rules = prescan.column_rules(compiled.schema, compiled.validator, compiled.cells(table.header), internable)
     if rules is None:
         return None
     validation = Validation(compiled, table.header, repetitive=repetitive, file=table.name,
@@ -106,6 +122,9 @@ def validate_prescanned(
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
                                         cells, batch_rows=source.batch_rows):
                 suspects = source.records(segment.records)
+                if segment.short:
+                    validation.note_ragged({index + table.first_row: ragged_message(fields, len(table.header))
+                                            for index, fields in segment.short.items()})
                 validation.add_suspects(suspects, [index + table.first_row for index in segment.suspects],
                                         segment.flagged)
                 validation.add_cleared(segment.rows - suspects.height)
@@ -123,10 +142,12 @@ def validate_prescanned(
         validation.abandon()
         raise
     report = validation.finish()
-    if not validation.planned and any(rule.mode == prescan.DICT for rule in rules):
+    if (not validation.planned and any(rule.mode == prescan.DICT for rule in rules)
+            and not row_by_row(report.total_rows, len(cells))):
         # No segment needed the vectorised checks; the report still says which of the
-        # interned columns' keywords they would have left to python-jsonschema (a
-        # natively checked column has none).
+        # interned columns' keywords they would have left to python-jsonschema, as the
+        # ordinary path's plan would (a natively checked column has none; a file the
+        # ordinary path checks row by row has no plan).
         report.fallback_keywords = list(compiled.plan(table.header, repetitive).fallback_keywords)
     return report
 
@@ -142,7 +163,7 @@ def validate_batches(
                             max_errors=max_errors, invalid_out=invalid_out, valid_out=valid_out,
                             first_row=table.first_row)
     validation.note_ragged(
-        {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged},
+        {r.row: ragged_message(r.fields, r.expected) for r in table.ragged},
         {r.row: r.extra for r in table.ragged},
     )
     done = 0
@@ -171,14 +192,19 @@ def validate_file(
     batch_rows: int | None = None,
     workbook_limits: WorkbookLimits = WorkbookLimits(),
     encoding: str | None = None,
-    header_row: int | None = None,
+    header_row: int | str | None = None,
+    cell_range: str | None = None,
+    columns: Sequence[str] | str | None = None,
+    strict_header: bool = False,
 ) -> ValidationReport:
     """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
 
     ``progress(rows_done, rows_total_or_None)`` is called after each batch;
     ``batch_rows`` caps a batch's rows, and so memory on files that stream;
     ``encoding`` names a CSV's codec instead of detecting it; ``header_row``
-    is the header's 1-based row, above which title rows are skipped (see
+    is the header's 1-based row, above which title rows are skipped, or
+    ``"auto"``; ``cell_range``, ``columns`` and ``strict_header`` say which
+    table of the sheet is checked and how its header is named (see
     :func:`~airflow_provider_typecheck.validation.readers.open_table`);
     ``workbook_limits`` caps what a workbook may inflate to. The row outputs are
     written whole or not at all, and never over the input.
@@ -188,7 +214,8 @@ def validate_file(
     check_outputs(source, valid_out=valid_out, invalid_out=invalid_out)
     compiled = compile_schema(schema)
     table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows,
-                       workbook_limits=workbook_limits, encoding=encoding, header_row=header_row)
+                       workbook_limits=workbook_limits, encoding=encoding, header_row=header_row,
+                       cell_range=cell_range, columns=columns, strict_header=strict_header)
     report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
                             valid_out=valid_out, progress=progress)
     report.elapsed_seconds = time.perf_counter() - started

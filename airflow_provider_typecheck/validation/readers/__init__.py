@@ -13,6 +13,7 @@ The pieces: :mod:`.sources` (where the bytes come from), :mod:`.encodings`
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from airflow_provider_typecheck.validation.errors import ReadError
@@ -23,12 +24,15 @@ from airflow_provider_typecheck.validation.readers.csv_records import header_rec
 from airflow_provider_typecheck.validation.readers.excel import open_excel
 from airflow_provider_typecheck.validation.locations import local_path
 from airflow_provider_typecheck.validation.readers.sources import check_regular_file
-from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent, check_header
+from airflow_provider_typecheck.validation.readers.header import column_letter
+from airflow_provider_typecheck.validation.readers.selection import AUTO, CellRange, HeaderRow, TableSpec
+from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent
 
 
 __all__ = [
-    "CSV_EXTENSIONS", "EXCEL_EXTENSIONS", "SPREADSHEET_EXTENSIONS", "CsvFile", "RaggedRow", "Table", "TableContent",
-    "check_header", "header_record", "local_path", "open_table", "sniff_delimiter",
+    "AUTO", "CSV_EXTENSIONS", "EXCEL_EXTENSIONS", "SPREADSHEET_EXTENSIONS", "CellRange", "CsvFile", "HeaderRow",
+    "RaggedRow", "Table", "TableContent", "TableSpec", "column_letter", "header_record", "local_path", "open_table",
+    "sniff_delimiter",
 ]
 
 
@@ -40,7 +44,10 @@ def open_table(
     batch_rows: int | None = None,
     workbook_limits: WorkbookLimits = WorkbookLimits(),
     encoding: str | None = None,
-    header_row: int | None = None,
+    header_row: HeaderRow | str = None,
+    cell_range: str | CellRange | None = None,
+    columns: Sequence[str] | str | None = None,
+    strict_header: bool = False,
 ) -> Table:
     """Open a CSV, XLSX or XLS file from a path or any fsspec URI.
 
@@ -51,23 +58,29 @@ def open_table(
     ``encoding`` (a Python codec name) overrides the CSV encoding detection.
     ``header_row`` is the 1-based row (line of a CSV) holding the header, as a
     spreadsheet numbers rows; the rows above it (report titles) are skipped.
-    By default the header is the first row that is not blank.
+    By default the header is the first row that is not blank; ``"auto"`` also
+    passes over title and comment lines (see :func:`.selection.find_header_row`).
+    ``cell_range`` (``A3:F40``) checks one block of the sheet, its first row the
+    header unless ``header_row`` says otherwise; ``columns`` (names, or one
+    comma-separated text) keeps only those columns. Row numbers stay the
+    sheet's own. A blank header cell is named by its column letter and a
+    repeated name gets a suffix (see :mod:`.header`), with a warning;
+    ``strict_header`` refuses both instead.
     """
     if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be 1 or more, got {batch_rows}")
-    if header_row is not None and header_row < 1:
-        raise ReadError(f"the header row must be 1 or more (rows count from 1), got {header_row}")
+    spec = TableSpec.of(header_row, cell_range, columns, strict_header)
     name = str(source)
     local = local_path(name)
     if local is not None:
         check_regular_file(name, local)
     suffix = Path(name.split("?")[0]).suffix.lower()
     if suffix in EXCEL_EXTENSIONS:
-        return open_excel(name, sheet, header_row, workbook_limits)
+        return open_excel(name, sheet, workbook_limits, spec)
     if suffix in CSV_EXTENSIONS:
         if sheet is not None:
             raise ReadError(f"{name}: a CSV file has no sheets; a sheet ({sheet!r}) applies to XLSX/XLS files only")
         if delimiter in ('"', "\n", "\r"):
             raise ReadError(f"delimiter {delimiter!r} cannot separate fields: it quotes them or ends a row")
-        return open_csv(name, delimiter, batch_rows, encoding, header_row)
+        return open_csv(name, delimiter, batch_rows, encoding, spec)
     raise ReadError(f"{name}: unknown file type {suffix or '(no extension)'!r}; expected .csv, .tsv, .xlsx or .xls")

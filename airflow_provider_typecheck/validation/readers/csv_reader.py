@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import mmap
 import os
@@ -16,7 +17,9 @@ from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.locations import local_path
 from airflow_provider_typecheck.validation.readers import csv_records, sources
 from airflow_provider_typecheck.validation.readers.encodings import as_utf8, decode_head
-from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent, check_header
+from airflow_provider_typecheck.validation.readers.header import name_columns
+from airflow_provider_typecheck.validation.readers.selection import AUTO, TableSpec, choose_columns, find_header_row
+from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent
 
 # Files up to this size are read in one piece (fastest) and checked in batches of
 # WHOLE_FILE_BATCH_ROWS; larger ones stream in batches of STREAM_BATCH_ROWS rows
@@ -25,6 +28,8 @@ from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table
 WHOLE_FILE_BYTES = 256 * 1024 * 1024
 WHOLE_FILE_BATCH_ROWS = 1_000_000
 STREAM_BATCH_ROWS = 200_000
+# The lines of the head looked at for a header row.
+_HEADER_SEARCH_LINES = 200
 
 
 @dataclass(frozen=True)
@@ -62,21 +67,21 @@ class CsvFile:
 
 def open_csv(
     name: str, delimiter: str | None, batch_rows: int | None, given_encoding: str | None = None,
-    header_row: int | None = None,
+    spec: TableSpec = TableSpec(),
 ) -> Table:
     head = sources.read_head(name, csv_records.SNIFF_BYTES)
     if not head.strip():
         raise ReadError(f"{name}: the file is empty; expected a header row")
+    if delimiter is not None and len(delimiter.encode("utf-8")) != 1:
+        # Polars (and the native pre-scan) split fields on one byte.
+        raise ReadError(f"delimiter must be one single-byte (ASCII) character, got {delimiter!r}")
     text, encoding = decode_head(name, head, given_encoding)
     warnings: list[str] = []
-    skipped = _lines_above_header(name, text, header_row)
+    skipped = _lines_above_header(name, text, spec, delimiter, warnings)
     if skipped:
         text = text.split("\n", skipped)[skipped]
     if delimiter is None:
         delimiter = csv_records.sniff_delimiter(text)
-    elif len(delimiter.encode("utf-8")) != 1:
-        # Polars (and the native pre-scan) split fields on one byte.
-        raise ReadError(f"delimiter must be one single-byte (ASCII) character, got {delimiter!r}")
 
     def header_bytes(size: int) -> tuple[bytes, bool]:
         """The file's first ``size`` bytes as UTF-8 from the header on, and whether that is all of it."""
@@ -84,9 +89,34 @@ def open_csv(
         below_titles = text if raw is head else decode_head(name, raw, encoding)[0].split("\n", skipped)[-1]
         return below_titles.encode("utf-8"), len(raw) < size
 
-    header, header_record = csv_records.read_header(name, delimiter, header_bytes)
-    check_header(name, header)
+    cells, header_record = csv_records.read_header(name, delimiter, header_bytes)
+    positions = list(spec.cell_range.columns(len(cells)) if spec.cell_range is not None else range(len(cells)))
+    if not positions:
+        raise ReadError(f"{name}: the range {spec.cell_range} holds none of the {len(cells)} field(s) of the "
+                        f"header row {skipped + 1}")
+    names, notes = name_columns(name, [cells[p] for p in positions], positions, skipped + 1,
+                                strict=spec.strict_header)
+    warnings.extend(notes)
+    # Fields outside the range are read under names no header can hold, then left out.
+    header = [f"\x00{position}" for position in range(len(cells))]
+    for position, column in zip(positions, names, strict=True):
+        header[position] = column
+    chosen = choose_columns(name, names, spec.columns, skipped + 1)
 
+    table = _open_records(name, encoding=encoding, given_encoding=given_encoding, skipped=skipped,
+                          delimiter=delimiter, header=header, header_record=header_record, warnings=warnings,
+                          batch_rows=batch_rows)
+    if not spec.selects:
+        return table
+    bounded = spec.cell_range is not None and spec.cell_range.last_column is not None
+    return table.restricted(chosen, spec.last_row, positions[-1] + 1 if bounded else None)
+
+
+def _open_records(
+    name: str, *, encoding: str, given_encoding: str | None, skipped: int, delimiter: str, header: list[str],
+    header_record: bytes, warnings: list[str], batch_rows: int | None,
+) -> Table:
+    """The table of the records below the header, every field named by ``header``."""
     local = local_path(name)
     source: bytes | str
     if encoding == "utf8" and local is not None and not skipped:
@@ -166,17 +196,41 @@ def open_csv(
                  first_row=skipped + 2)
 
 
-def _lines_above_header(name: str, text: str, header_row: int | None) -> int:
-    """How many lines come before the header: ``header_row - 1``, else the leading blank lines."""
+def _lines_above_header(
+    name: str, text: str, spec: TableSpec, delimiter: str | None, warnings: list[str],
+) -> int:
+    """How many lines come before the header: ``header_row - 1``, else those above the
+    row :func:`~.selection.find_header_row` takes, from the range's first row on."""
     lines = text.split("\n")
-    if header_row is None:
-        blank = 0
-        while blank < len(lines) - 1 and not lines[blank].strip("\r\ufeff"):
-            blank += 1
-        return blank
-    if header_row > len(lines) or not lines[header_row - 1].strip("\r\ufeff"):
-        raise ReadError(f"{name}: no header at row {header_row}: that row is blank or past the end")
-    return header_row - 1
+    if isinstance(spec.header_row, int):
+        if spec.header_row > len(lines) or not lines[spec.header_row - 1].strip("\r\ufeff"):
+            raise ReadError(f"{name}: no header at row {spec.header_row}: that row is blank or past the end")
+        return spec.header_row - 1
+    start = spec.first_row - 1
+    # Whole lines only: the head may end inside the last one.
+    candidates = lines[start:-1] if len(lines) > start + 1 else lines[start:]
+    candidates = candidates[:_HEADER_SEARCH_LINES]
+    if delimiter is None:
+        # Titles and comments hold no delimiter, or not the same count: sniff below them.
+        body = [line for line in candidates if not line.lstrip().startswith("#")
+                and any(d in line for d in csv_records.DELIMITERS)]
+        delimiter = csv_records.sniff_delimiter("\n".join(body))
+    rows = [(start + offset + 1, _fields(line.rstrip("\r").lstrip("\ufeff"), delimiter))
+            for offset, line in enumerate(candidates)]
+    row, notes = find_header_row(rows, auto=spec.header_row == AUTO)
+    if row is None:
+        if spec.first_row > 1:
+            raise ReadError(f"{name}: no header from row {spec.first_row} on: those rows are blank or past the end")
+        return 0  # blank lines only (in the head): the header parser says what is wrong
+    warnings.extend(notes)
+    return row - 1
+
+
+def _fields(line: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return [line]
 
 
 # Read rows of too many fields cut to the header's (counted exactly apart): the cut is not

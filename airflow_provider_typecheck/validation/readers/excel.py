@@ -9,17 +9,27 @@ from typing import Any
 
 import polars as pl
 
-from airflow_provider_typecheck.validation import workbooks
+from airflow_provider_typecheck.validation import timetext, workbooks
 from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.limits import WorkbookLimits, check_workbook
 from airflow_provider_typecheck.validation.readers.sources import read_bytes
-from airflow_provider_typecheck.validation.readers.table import Table, TableContent, check_header
+from airflow_provider_typecheck.validation.readers.header import name_columns
+from airflow_provider_typecheck.validation.readers.selection import (
+    AUTO,
+    LOOKAHEAD_ROWS,
+    TableSpec,
+    choose_columns,
+    filled_count,
+    find_header_row,
+)
+from airflow_provider_typecheck.validation.readers.table import Table, TableContent
 
-_EXCEL_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
+# The header is looked for in the first rows first.
+_HEAD_ROWS = 1000
 _NUMERAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
-def open_excel(name: str, sheet: str | int | None, header_row: int | None, limits: WorkbookLimits) -> Table:
+def open_excel(name: str, sheet: str | int | None, limits: WorkbookLimits, spec: TableSpec = TableSpec()) -> Table:
     import fastexcel
 
     data = read_bytes(name)
@@ -49,28 +59,57 @@ def open_excel(name: str, sheet: str | int | None, header_row: int | None, limit
             raise ReadError(f"{name}: cannot read sheet {selected!r}: {message}") from None
         # Leading blank columns are not in the frame: its column 0 is the sheet's first used one.
         first_column = loaded.available_columns()[0].absolute_index if frame.width else 0
-        frame = _as_seen(reader, selected, frame, found.result(), first_column)
-    filled = frame.select(pl.any_horizontal(pl.all().is_not_null() & (pl.all() != ""))).to_series()
-    if header_row is None:
-        first = filled.arg_true()
-        if first.len() == 0:
-            raise ReadError(f"{name}: sheet {selected!r} is empty; expected a header row")
-        header_at = int(first[0])
+        frame = _as_seen(reader, selected, frame, found.result(), first_column, data, index)
+    return _table(name, reader.sheet_names[index], frame, first_column, spec)
+
+
+def _table(name: str, sheet: str, frame: pl.DataFrame, first_column: int, spec: TableSpec) -> Table:
+    """The table of ``spec`` in a sheet read whole (frame row i is the sheet's row i + 1)."""
+    cell_range = spec.cell_range
+    positions = list(range(frame.width))
+    if cell_range is not None:
+        positions = [p for p in positions if p + first_column in cell_range.columns(first_column + frame.width)]
+        if not positions:
+            raise ReadError(f"{name}: sheet {sheet!r} holds nothing in the range {cell_range}")
+        frame = frame.select([frame.columns[p] for p in positions])
+    bottom = frame.height if spec.last_row is None else min(spec.last_row, frame.height)
+    notes: list[str] = []
+    if isinstance(spec.header_row, int):
+        header_at = spec.header_row - 1
+        if header_at >= bottom or not filled_count(frame.row(header_at)):
+            raise ReadError(f"{name}: sheet {sheet!r} has no header at row {spec.header_row} (that row is empty)")
     else:
-        header_at = header_row - 1
-        if header_at >= frame.height or not filled[header_at]:
-            raise ReadError(f"{name}: sheet {selected!r} has no header at row {header_row} (that row is empty)")
-    header = [value if value is not None else "" for value in frame.row(header_at)]
-    check_header(name, header)
-    frame = frame.slice(header_at + 1).rename(dict(zip(frame.columns, header, strict=True)))
+        top = spec.first_row - 1
+        first = _filled_rows(frame.slice(top, min(max(bottom - top, 0), _HEAD_ROWS)))
+        if first.len() == 0 and bottom - top > _HEAD_ROWS:  # a table far below blank rows
+            first = _filled_rows(frame.slice(top, bottom - top))
+        if first.len() == 0:
+            where = "is empty" if cell_range is None else f"is empty in the range {cell_range}"
+            raise ReadError(f"{name}: sheet {sheet!r} {where}; expected a header row")
+        start = top + int(first[0])
+        window = frame.slice(start, min(bottom - start, LOOKAHEAD_ROWS * 4))
+        row, notes = find_header_row(list(enumerate(window.iter_rows(), start=start + 1)), auto=spec.header_row == AUTO)
+        header_at = (row or start + 1) - 1
+    names, named = name_columns(name, frame.row(header_at), [first_column + p for p in positions], header_at + 1,
+                                strict=spec.strict_header)
+    chosen = choose_columns(name, names, spec.columns, header_at + 1)
+    frame = (frame.slice(header_at + 1, max(bottom - header_at - 1, 0))
+             .rename(dict(zip(frame.columns, names, strict=True))).select(chosen))
     content = TableContent(lambda: iter([frame]), frame.height)
-    return Table(name, header, [], lambda: content, first_row=header_at + 2)
+    return Table(name, chosen, [*notes, *named], lambda: content, first_row=header_at + 2)
+
+
+def _filled_rows(frame: pl.DataFrame) -> pl.Series:
+    """The positions of the rows holding a cell that is not blank."""
+    return frame.select(pl.any_horizontal(pl.all().str.strip_chars().str.len_bytes() > 0)).to_series().arg_true()
 
 
 def _as_seen(
     reader: Any, sheet: str | int, frame: pl.DataFrame, found: workbooks.SheetCells, first_column: int,
+    data: bytes, sheet_index: int,
 ) -> pl.DataFrame:
-    """Rewrite fastexcel's text for numbers, dates and error cells as the typing contract spells them.
+    """Rewrite fastexcel's text for numbers, dates, times, durations and error cells as the typing
+    contract spells them (dates, times and durations: see :mod:`..timetext`).
 
     fastexcel writes a date as ``YYYY-MM-DD HH:MM:SS``, an error cell as an
     empty one, and rounds a float to 9 decimals (68.66499999999999 comes back
@@ -99,23 +138,16 @@ def _as_seen(
                 rewritten.append(pl.coalesce(pl.lit(shortest), pl.col(column)).alias(column))
     if rewritten:
         frame = frame.with_columns(rewritten)
-    dates = []
-    for column in frame.columns:
-        text = pl.col(column)
-        if frame.get_column(column).str.contains(_EXCEL_DATETIME).any():
-            dates.append(
-                pl.when(text.str.contains(_EXCEL_DATETIME))
-                .then(
-                    pl.when(text.str.slice(11, 8) == "00:00:00")
-                    .then(text.str.slice(0, 10))
-                    .otherwise(text.str.slice(0, 10) + "T" + text.str.slice(11, 8))
-                )
-                .otherwise(text)
-                .alias(column)
-            )
-    if dates:
-        frame = frame.with_columns(dates)
-    return _with_cells(frame, found.errors, first_column) if found.errors else frame
+    dated = [column for column in frame.columns if frame.get_column(column).str.contains(timetext.DATETIME_TEXT).any()]
+    zero_date = found.zero_date
+    if not dated or zero_date is None:  # no date-time, or an ODS (its dates and times: found.time_texts)
+        return _with_cells(frame, {**found.time_texts, **found.errors}, first_column)
+    if data[:8] == workbooks.OLE_MAGIC:  # an XLS: its date system and elapsed-time cells, from xlrd
+        if any(frame.get_column(column).str.starts_with(timetext.ZERO_DATE_1904).any() for column in dated):
+            zero_date = timetext.ZERO_DATE_1904 if workbooks.xls_date_1904(data) else zero_date
+        found.time_texts.update(workbooks.xls_durations(data, sheet_index))
+    frame = frame.with_columns(timetext.datetime_texts(column, zero_date) for column in dated)
+    return _with_cells(frame, {**found.time_texts, **found.errors}, first_column)
 
 
 def _with_cells(

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from airflow_provider_typecheck.validation.errors import ReadError
-
 if TYPE_CHECKING:
     from airflow_provider_typecheck.validation.readers.csv_reader import CsvFile
 
@@ -66,15 +64,43 @@ class Table:
     def ragged(self) -> list[RaggedRow]:
         return self._content.ragged
 
+    @property
+    def header_row(self) -> int:
+        """The row number, in the file, of the header."""
+        return self.first_row - 1
+
     def batches(self) -> Iterator[pl.DataFrame]:
         yield from self._content.batches()
 
+    def restricted(self, columns: list[str], last_row: int | None, fields_needed: int | None) -> Table:
+        """This table cut to ``columns`` and to the rows up to ``last_row``, for a range or chosen columns.
 
-def check_header(name: str, header: list[str]) -> None:
-    seen: set[str] = set()
-    for position, column in enumerate(header, start=1):
-        if column.strip() == "":
-            raise ReadError(f"{name}: header column {position} is empty; every column needs a name")
-        if column in seen:
-            raise ReadError(f"{name}: header names column {column!r} more than once")
-        seen.add(column)
+        ``fields_needed``: a CSV row is ragged when it has fewer fields than
+        this (a range ending at a column), not when it has more (those fields
+        are outside the range); None keeps the whole header's rule. The native
+        pre-scan reads whole records, so a restricted table has none.
+        """
+        limit = None if last_row is None else max(last_row - self.first_row + 1, 0)
+
+        def read() -> TableContent:
+            content = self._content
+
+            def batches() -> Iterator[pl.DataFrame]:
+                taken = 0
+                for batch in content.batches():
+                    if limit is not None:
+                        if taken >= limit:
+                            return
+                        batch = batch.head(limit - taken)
+                    taken += batch.height
+                    yield batch.select(columns)
+
+            total = content.total_rows
+            if total is not None and limit is not None:
+                total = min(total, limit)
+            ragged = [row for row in content.ragged if last_row is None or row.row <= last_row]
+            if fields_needed is not None:
+                ragged = [RaggedRow(row.row, row.fields, fields_needed) for row in ragged if row.fields < fields_needed]
+            return TableContent(batches, total, ragged)
+
+        return Table(self.name, columns, self.warnings, read, first_row=self.first_row)
