@@ -16,7 +16,7 @@ from airflow_provider_typecheck.operators.validate import (
     lineage_dataset,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SCHEMA = str(EXAMPLES / "users.schema.json")
 XCOM_KEYS = {"task_id", "state", "schema_version", "file_checksum", "total_rows", "valid_rows", "invalid_rows",
              "errors_by_column", "report_uri"}
