@@ -56,8 +56,10 @@ if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.users import UserStore
     from airflow_provider_typecheck.validation.limits import Limits
 
-# A Redis call that gets no answer within this fails (and a schema read falls back to the store).
-REDIS_SOCKET_TIMEOUT_SECONDS = 2.0
+# A Redis that cannot be reached fails fast (a schema read then falls back to the store);
+# an answer may take longer on a busy server before the call counts as failed.
+REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
+REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
 MONGO_SERVER_SELECTION_TIMEOUT_MS = 10_000
 POSTGRES_POOL_SIZE = 8
 _TRUE = {"1", "true", "yes", "on"}
@@ -122,7 +124,8 @@ class Services:
 
     @built_once
     def redis(self) -> redis.Redis:
-        """The sync Redis client: ``TYPECHECK_REDIS_URI`` when set, else the Airflow connection."""
+        """The sync Redis client (task status, leases, the schema cache): ``TYPECHECK_REDIS_URI`` when set,
+        else the Airflow connection."""
         from redis import Redis
 
         uri = _reveal(self.settings.redis_uri)
@@ -380,7 +383,7 @@ def get_services() -> Services:
 
 _REDIS_TIMEOUTS = {
     "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
-    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
 }
 
 

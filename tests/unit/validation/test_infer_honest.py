@@ -20,11 +20,12 @@ import pytest
 
 from airflow_provider_typecheck.validation import ReadError, WorkbookLimits, validate_file
 from airflow_provider_typecheck.validation.infer import infer_schema
-from tests.unit import test_infer, test_sheet_tables
-from tests.unit.test_workbook_limits import workbook
+from tests.unit.validation import test_infer
+from tests.unit.validation.readers import test_sheet_tables
+from tests.unit.validation.test_workbook_limits import workbook
 
 TYPECHECK = str(Path(sys.executable).parent / "typecheck")
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 def text_file(name: str, data: bytes) -> Callable[[Path], Path]:

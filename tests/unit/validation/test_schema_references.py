@@ -14,7 +14,7 @@ from airflow_provider_typecheck.validation.references import new_validator
 from airflow_provider_typecheck.validation.schema import validator_class
 from tests.ref_attacks import SECRET, escaping_schemas, http_listener, secret_file
 
-PACKAGE = Path(__file__).resolve().parents[2] / "airflow_provider_typecheck"
+PACKAGE = Path(__file__).resolve().parents[3] / "airflow_provider_typecheck"
 
 
 @pytest.mark.parametrize("attack", list(escaping_schemas("http://127.0.0.1:1", Path("/s"))))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_typecheck.validation import prescan, validate_file
 from airflow_provider_typecheck.validation.readers import csv_reader, open_table
-from tests.unit.test_prescan import assert_same_report, reference, render, scan_file, suspects_of, write_csv
+from tests.unit.validation.test_prescan import assert_same_report, reference, render, scan_file, suspects_of, write_csv
 
 needs_scan = pytest.mark.skipif(not prescan.available(), reason="the native pre-scan is not built (make env)")
 

@@ -17,7 +17,7 @@ from airflow_provider_typecheck.operators.validate import (
     lineage_dataset,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SCHEMA = str(EXAMPLES / "users.schema.json")
 XCOM_KEYS = {"validation_id", "mode", "state", "import_name", "file", "schema_version", "file_checksum", "total_rows",
              "valid_rows", "invalid_rows", "errors_by_column", "report_uri"}

@@ -13,7 +13,7 @@ from airflow.sdk.observability import stats
 
 from airflow_provider_typecheck.operators.validate import SpreadsheetValidateOperator
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 class _Recorder:
