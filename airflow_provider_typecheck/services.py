@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.cache import SchemaCache
     from airflow_provider_typecheck.registry.migrations import PostgresDatabase
     from airflow_provider_typecheck.registry.models import SchemaVersion, TaskStatus
+    from airflow_provider_typecheck.registry.results import TaskResults
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.registry.users import UserStore
@@ -68,6 +69,7 @@ class Services:
     :param postgres_conn_id: an Airflow connection to use instead of the settings' one
         (likewise ``mongo_conn_id``, ``redis_conn_id``, ``rabbitmq_conn_id``).
     :param schema_store: ``mongo`` or ``postgres``, instead of ``TYPECHECK_SCHEMA_STORE``.
+    :param redis_prefix: the Redis key prefix, instead of ``TYPECHECK_REDIS_PREFIX`` (a trigger's own).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class Services:
         redis_conn_id: str | None = None,
         rabbitmq_conn_id: str | None = None,
         schema_store: str | None = None,
+        redis_prefix: str | None = None,
     ) -> None:
         settings = settings if settings is not None else get_settings()
         overrides = {
@@ -89,6 +92,7 @@ class Services:
                 ("redis_conn_id", redis_conn_id),
                 ("rabbitmq_conn_id", rabbitmq_conn_id),
                 ("schema_store", schema_store),
+                ("redis_prefix", redis_prefix),
             )
             if value is not None
         }
@@ -271,6 +275,13 @@ class Services:
         )
 
     @built_once
+    def results(self) -> TaskResults:
+        """The one reader of task results (``get``; ``aget`` in an event loop)."""
+        from airflow_provider_typecheck.registry.results import TaskResults
+
+        return TaskResults(self.tasks, self.redis_async)
+
+    @built_once
     def files(self) -> FileStore:
         """Uploads, reports and row files under ``TYPECHECK_STORAGE_URI``."""
         from airflow_provider_typecheck.jobs.filestore import FileStore, default_storage_uri
@@ -296,6 +307,7 @@ class Services:
         schema: SchemaVersion | None = None,
         options: JobOptions | None = None,
         submitted_by: str | None = None,
+        file_checksum: str | None = None,
     ) -> TaskStatus:
         """Queue a validation with these stores; return the queued status (see :func:`.jobs.publish.publish_validation`)."""
         from airflow_provider_typecheck.jobs.contract import JobOptions
@@ -313,6 +325,7 @@ class Services:
             schema_version=schema_version,
             schema=schema,
             submitted_by=submitted_by,
+            file_checksum=file_checksum,
         )
 
     def cancel_validation(self, task_id: str, *, reason: str = "cancelled") -> TaskStatus:
@@ -337,7 +350,7 @@ class Services:
             if "postgres" in built:
                 built["postgres"].close()
             for name in ("limits", "redis", "amqp_parameters", "mongo", "_postgres_hook", "postgres", "schema_backend", "cache",
-                         "schemas", "users", "tasks", "files", "publisher"):
+                         "schemas", "users", "tasks", "results", "files", "publisher"):
                 built.pop(name, None)
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_typecheck.registry.models import USERNAME_PATTERN, Role, TaskStatus, UserPublic
+from airflow_provider_typecheck.registry.results import ErrorSample, ValidationSummary
 
 
 
@@ -130,22 +131,13 @@ class Progress(BaseModel):
     percent: float | None
 
 
-class ValidationSummary(BaseModel):
+class SummaryOut(BaseModel):
+    """The counts of a finished task (the task's :class:`~.registry.results.ValidationSummary`, in short)."""
+
     total_rows: int
     valid_rows: int
     invalid_rows: int
-    errors_by_column: dict[str, dict[str, int]]
-
-
-class CellError(BaseModel):
-    """One error as the CLI's JSON report writes it: ``row`` counts the header as row 1."""
-
-    row: int
-    column: str | None
-    path: str
-    keyword: str | None
-    value: Any = None
-    message: str
+    errors_by_column: dict[str, dict[str, int]] | None
 
 
 class TaskStatusOut(BaseModel):
@@ -157,14 +149,14 @@ class TaskStatusOut(BaseModel):
     progress: Progress
     created_at: datetime
     updated_at: datetime
-    summary: ValidationSummary | None
-    errors: list[CellError]
+    summary: SummaryOut | None
+    errors: list[ErrorSample] = Field(description="The first errors (the report has them all).")
     report_uri: str | None = Field(description="Where the full report is served (this API), once there is one.")
     error: str | None
 
     @classmethod
-    def of(cls, status: TaskStatus, *, errors: list[dict[str, Any]], report_uri: str | None) -> TaskStatusOut:
-        summary = status.summary
+    def of(cls, status: TaskStatus, *, report_uri: str | None) -> TaskStatusOut:
+        summary = ValidationSummary.of_status(status)
         return cls(
             task_id=status.task_id,
             import_name=status.import_name,
@@ -174,8 +166,8 @@ class TaskStatusOut(BaseModel):
             progress=Progress(rows_done=status.rows_done, rows_total=status.rows_total, percent=status.percent),
             created_at=status.created_at,
             updated_at=status.updated_at,
-            summary=None if summary is None else ValidationSummary.model_validate(summary),
-            errors=[CellError.model_validate(e) for e in errors],
+            summary=None if summary is None or status.summary is None else SummaryOut.model_validate(summary.model_dump()),
+            errors=[] if summary is None else summary.first_errors,
             report_uri=report_uri,
             error=status.error,
         )

@@ -19,9 +19,16 @@ from collections.abc import AsyncIterator, Callable
 import anyio.from_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from airflow_provider_typecheck.validation.filetypes import CSV_EXTENSIONS, OLE2_EXTENSIONS, SPREADSHEET_EXTENSIONS
+
 FIELD = "spreadsheet_file"
-EXTENSIONS = {".csv": "text", ".tsv": "text", ".xlsx": "zip", ".xls": "ole2"}
-ACCEPTED = "CSV, TSV, XLSX or XLS"
+# What the core reads is what an upload may be; here only what its first bytes must be.
+EXTENSIONS = {
+    extension: "text" if extension in CSV_EXTENSIONS else "ole2" if extension in OLE2_EXTENSIONS else "zip"
+    for extension in SPREADSHEET_EXTENSIONS
+}
+_NAMES = sorted(extension[1:].upper() for extension in SPREADSHEET_EXTENSIONS)
+ACCEPTED = f"{', '.join(_NAMES[:-1])} or {_NAMES[-1]}"
 SNIFF_BYTES = 8192
 # Multipart framing (boundaries, part headers) around the file; a Content-Length past
 # the limit plus this cannot hold a file within the limit.

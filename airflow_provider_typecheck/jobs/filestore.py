@@ -14,14 +14,17 @@ path): that file is read in place, never copied.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_typecheck.registry.errors import InvalidInput, NotFound, RegistryError
+from airflow_provider_typecheck.validation.locations import local_path
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -36,6 +39,26 @@ class UploadTooLarge(InvalidInput):
     def __init__(self, max_bytes: int) -> None:
         super().__init__(f"the upload is larger than {max_bytes} bytes")
         self.max_bytes = max_bytes
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload saved in the store."""
+
+    uri: str
+    size: int
+    checksum: str  # "sha256:<hex>"
+
+
+def file_checksum(uri: str) -> str:
+    """``sha256:<hex>`` of a file's bytes, streamed (a path or any fsspec URI)."""
+    import fsspec
+
+    digest = hashlib.sha256()
+    with fsspec.open(uri, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
 
 
 class ReportNotFound(NotFound):
@@ -70,20 +93,22 @@ class FileStore:
 
     # --- uploads ----------------------------------------------------------------------
 
-    def save_upload(self, stream: BinaryIO, file_name: str, *, max_bytes: int | None = None) -> str:
+    def save_upload(self, stream: BinaryIO, file_name: str, *, max_bytes: int | None = None) -> StoredUpload:
         """
-        Copy ``stream`` into the store in chunks and return the new file's URI.
+        Copy ``stream`` into the store in chunks; return the new file's URI, size and sha256
+        (computed on the chunks as they pass, so the file is never read again for it).
 
         :raises UploadTooLarge: past ``max_bytes``; the partial file is removed.
         """
         path = f"{self.root}/uploads/{uuid.uuid4().hex}/{safe_file_name(file_name)}"
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        written = self._write_stream(path, stream, max_bytes)
+        digest = hashlib.sha256()
+        written = self._write_stream(path, stream, max_bytes, digest)
         if written is None:
             raise UploadTooLarge(max_bytes or 0)
-        return self.uri(path)
+        return StoredUpload(uri=self.uri(path), size=written, checksum=f"sha256:{digest.hexdigest()}")
 
-    def _write_stream(self, path: str, stream: BinaryIO, max_bytes: int | None) -> int | None:
+    def _write_stream(self, path: str, stream: BinaryIO, max_bytes: int | None, digest: Any) -> int | None:
         # Locally the file appears under its name only when complete; elsewhere object
         # stores make a write visible only when it is closed anyway.
         target = f"{path}.part" if self._local else path
@@ -94,6 +119,7 @@ class FileStore:
                     written += len(chunk)
                     if max_bytes is not None and written > max_bytes:
                         break
+                    digest.update(chunk)
                     out.write(chunk)
             if max_bytes is not None and written > max_bytes:
                 self._remove_quietly(target, path.rsplit("/", 1)[0])
@@ -118,15 +144,8 @@ class FileStore:
         """The URI of a path in this store's filesystem."""
         return self.fs.unstrip_protocol(path)
 
-    def local_path(self, uri: str) -> str | None:
-        """The local path behind a ``file://`` URI or plain path, else None (read it by URI)."""
-        if "://" not in uri:
-            return uri
-        if uri.startswith("file://"):
-            from fsspec.core import url_to_fs
-
-            return url_to_fs(uri)[1]
-        return None
+    # The core's one rule: a plain path or a file:// URI is local, anything else is read by URI.
+    local_path = staticmethod(local_path)
 
     def open(self, uri: str) -> IO[bytes]:
         import fsspec

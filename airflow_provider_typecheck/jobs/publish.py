@@ -112,6 +112,7 @@ def publish_validation(
     schema_version: int | None = None,
     schema: SchemaVersion | None = None,
     submitted_by: str | None = None,
+    file_checksum: str | None = None,
 ) -> TaskStatus:
     """
     Queue the validation of ``file_uri`` against ``import_name``'s schema; return its queued status.
@@ -119,6 +120,8 @@ def publish_validation(
     :param schema_version: a version to pin; default the active one, resolved now.
     :param schema: the schema version the caller has already resolved (the upload route,
         which answers 404 before reading the file): it is not looked up again.
+    :param file_checksum: the file's ``sha256:`` when the caller read its bytes (an upload),
+        kept on the task so that the worker need not read the file once more for it.
     :raises SchemaNotFound: no such import name or version (nothing is recorded).
     :raises PublishError: the broker did not confirm the job; its task is ``failed``.
     """
@@ -140,6 +143,7 @@ def publish_validation(
         import_name=import_name,
         file_name=job.file_name,
         file_size=_size(files, file_uri),
+        file_checksum=file_checksum,
         schema_version=schema.version,
     )
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from airflow_provider_typecheck.triggers.validation import FINISHED, ValidationTrigger
+from airflow_provider_typecheck.plugins.paths import REPORT_VIEW, TASK_INSTANCE_VIEW
+from airflow_provider_typecheck.triggers.validation import ValidationTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
+    from airflow_provider_typecheck.registry.results import ErrorSample, ValidationSummary
+
 OnInvalid = Literal["fail", "warn", "skip"]
 Mode = Literal["local", "worker"]
 ERRORS_LOGGED = 20
 CHUNK = 1 << 20
-# The plugin's page for one validation task, served by the Airflow API server.
-REPORT_VIEW = "/typecheck/ui/validations/{task_id}"
-TASK_INSTANCE_VIEW = "/typecheck/ui/task-instance"
 
 
 class ValidationReportLink(BaseOperatorLink):
@@ -42,17 +42,6 @@ class ValidationReportLink(BaseOperatorLink):
         query = urlencode({"dag_id": ti_key.dag_id, "run_id": ti_key.run_id, "task_id": ti_key.task_id,
                            "map_index": ti_key.map_index})
         return f"{base}{TASK_INSTANCE_VIEW}?{query}"
-
-
-def file_checksum(uri: str) -> str:
-    """sha256 of a file's bytes, streamed (a path or any fsspec URI)."""
-    import fsspec
-
-    digest = hashlib.sha256()
-    with fsspec.open(uri, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
 
 
 class SpreadsheetValidateOperator(BaseOperator):
@@ -156,20 +145,26 @@ class SpreadsheetValidateOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         if self.mode == "worker":
             return self._submit(context)
-        from airflow_provider_typecheck.validation import validate_file
+        from airflow_provider_typecheck.jobs.filestore import file_checksum
+        from airflow_provider_typecheck.registry.results import ValidationSummary
+        from airflow_provider_typecheck.services import get_services
+        from airflow_provider_typecheck.validation import compile_schema, validate_file
 
         uri = str(self.file)
         schema, version = self._local_schema()
         self.log.info("Validating %s against %s (version %s) in the task", uri, self.import_name, version)
+        limits = get_services().limits  # the settings' limits, as the workers apply them
+        started = time.perf_counter()
+        compiled = compile_schema(schema, max_bytes=limits.max_schema_bytes, max_depth=limits.max_schema_depth)
         report = validate_file(
-            uri, schema, sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
-            invalid_out=self.invalid_out, valid_out=self.valid_out,
+            uri, compiled, sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
+            invalid_out=self.invalid_out, valid_out=self.valid_out, workbook_limits=limits.workbook,
         )
-        result = self._result(
-            task_id=None, state="valid" if report.is_valid else "invalid", schema_version=version,
-            checksum=file_checksum(uri), summary=report.summary(), report_uri=None,
+        summary = ValidationSummary.of_report(
+            report, file_checksum=file_checksum(uri), schema_version=version,
+            timings={"validate": report.elapsed_seconds, "total": time.perf_counter() - started},
         )
-        return self._judge(result, [error.to_dict() for error in report.errors[:ERRORS_LOGGED]])
+        return self._judge(self._result(None, summary), summary.first_errors[:ERRORS_LOGGED])
 
     def _local_schema(self) -> tuple[dict[str, Any], int | None]:
         if self.schema is not None:
@@ -205,31 +200,27 @@ class SpreadsheetValidateOperator(BaseOperator):
         ).task_id
         self.log.info("Validation task %s queued for %s", self.validation_task_id, uri)
         settings = services.settings
+        trigger = ValidationTrigger(
+            task_id=self.validation_task_id, import_name=self.import_name,
+            redis_conn_id=settings.redis_conn_id, rabbitmq_conn_id=settings.rabbitmq_conn_id,
+            poll_interval=self.poll_interval, timeout=self.timeout, key_prefix=settings.redis_prefix,
+        )
         if self.deferrable:
-            self.defer(
-                trigger=ValidationTrigger(
-                    task_id=self.validation_task_id, import_name=self.import_name,
-                    redis_conn_id=settings.redis_conn_id, rabbitmq_conn_id=settings.rabbitmq_conn_id,
-                    poll_interval=self.poll_interval, timeout=self.timeout, key_prefix=settings.redis_prefix,
-                ),
-                method_name="execute_complete",
-            )
-        return self._finish(self._wait_in_task(self.validation_task_id))
+            self.defer(trigger=trigger, method_name="execute_complete")
+        return self._finish(self._wait_in_task(trigger))
 
-    def _wait_in_task(self, task_id: str) -> dict[str, Any]:
-        from airflow_provider_typecheck.services import get_services
+    @staticmethod
+    def _wait_in_task(trigger: ValidationTrigger) -> dict[str, Any]:
+        """Not deferred: run the trigger's own wait here, in the task, and return its event."""
 
-        store = get_services().tasks
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        while True:
-            status = store.get(task_id)
-            if status.state.value in FINISHED:
-                return {"status": "finished", "task_id": task_id, "state": status.state.value,
-                        "task": status.model_dump(mode="json")}
-            if deadline is not None and time.monotonic() >= deadline:
-                return {"status": "timeout", "task_id": task_id,
-                        "message": f"validation task {task_id} not finished after {self.timeout} s"}
-            time.sleep(self.poll_interval)
+        async def first_event() -> dict[str, Any]:
+            events = trigger.run()
+            try:
+                return (await anext(events)).payload
+            finally:
+                await events.aclose()
+
+        return asyncio.run(first_event())
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         self.validation_task_id = event.get("task_id")
@@ -242,16 +233,13 @@ class SpreadsheetValidateOperator(BaseOperator):
             raise AirflowException(event["message"])
         if event["status"] != "finished":
             raise AirflowException(event.get("message", f"validation task {task_id}: {event}"))
-        status = event["task"]
-        if status["state"] == "failed":
-            raise AirflowFailException(f"validation task {task_id} failed: {status.get('error')}")
-        summary = status.get("summary") or {}
-        self._copy_rows(task_id, status["state"])
-        result = self._result(
-            task_id=task_id, state=status["state"], schema_version=status.get("schema_version"),
-            checksum=summary.get("file_checksum"), summary=summary, report_uri=status.get("report_uri"),
-        )
-        return self._judge(result, summary.get("first_errors", [])[:ERRORS_LOGGED])
+        from airflow_provider_typecheck.registry.results import ValidationSummary
+
+        summary = ValidationSummary.model_validate(event["summary"])
+        if summary.state == "failed":
+            raise AirflowFailException(f"validation task {task_id} failed: {summary.error}")
+        self._copy_rows(task_id, summary.state)
+        return self._judge(self._result(task_id, summary), summary.first_errors[:ERRORS_LOGGED])
 
     def _copy_rows(self, task_id: str, state: str) -> None:
         """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""
@@ -283,33 +271,28 @@ class SpreadsheetValidateOperator(BaseOperator):
     # --- verdict ---------------------------------------------------------------------
 
     @staticmethod
-    def _result(
-        *, task_id: str | None, state: str, schema_version: int | None, checksum: str | None,
-        summary: dict[str, Any], report_uri: str | None,
-    ) -> dict[str, Any]:
+    def _result(task_id: str | None, summary: ValidationSummary) -> dict[str, Any]:
+        """The XCom: the summary's small part, the same in both modes."""
         return {
             "task_id": task_id,
-            "state": state,
-            "schema_version": schema_version,
-            "file_checksum": checksum,
-            "total_rows": summary.get("total_rows", 0),
-            "valid_rows": summary.get("valid_rows", 0),
-            "invalid_rows": summary.get("invalid_rows", 0),
-            "errors_by_column": summary.get("errors_by_column") or {},
-            "report_uri": report_uri,
+            "state": summary.state,
+            "schema_version": summary.schema_version,
+            "file_checksum": summary.file_checksum,
+            "total_rows": summary.total_rows,
+            "valid_rows": summary.valid_rows,
+            "invalid_rows": summary.invalid_rows,
+            "errors_by_column": summary.errors_by_column or {},
+            "report_uri": summary.report_uri,
         }
 
-    def _judge(self, result: dict[str, Any], first_errors: list[dict[str, Any]]) -> dict[str, Any]:
+    def _judge(self, result: dict[str, Any], first_errors: list[ErrorSample]) -> dict[str, Any]:
         self._lineage = result
         invalid, total = result["invalid_rows"], result["total_rows"]
         if not invalid:
             self.log.info("All %s rows of %s are valid", total, self.file)
             return result
         for error in first_errors:
-            self.log.warning(
-                "row %s, column %s, %s: %s", error.get("row"), error.get("column"), error.get("keyword"),
-                error.get("message"),
-            )
+            self.log.warning("row %s, column %s, %s: %s", error.row, error.column, error.keyword, error.message)
         ratio = invalid / total if total else 1.0
         verdict = f"{invalid} of {total} rows of {self.file} are invalid ({ratio:.2%}); counts: {result['errors_by_column']}"
         if self.max_invalid_ratio is not None and ratio <= self.max_invalid_ratio:

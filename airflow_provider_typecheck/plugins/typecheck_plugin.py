@@ -8,17 +8,16 @@ Airflow does not guard plugin routes; every route of the app checks its own toke
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_typecheck.lazy import Once
+from airflow_provider_typecheck.plugins.paths import RECENT_VIEW, TASK_INSTANCE_VIEW, UI_PREFIX, URL_PREFIX
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
-
-URL_PREFIX = "/typecheck"
-UI_PREFIX = "/typecheck/ui"
 
 
 def _create_api_app() -> ASGIApp:
@@ -37,19 +36,10 @@ class LazyTypecheckApp:
     """An ASGI app that builds ``factory()`` (default: the typecheck API) on first use, then passes everything to it."""
 
     def __init__(self, factory: Callable[[], ASGIApp] = _create_api_app) -> None:
-        self._factory = factory
-        self._app: ASGIApp | None = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> ASGIApp:
-        if self._app is None:
-            with self._lock:
-                if self._app is None:
-                    self._app = self._factory()
-        return self._app
+        self._app = Once(factory)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._get()(scope, receive, send)
+        await self._app.get()(scope, receive, send)
 
 
 class TypecheckPlugin(AirflowPlugin):
@@ -69,14 +59,14 @@ class TypecheckPlugin(AirflowPlugin):
     external_views: list[dict[str, Any]] = [
         {
             "name": "Validation report",
-            "href": f"{UI_PREFIX}/task-instance?dag_id={{DAG_ID}}&run_id={{RUN_ID}}&task_id={{TASK_ID}}"
+            "href": f"{TASK_INSTANCE_VIEW}?dag_id={{DAG_ID}}&run_id={{RUN_ID}}&task_id={{TASK_ID}}"
             "&map_index={MAP_INDEX}",
             "destination": "task_instance",
             "url_route": "typecheck-report",
         },
         {
             "name": "Validations",
-            "href": f"{UI_PREFIX}/validations",
+            "href": RECENT_VIEW,
             "destination": "nav",
             "category": "browse",
             "url_route": "typecheck-validations",

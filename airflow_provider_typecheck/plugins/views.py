@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
+from airflow_provider_typecheck.plugins.paths import REPORT_VIEW
+
 if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.models import TaskStatus
     from airflow_provider_typecheck.services import Services
 
-UI_PREFIX = "/typecheck/ui"
 RECENT_IMPORTS = 20
 RECENT_TASKS = 10
 
@@ -53,22 +54,22 @@ def _task_or_404(task_id: str) -> TaskStatus:
     from airflow_provider_typecheck.registry.errors import InvalidInput, TaskNotFound
 
     try:
-        return _services().tasks.get(task_id)
+        return _services().results.status(task_id)
     except (TaskNotFound, InvalidInput):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no validation task {task_id!r}") from None
 
 
 def report_response(task_id: str) -> HTMLResponse:
     """The report page of one validation task (the REST API's page, its links pointing here)."""
-    from airflow_provider_typecheck.api.report_page import render_report_page
+    from airflow_provider_typecheck.api import reports
 
     task = _task_or_404(task_id)
     if not task.state.finished or task.state.value == "failed":
         detail = task.error if task.state.value == "failed" else f"{task.state.value}, {task.percent or 0:.0f}% done"
         return _page(f"Validation {task_id}", f"<p class='{task.state.value}'>{html.escape(str(detail))}</p>")
-    report = _services().files.read_report(task_id)
-    base = f"{UI_PREFIX}/validations/{task_id}"
-    return HTMLResponse(render_report_page(task, report, json_url=f"{base}/report.json", csv_url=f"{base}/invalid.csv"))
+    base = REPORT_VIEW.format(task_id=task_id)
+    return reports.report_page_response(_services(), task, json_url=f"{base}/report.json",
+                                        csv_url=f"{base}/invalid.csv")
 
 
 def _local_summary(xcom: dict[str, Any]) -> HTMLResponse:
@@ -120,7 +121,7 @@ def recent_validations(import_name: str | None = None) -> HTMLResponse:
         for task in store.for_import(name, limit=RECENT_TASKS):
             invalid = (task.summary or {}).get("invalid_rows", "")
             rows.append(
-                f"<tr><td>{html.escape(name)}</td><td><a href='{UI_PREFIX}/validations/{html.escape(task.task_id)}'>"
+                f"<tr><td>{html.escape(name)}</td><td><a href='{REPORT_VIEW.format(task_id=html.escape(task.task_id))}'>"
                 f"{html.escape(task.file_name)}</a></td><td class='{task.state.value}'>{task.state.value}</td>"
                 f"<td>{invalid}</td><td>{task.created_at:%Y-%m-%d %H:%M:%S}</td></tr>"
             )
@@ -135,30 +136,22 @@ def validation_page(task_id: str) -> HTMLResponse:
 
 @router.get("/validations/{task_id}/report.json", dependencies=[_dag_read()])
 def validation_report_json(task_id: str) -> JSONResponse:
+    from airflow_provider_typecheck.api import reports
     from airflow_provider_typecheck.jobs.filestore import ReportNotFound
 
     _task_or_404(task_id)
     try:
-        return JSONResponse(_services().files.read_report(task_id))
+        return reports.report_json_response(_services(), task_id)
     except ReportNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
 @router.get("/validations/{task_id}/invalid.csv", dependencies=[_dag_read()])
 def validation_invalid_rows(task_id: str) -> StreamingResponse:
+    from airflow_provider_typecheck.api import reports
+
     _task_or_404(task_id)
-    files = _services().files
-    uri = files.invalid_rows_uri(task_id)
-    if not files.exists(uri):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"validation task {task_id!r} wrote no invalid rows")
-
-    def chunks() -> Any:
-        with files.open(uri) as handle:
-            while chunk := handle.read(1 << 20):
-                yield chunk
-
-    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{task_id}.invalid.csv"'})
+    return reports.invalid_rows_response(_services(), task_id)
 
 
 def create_ui_app() -> FastAPI:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from typing import Any, NamedTuple
 
+from airflow_provider_typecheck.lazy import Once
 from airflow_provider_typecheck.registry.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 _PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_NAMESPACE = "typecheck_migrations:"
-_done: set[tuple[str, str]] = set()
-_done_lock = threading.Lock()
 
 
 def quote_schema(schema: str) -> str:
@@ -137,21 +136,6 @@ def run_migrations(connect: Callable[[], Any], schema: str) -> list[int]:
                 applied_now.append(migration.id)
         conn.commit()
     return applied_now
-
-
-def ensure_migrated(connect: Callable[[], Any], database: str, schema: str) -> None:
-    """Run :func:`run_migrations` once per process for this database and schema.
-
-    :param database: names the database (a connection id and URI), so that two
-        databases are each migrated.
-    """
-    key = (database, schema)
-    if key in _done:
-        return
-    with _done_lock:
-        if key not in _done:
-            run_migrations(connect, schema)
-            _done.add(key)
 
 
 class ConnectionPool:
@@ -219,7 +203,7 @@ class PostgresDatabase:
 
     :param connect: opens a new DB-API connection (the composition root's client).
     :param schema: the PostgreSQL schema holding the package's tables.
-    :param name: names the database for :func:`ensure_migrated` (connection id and URI).
+    :param name: names the database in logs (connection id and URI).
     :param pool_size: idle connections kept (see :class:`ConnectionPool`).
     """
 
@@ -227,10 +211,13 @@ class PostgresDatabase:
         self.schema = schema
         self.name = name
         self._connect = connect
+        # Once per database object (per process and configuration): the first connection
+        # waits for the migrations, which run_migrations makes safe from every process at once.
+        self._migrated = Once(lambda: run_migrations(connect, schema))
         self._pool = ConnectionPool(self._migrated_connection, max_idle=pool_size)
 
     def _migrated_connection(self) -> Any:
-        ensure_migrated(self._connect, self.name, self.schema)
+        self._migrated.get()
         return self._connect()
 
     def connect(self) -> Any:

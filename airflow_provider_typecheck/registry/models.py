@@ -223,6 +223,7 @@ class TaskStatus(_Frozen):
     schema_version: int | None = None
     file_name: str
     file_size: int | None = None
+    file_checksum: str | None = None  # "sha256:<hex>", when known before the run (an upload)
     state: TaskState
     rows_done: int = 0
     rows_total: int | None = None

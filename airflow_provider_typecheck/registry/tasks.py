@@ -41,6 +41,8 @@ from airflow_provider_typecheck.registry.schemas import validate_import_name
 if TYPE_CHECKING:
     from redis import Redis
 
+    from airflow_provider_typecheck.registry.results import ValidationSummary
+
 DEFAULT_PREFIX = "typecheck:"
 MAX_SUMMARY_BYTES = 64 * 1024  # a summary is counts and a few samples, not the report
 _TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -249,6 +251,7 @@ class TaskStatusStore:
         import_name: str,
         file_name: str,
         file_size: int | None = None,
+        file_checksum: str | None = None,
         schema_version: int | None = None,
         task_id: str | None = None,
     ) -> TaskStatus:
@@ -266,6 +269,7 @@ class TaskStatusStore:
             schema_version=schema_version,
             file_name=file_name,
             file_size=file_size,
+            file_checksum=file_checksum,
             state=TaskState.QUEUED,
             created_at=now,
             updated_at=now,
@@ -288,7 +292,7 @@ class TaskStatusStore:
         schema_version: int | None = None,
         rows_done: int | None = None,
         rows_total: int | None = None,
-        summary: dict[str, Any] | None = None,
+        summary: ValidationSummary | dict[str, Any] | None = None,
         error: str | None = None,
         report_uri: str | None = None,
     ) -> TaskStatus:
@@ -319,7 +323,7 @@ class TaskStatusStore:
         if target in (TaskState.VALID, TaskState.INVALID):
             fields["percent"] = "100.00"  # every row was read, whatever total was guessed before
         if summary is not None:
-            fields["summary"] = _summary_json(summary)
+            fields["summary"] = _summary_json(summary if isinstance(summary, dict) else summary.stored())
         if error is not None:
             fields["error"] = error
         if report_uri is not None:
@@ -342,13 +346,14 @@ class TaskStatusStore:
         task_id: str,
         *,
         valid: bool,
-        summary: dict[str, Any],
+        summary: ValidationSummary | dict[str, Any],
         rows_done: int | None = None,
         rows_total: int | None = None,
         report_uri: str | None = None,
     ) -> TaskStatus:
         """
-        Finish as ``valid`` or ``invalid`` with the report's summary (a small JSON dict).
+        Finish as ``valid`` or ``invalid`` with the report's summary
+        (a :class:`~.results.ValidationSummary`, or its JSON as a dict).
 
         ``rows_total`` recorded by :meth:`progress` is kept unless a new one is given.
         """
@@ -394,7 +399,7 @@ class TaskStatusStore:
             return "missing", None
         if outcome == 3:
             return "busy", _text(payload)
-        status = _decode(dict(zip(payload[::2], payload[1::2], strict=True)))
+        status = decode_status(dict(zip(payload[::2], payload[1::2], strict=True)))
         return ("claimed" if outcome == 1 else "finished"), status
 
     def renew_lease(self, task_id: str, token: str, *, lease_seconds: float) -> bool:
@@ -437,7 +442,7 @@ class TaskStatusStore:
             raise TaskNotFound(f"no task {task_id!r}")
         if outcome == -1:
             raise IllegalTransition(task_id, _text(payload), target)
-        return _decode(dict(zip(payload[::2], payload[1::2], strict=True)))
+        return decode_status(dict(zip(payload[::2], payload[1::2], strict=True)))
 
     # --- reads ----------------------------------------------------------------------
 
@@ -446,7 +451,7 @@ class TaskStatusStore:
         raw = self._redis.hgetall(self.task_key(task_id))
         if not raw:
             raise TaskNotFound(f"no task {task_id!r}")
-        return _decode(raw)
+        return decode_status(raw)
 
     def for_import(self, import_name: str, *, skip: int = 0, limit: int = 50) -> list[TaskStatus]:
         """The tasks of one import name, newest first (expired ones are skipped and unindexed)."""
@@ -465,7 +470,7 @@ class TaskStatusStore:
         expired: list[str] = []
         for task_id, raw in zip(ids, pipe.execute(), strict=True):
             if raw:
-                found.append(_decode(raw))
+                found.append(decode_status(raw))
             else:
                 expired.append(task_id)
         if expired:
@@ -515,7 +520,8 @@ def _encode(status: TaskStatus) -> list[Any]:
     return _pairs(data)
 
 
-def _decode(raw: dict[Any, Any]) -> TaskStatus:
+def decode_status(raw: dict[Any, Any]) -> TaskStatus:
+    """A status hash (``bytes`` or ``str``, as the client answers) as a :class:`TaskStatus`."""
     data: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
     if "summary" in data:
         data["summary"] = json.loads(data["summary"])

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_typecheck.hooks.rabbitmq import RabbitMQHook
-from airflow_provider_typecheck.triggers.rabbitmq import RabbitMQTrigger, decode_body, matches
+from airflow_provider_typecheck.triggers.rabbitmq import RabbitMQTrigger, check_source, decode_body, matches
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -47,8 +47,7 @@ class RabbitMQSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (queue_name is None) == (exchange is None):
-            raise ValueError("give exactly one of queue_name or exchange")
+        check_source(queue_name, exchange)
         if exchange is not None and self.reschedule:
             raise ValueError("an exchange binding lives as long as the sensor's connection: use mode='poke'")
         self.queue_name = queue_name

@@ -23,6 +23,12 @@ HELD_MESSAGES = 100
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
+def check_source(queue_name: str | None, exchange: str | None) -> None:
+    """A message comes from a queue or from an exchange (bound to a queue of its own): exactly one."""
+    if (queue_name is None) == (exchange is None):
+        raise ValueError("give exactly one of queue_name or exchange")
+
+
 def decode_body(body: bytes) -> Any:
     """A message body as JSON when it parses, else as text (XCom takes both)."""
     text = body.decode("utf-8", errors="replace")
@@ -98,8 +104,7 @@ class RabbitMQTrigger(BaseTrigger):
         timeout: float | None = None,
     ) -> None:
         super().__init__()
-        if (queue_name is None) == (exchange is None):
-            raise ValueError("give exactly one of queue_name or exchange")
+        check_source(queue_name, exchange)
         self.queue_name = queue_name
         self.exchange = exchange
         self.routing_key = routing_key

@@ -17,17 +17,6 @@ from airflow_provider_typecheck.registry.tasks import DEFAULT_PREFIX
 if TYPE_CHECKING:
     from airflow_provider_typecheck.services import Services
 
-FINISHED = frozenset({"valid", "invalid", "failed"})
-
-
-def decode_status(raw: dict[str, str]) -> dict[str, Any]:
-    """A task-status hash as the JSON form of ``TaskStatus`` (typed, as TaskStatusStore.get gives it)."""
-    from airflow_provider_typecheck.registry.models import TaskStatus
-
-    fields: dict[str, Any] = dict(raw)
-    if "summary" in fields:
-        fields["summary"] = json.loads(fields["summary"])
-    return TaskStatus.model_validate(fields).model_dump(mode="json")
 
 
 class ValidationTrigger(BaseTrigger):
@@ -39,7 +28,7 @@ class ValidationTrigger(BaseTrigger):
     most ``poll_interval`` seconds and an unreachable broker only that. Both clients are
     async (``redis.asyncio``, aio-pika): the triggerer's event loop never blocks.
 
-    Events: ``{"status": "finished", "task_id", "state", "task": <status fields>}``, or
+    Events: ``{"status": "finished", "task_id", "state", "summary": <ValidationSummary as JSON>}``, or
     ``{"status": "timeout" | "error", "task_id", "message"}``.
 
     :param task_id: the validation task (as returned by ``publish_validation``).
@@ -86,22 +75,23 @@ class ValidationTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_typecheck.registry.errors import TaskNotFound
+
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         services = self._services()
-        redis = await services.redis_async()
+        results = services.results
         try:
             async with contextlib.AsyncExitStack() as stack:
                 wake_up = await self._subscribe(stack, services)
                 while True:
-                    raw = await redis.hgetall(f"{self.key_prefix}task:{self.task_id}")
-                    if not raw:
+                    try:
+                        summary = await results.aget(self.task_id)
+                    except TaskNotFound:
                         yield self._event("error", f"validation task {self.task_id} is unknown or expired")
                         return
-                    if raw.get("state") in FINISHED:
-                        status = decode_status(raw)
-                        yield TriggerEvent(
-                            {"status": "finished", "task_id": self.task_id, "state": status["state"], "task": status}
-                        )
+                    if summary is not None:
+                        yield TriggerEvent({"status": "finished", "task_id": self.task_id, "state": summary.state,
+                                            "summary": summary.model_dump(mode="json")})
                         return
                     wait = self.poll_interval
                     if deadline is not None:
@@ -111,7 +101,7 @@ class ValidationTrigger(BaseTrigger):
                             return
                     await wake_up(wait)
         finally:
-            await redis.aclose()
+            await results.aclose()
 
     def _event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent({"status": status, "task_id": self.task_id, "message": message})
@@ -119,7 +109,8 @@ class ValidationTrigger(BaseTrigger):
     def _services(self) -> Services:
         from airflow_provider_typecheck.services import Services
 
-        return Services(redis_conn_id=self.redis_conn_id, rabbitmq_conn_id=self.rabbitmq_conn_id)
+        return Services(redis_conn_id=self.redis_conn_id, rabbitmq_conn_id=self.rabbitmq_conn_id,
+                        redis_prefix=self.key_prefix)
 
     async def _subscribe(self, stack: contextlib.AsyncExitStack, services: Services) -> Any:
         """Return ``wait(seconds)``, which returns early when an event about this import lands."""

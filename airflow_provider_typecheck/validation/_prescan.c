@@ -10,9 +10,10 @@
  * python-jsonschema might call an integer) makes the row a suspect.
  *
  * When the file's shape could make Polars read it otherwise than this scan
- * does (a ragged or blank row, a quote inside an unquoted field, a stray CR,
+ * does (a row too long or blank, a quote inside an unquoted field, a stray CR,
  * bytes that are not UTF-8), the scan gives up with NotScannable and the
- * caller reads the file the ordinary way.
+ * caller reads the file the ordinary way. A row too short is one suspect,
+ * flagged RAGGED_MARK(its field count).
  *
  * Columns are checked in one of three ways:
  *   ANY     only the empty-cell verdict matters (no constraint on values);
@@ -43,6 +44,8 @@ enum { FMT_NONE = 0, FMT_EMAIL = 1, FMT_DATE = 2 };
 
 #define MAX_THREADS 16
 #define NO_CODE UINT32_MAX
+/* The flagged "column" of a row with fewer fields than the header's: -1 - its field count. */
+#define RAGGED_MARK(fields) (-1 - (int)(fields))
 
 typedef struct {
     int mode;
@@ -505,8 +508,16 @@ static void scan_range(Range *r) {
             break;
         }
         if (data[row_start] == '\n' || data[row_start] == '\r') GIVE_UP("a blank line", row_start);
-        if (field != (size_t)r->ncols) {
-            GIVE_UP("a row whose field count differs from the header's", row_start);
+        if (field > (size_t)r->ncols) GIVE_UP("a row with more fields than the header's", row_start);
+        if (field < (size_t)r->ncols) {
+            /* A short row costs one row: a suspect, marked with its field count (RAGGED_MARK), its
+             * missing cells unread. Polars pads it with nulls, as it does reading the whole file. */
+            for (int k = (int)field; k < r->ncols; k++)
+                if (r->columns[k].mode == MODE_DICT) r->codes[row * r->ndict + r->columns[k].dict_slot] = NO_CODE;
+            if (!flag(r, row, RAGGED_MARK(field))) {
+                r->out_of_memory = 1;
+                return;
+            }
         }
         r->starts[row] = row_start;
         r->rows++;
@@ -855,7 +866,7 @@ static PyObject *scan(PyObject *self, PyObject *args, PyObject *kwargs) {
     }
     /* Suspects: rows with a flagged cell, or holding a text the judge refused. */
     PyObject *rows_out = PyList_New(0), *columns_out = PyList_New(0);
-    int *row_columns = malloc((ncols ? ncols : 1) * sizeof(int));
+    int *row_columns = malloc((ncols + 1) * sizeof(int)); /* each column at most once, and a ragged mark */
     size_t total = 0;
     int appended = 1;
     for (int t = 0; rows_out && columns_out && row_columns && t < nranges; t++) {

@@ -11,9 +11,11 @@ the *suspects*, are read by Polars from their own bytes and validated by the
 engine as usual, so verdicts, counts and messages are the engine's.
 
 The scan only says "valid" when it is sure; anything unusual makes a row a
-suspect. It declines whole files whose shape Polars might read differently
-(ragged or blank rows, stray quotes or carriage returns, bytes that are not
-UTF-8) and schemas beyond flat ``properties``: those take the ordinary path.
+suspect, a row with too few fields too (Polars pads it with nulls, as when it
+reads the whole file). It declines whole files whose shape Polars might read
+differently (rows too long, blank rows, stray quotes or carriage returns,
+bytes that are not UTF-8) and schemas that mean more than flat ``properties``
+(after :mod:`.normalise`): those take the ordinary path.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Segment:
     flagged: list[tuple[int, ...]]  # per suspect, the positions of the cells that made it one
     records: bytes  # the header record, then each suspect's record: CSV Polars reads as the file
     last: bool  # the file ends with this segment
+    short: dict[int, int]  # the suspects with fewer fields than the header's (0-based index: field count)
 
 
 class ColumnRule(NamedTuple):
@@ -242,7 +245,12 @@ def scan(
                 if final or rows:
                     break
                 length *= 2  # one record longer than the stretch
-            yield Segment(row, rows, [row + index for index in suspects], flagged, header + records, final)
+            # The native code flags a short row with RAGGED_MARK(fields): -1 - its field count.
+            short = {row + index: -1 - min(marks) for index, marks in zip(suspects, flagged, strict=True)
+                     if marks and min(marks) < 0}
+            if short:
+                flagged = [tuple(mark for mark in marks if mark >= 0) for marks in flagged]
+            yield Segment(row, rows, [row + index for index in suspects], flagged, header + records, final, short)
             if big:  # hand the pages back: a file bigger than memory must not stay resident
                 start = position - position % mmap.PAGESIZE
                 data.madvise(mmap.MADV_DONTNEED, start, position + end - start)

@@ -65,6 +65,7 @@ class Worker:
             tasks=services.tasks,
             schemas=services.schemas,
             files=services.files,
+            limits=services.limits,
             interrupt=self.interrupt,
         )
         self._pool = ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="typecheck-job")

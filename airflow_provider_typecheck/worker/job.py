@@ -8,8 +8,6 @@ are retried for ``worker_redis_retry_seconds``; past that the job is requeued, n
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import os
 import random
@@ -32,14 +30,16 @@ from airflow_provider_typecheck.registry.models import FINISHED_STATES, TaskStat
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.jobs.filestore import FileStore
+    from airflow_provider_typecheck.registry.results import ValidationSummary
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.settings import TypecheckSettings
+    from airflow_provider_typecheck.validation.limits import Limits
+    from airflow_provider_typecheck.validation.report import ValidationReport
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 0.5
-FIRST_ERRORS = 10  # errors kept in the status's summary; the report has them all
 _T = TypeVar("_T")
 
 
@@ -64,7 +64,8 @@ class JobRunner:
     """
     Runs jobs for one worker process; safe to use from several job threads at once.
 
-    :param stopping: set when the worker must stop; a job still running when the grace
+    :param limits: the core's limits (the settings', as everywhere: ``services.limits``).
+    :param interrupt: set when the worker must stop; a job still running when the grace
         period ends stops at its next progress point and is requeued.
     """
 
@@ -75,12 +76,14 @@ class JobRunner:
         tasks: TaskStatusStore,
         schemas: SchemaStore,
         files: FileStore,
+        limits: Limits,
         interrupt: threading.Event,
     ) -> None:
         self.settings = settings
         self.tasks = tasks
         self.schemas = schemas
         self.files = files
+        self.limits = limits
         self.interrupt = interrupt
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -164,6 +167,7 @@ class JobRunner:
         while True:
             outcome, found = self._retry(lambda: self.tasks.claim(task_id, token, lease_seconds=lease))
             if outcome == "claimed":
+                claimed: TaskStatus = found
                 break
             if outcome == "finished":
                 return self._already_finished(found)
@@ -178,17 +182,22 @@ class JobRunner:
         renewer = _LeaseRenewer(self, task_id, token)
         renewer.start()
         try:
-            return self._run(job, token, renewer)
+            return self._run(job, token, renewer, claimed.file_checksum)
         finally:
             renewer.stop()
 
     # --- running --------------------------------------------------------------------
 
-    def _run(self, job: ValidationJob, token: str, renewer: _LeaseRenewer) -> Outcome:
+    def _run(self, job: ValidationJob, token: str, renewer: _LeaseRenewer, checksum: str | None) -> Outcome:
+        from airflow_provider_typecheck.registry.results import ValidationSummary
+
         task_id = str(job.task_id)
         log.info("task %s: validating %s against %s v%s", task_id, job.file_name, job.import_name, job.schema_version)
+        started = time.perf_counter()
         try:
             report = self._validate(job, renewer)
+            # An upload's checksum was taken as its bytes arrived; any other file is read for it once.
+            checksum = checksum or self._checksum(job)
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
         except _JobFailed as failure:
@@ -200,7 +209,10 @@ class JobRunner:
         report_dict.update(task_id=task_id, import_name=job.import_name, schema_version=job.schema_version,
                            file_uri=job.file_uri, file_name=job.file_name)
         report_uri = self.files.write_report(task_id, report_dict)
-        summary = _status_summary(report)
+        summary = ValidationSummary.of_report(
+            report, file_checksum=checksum, schema_version=job.schema_version, report_uri=report_uri,
+            timings={"validate": report.elapsed_seconds, "total": time.perf_counter() - started},
+        )
         try:
             finished = self._retry(lambda: self._finish(job, token, report, summary, report_uri))
         except IllegalTransition:
@@ -210,8 +222,16 @@ class JobRunner:
                  report.invalid_rows)
         return Outcome("ack", event=_event(finished))
 
-    def _validate(self, job: ValidationJob, renewer: _LeaseRenewer) -> Any:
-        from airflow_provider_typecheck.validation import validate_file
+    def _checksum(self, job: ValidationJob) -> str:
+        from airflow_provider_typecheck.jobs.filestore import file_checksum
+
+        try:
+            return file_checksum(self.files.local_path(job.file_uri) or job.file_uri)
+        except Exception as err:  # noqa: BLE001 - the file went away after it was validated
+            raise _JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
+
+    def _validate(self, job: ValidationJob, renewer: _LeaseRenewer) -> ValidationReport:
+        from airflow_provider_typecheck.validation import compile_schema, validate_file
         from airflow_provider_typecheck.validation.errors import TypecheckError
 
         task_id = str(job.task_id)
@@ -230,11 +250,7 @@ class JobRunner:
             raise _JobFailed(f"the file {job.file_uri} does not exist (or is not a regular file)")
         options = job.options
         kwargs: dict[str, Any] = {"sheet": options.sheet, "delimiter": options.delimiter,
-                                  "max_errors": options.max_errors}
-        if options.encoding is not None:
-            if "encoding" not in _core_parameters():
-                raise _JobFailed("this worker's validation core does not support the encoding option")
-            kwargs["encoding"] = options.encoding
+                                  "max_errors": options.max_errors, "encoding": options.encoding}
         if options.write_invalid_rows or options.write_valid_rows:
             self.files.prepare_outputs()
         if options.write_invalid_rows:
@@ -244,8 +260,10 @@ class JobRunner:
             kwargs["valid_out"] = self.files.local_path(self.files.valid_rows_uri(task_id)) or \
                 self.files.valid_rows_uri(task_id)
         progress = _ProgressWriter(self, task_id, renewer)
+        limits = self.limits
         try:
-            return validate_file(source, schema, progress=progress, **kwargs)
+            compiled = compile_schema(schema, max_bytes=limits.max_schema_bytes, max_depth=limits.max_schema_depth)
+            return validate_file(source, compiled, progress=progress, workbook_limits=limits.workbook, **kwargs)
         except TypecheckError as err:
             raise _JobFailed(str(err)) from None
         except (StopJob, RedisUnavailable):
@@ -255,7 +273,7 @@ class JobRunner:
             log.exception("task %s: the validation raised", task_id)
             raise _JobFailed(f"the worker could not validate the file: {type(err).__name__}: {err}") from None
 
-    def _finish(self, job: ValidationJob, token: str, report: Any, summary: dict[str, Any],
+    def _finish(self, job: ValidationJob, token: str, report: ValidationReport, summary: ValidationSummary,
                 report_uri: str) -> TaskStatus:
         task_id = str(job.task_id)
 
@@ -394,23 +412,3 @@ def _event(status: TaskStatus) -> ValidationEvent:
         summary=summary,
         report_uri=status.report_uri,
     )
-
-
-def _status_summary(report: Any) -> dict[str, Any]:
-    """The report's summary plus its first errors, small enough for the status hash."""
-    from airflow_provider_typecheck.registry.tasks import MAX_SUMMARY_BYTES
-
-    summary = report.summary()
-    summary["first_errors"] = [error.to_dict() for error in report.errors[:FIRST_ERRORS]]
-    while summary["first_errors"] and len(json.dumps(summary)) > MAX_SUMMARY_BYTES // 2:
-        summary["first_errors"].pop()
-    if len(json.dumps(summary)) > MAX_SUMMARY_BYTES // 2:
-        # Thousands of columns with errors: the counts stay in the report only.
-        summary["errors_by_column"] = None
-    return summary
-
-
-def _core_parameters() -> set[str]:
-    from airflow_provider_typecheck.validation import validate_file
-
-    return set(inspect.signature(validate_file).parameters)

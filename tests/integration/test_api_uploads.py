@@ -30,7 +30,7 @@ def _uploads(api: Api) -> list[Path]:
 @pytest.mark.parametrize(
     ("file_name", "content", "detail"),
     [
-        ("report.pdf", b"%PDF-1.7 ...", "is not a CSV, TSV, XLSX or XLS file (by its extension)"),
+        ("report.pdf", b"%PDF-1.7 ...", "is not a CSV, ODS, TSV, TXT, XLS, XLSB, XLSM or XLSX file (by its extension)"),
         ("users.csv", b"PK\x03\x04 zipped bytes", "is named .csv but its content is binary, not text"),
         ("users.csv", b"name\x00\x01\x02", "is named .csv but its content is binary, not text"),
         ("users.xlsx", b"name,email\nx,y\n", "is named .xlsx but its content is not a xlsx workbook"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -15,7 +16,13 @@ import pytest
 
 from airflow_provider_typecheck.jobs import JobOptions, PublishError
 from airflow_provider_typecheck.jobs.contract import InvalidJob, ValidationJob, parse_job
-from airflow_provider_typecheck.jobs.filestore import FileStore, ReportNotFound, UploadTooLarge, safe_file_name
+from airflow_provider_typecheck.jobs.filestore import (
+    FileStore,
+    ReportNotFound,
+    UploadTooLarge,
+    file_checksum,
+    safe_file_name,
+)
 from airflow_provider_typecheck.jobs.rabbitmq import amqp_parameters
 from airflow_provider_typecheck.jobs.topology import (
     DEAD_LETTER_QUEUE,
@@ -129,7 +136,10 @@ def test_uploads_stream_in_chunks_into_the_store(tmp_path: Path) -> None:
     payload = b"id,name\n" + b"1,x\n" * 700_000  # about 2.8 MB: several chunks
     stream = _CountingStream(payload)
 
-    uri = store.save_upload(stream, "../../etc/report 2024.csv")
+    upload = store.save_upload(stream, "../../etc/report 2024.csv")
+    uri = upload.uri
+    expected = f"sha256:{hashlib.sha256(payload).hexdigest()}"
+    assert (upload.size, upload.checksum, file_checksum(uri)) == (len(payload), expected, expected)
 
     assert uri.startswith(tmp_path.as_uri() + "/uploads/") and uri.endswith("/report 2024.csv")
     assert store.exists(uri) and store.size(uri) == len(payload)
@@ -146,7 +156,7 @@ def test_an_upload_past_the_limit_leaves_nothing_behind(tmp_path: Path) -> None:
         store.save_upload(io.BytesIO(b"x" * 5000), "big.csv", max_bytes=1000)
 
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
-    assert store.exists(store.save_upload(io.BytesIO(b"x" * 1000), "fits.csv", max_bytes=1000))
+    assert store.exists(store.save_upload(io.BytesIO(b"x" * 1000), "fits.csv", max_bytes=1000).uri)
 
 
 def test_reports_are_written_whole_and_read_back(tmp_path: Path) -> None:

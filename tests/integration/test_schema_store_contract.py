@@ -633,7 +633,8 @@ def test_a_mongo_uri_is_used_instead_of_the_airflow_connection(
     monkeypatch.delenv("AIRFLOW_CONN_MONGO_DEFAULT", raising=False)
     monkeypatch.setattr("pymongo.MongoClient", lambda uri, **kw: made.append(uri) or mongomock.MongoClient())
     services = Services(TypecheckSettings(
-        mongo_conn_id="no_such_connection", mongo_database=mongo_database, mongo_uri="mongodb://db:27017"
+        schema_store="mongo", mongo_conn_id="no_such_connection", mongo_database=mongo_database,
+        mongo_uri="mongodb://db:27017",
     ))
     store = services.schema_backend
 

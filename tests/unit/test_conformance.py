@@ -33,9 +33,10 @@ import pytest
 
 from jsonschema.validators import validator_for
 
+from tests.json_schema_suite import ENV, candidates, suite_root
 from tests.oracle import allowed_types, coerce_cell, reference_counts, reference_error_set, reference_errors
 
-SUITE = Path("/work/shared/json-schema-test-suite/tests")
+SUITE = suite_root(Path(__file__)) / "tests"
 
 DRAFTS = {
     "draft4": "http://json-schema.org/draft-04/schema#",
@@ -212,6 +213,14 @@ def _suite_files(draft: str) -> list[Path]:
 
 
 SKIPPED_GROUPS: list[tuple[str, str]] = []  # (group or file id, reason), to report them as skipped tests
+
+
+def test_the_suite_is_there() -> None:
+    """Without the suite no case below would run, and nothing else would say so."""
+    looked = ", ".join(str(place) for place in candidates(Path(__file__).resolve()))
+    assert SUITE.is_dir(), f"no JSON-Schema-Test-Suite at {SUITE} (looked at: {looked}); set {ENV} to its folder"
+    for draft in DRAFTS:
+        assert len(_suite_files(draft)) >= 20, f"{SUITE / draft} holds too few test files"
 
 
 def _collect_groups() -> list[Group]:

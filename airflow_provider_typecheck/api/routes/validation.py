@@ -5,18 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from airflow_provider_typecheck.api import uploads
-from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, Stores, StoresDep
+from airflow_provider_typecheck.api import reports, uploads
+from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
-from airflow_provider_typecheck.registry.errors import NotFound
 from airflow_provider_typecheck.registry.models import TaskState, TaskStatus
 
 router = APIRouter(prefix="/validation", tags=["validation"])
-
-FIRST_ERRORS = 20
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -70,7 +66,7 @@ def upload_spreadsheet(
                                              uploads.boundary_of(request.headers.get("content-type")))
         file_name = reader.open()
         uploads.sniff(file_name, reader.head())
-        file_uri = stores.files.save_upload(reader, file_name, max_bytes=limit)  # type: ignore[arg-type]
+        upload = stores.files.save_upload(reader, file_name, max_bytes=limit)  # type: ignore[arg-type]
     except uploads.UnsupportedFile as err:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from None
     except uploads.MalformedUpload as err:
@@ -80,8 +76,9 @@ def upload_spreadsheet(
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
     queued = stores.publish_validation(
         import_name,
-        file_uri,
+        upload.uri,
         file_name=file_name,
+        file_checksum=upload.checksum,
         schema=schema,
         options=JobOptions(sheet=sheet_option, delimiter=delimiter, max_errors=settings.max_errors,
                            write_invalid_rows=True),
@@ -111,35 +108,25 @@ def validation_status(
 ) -> TaskStatusOut | TaskListOut:
     """One task by ``task_id``, or the tasks of an ``import_name``, newest first."""
     if task_id is not None:
-        return _status_out(request, stores, stores.tasks.get(task_id))
+        return _status_out(request, stores.results.status(task_id))
     if import_name is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give task_id or import_name")
     tasks = stores.tasks.for_import(import_name, skip=skip, limit=limit)
     return TaskListOut(
-        data=[_status_out(request, stores, t) for t in tasks], count=stores.tasks.count_for_import(import_name)
+        data=[_status_out(request, t) for t in tasks], count=stores.tasks.count_for_import(import_name)
     )
 
 
-def _status_out(request: Request, stores: Stores, task: TaskStatus) -> TaskStatusOut:
-    report = _report_or_none(stores, task)
-    report_uri = None if report is None else _report_path(request, task.task_id)
-    first = [] if report is None else report.get("errors", [])[:FIRST_ERRORS]
-    return TaskStatusOut.of(task, errors=first, report_uri=report_uri)
+def _status_out(request: Request, task: TaskStatus) -> TaskStatusOut:
+    # The summary holds the first errors: the status never reads the report itself.
+    has_report = task.state in (TaskState.VALID, TaskState.INVALID) and task.report_uri is not None
+    return TaskStatusOut.of(task, report_uri=_report_path(request, task.task_id) if has_report else None)
 
 
 def _report_path(request: Request, task_id: str) -> str:
     # Not request.url_for: mounted in Airflow, the request's router is Airflow's, not ours.
     own = request.app.url_path_for("validation_report", task_id=task_id)
     return f"{request.scope.get('root_path', '').rstrip('/')}{own}"
-
-
-def _report_or_none(stores: Stores, task: TaskStatus) -> dict[str, Any] | None:
-    if task.state not in (TaskState.VALID, TaskState.INVALID):
-        return None
-    try:
-        return stores.files.read_report(task.task_id)
-    except NotFound:
-        return None
 
 
 @router.get(
@@ -159,29 +146,10 @@ def validation_report(
     format: Literal["json", "csv", "html"] = "json",  # noqa: A002 - the seed's query parameter name
 ) -> Any:
     """The full report of a finished task."""
-    task = stores.tasks.get(task_id)
-    if task.state is TaskState.FAILED:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} failed: {task.error}")
-    if not task.state.finished:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} is still {task.state.value}")
+    task = reports.finished_task(stores, task_id)
     if format == "csv":
-        uri = stores.files.invalid_rows_uri(task_id)
-        if not stores.files.exists(uri):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id!r} has no invalid rows file")
-        handle = stores.files.open(uri)
-        headers = {"Content-Disposition": f'attachment; filename="{task_id}.invalid.csv"'}
-        return StreamingResponse(_chunks(handle), media_type="text/csv; charset=utf-8", headers=headers)
-    report = stores.files.read_report(task_id)
+        return reports.invalid_rows_response(stores, task_id)
     if format == "json":
-        return JSONResponse(report)
-    from airflow_provider_typecheck.api.report_page import render_report_page
-
+        return reports.report_json_response(stores, task_id)
     base = _report_path(request, task_id)
-    return HTMLResponse(render_report_page(task, report, json_url=f"{base}?format=json",
-                                           csv_url=f"{base}?format=csv"))
-
-
-def _chunks(handle: Any, size: int = 1024 * 1024) -> Any:
-    with handle:
-        while chunk := handle.read(size):
-            yield chunk
+    return reports.report_page_response(stores, task, json_url=f"{base}?format=json", csv_url=f"{base}?format=csv")

@@ -17,7 +17,7 @@ from airflow_provider_typecheck.validation.engine.planning import (
     compile_schema,
     repetitive_columns,
 )
-from airflow_provider_typecheck.validation.engine.verdicts import Validation
+from airflow_provider_typecheck.validation.engine.verdicts import Validation, ragged_message
 from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.outputs import check_outputs
@@ -106,6 +106,9 @@ def validate_prescanned(
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
                                         cells, batch_rows=source.batch_rows):
                 suspects = source.records(segment.records)
+                if segment.short:
+                    validation.note_ragged({index + table.first_row: ragged_message(fields, len(table.header))
+                                            for index, fields in segment.short.items()})
                 validation.add_suspects(suspects, [index + table.first_row for index in segment.suspects],
                                         segment.flagged)
                 validation.add_cleared(segment.rows - suspects.height)
@@ -142,7 +145,7 @@ def validate_batches(
                             max_errors=max_errors, invalid_out=invalid_out, valid_out=valid_out,
                             first_row=table.first_row)
     validation.note_ragged(
-        {r.row: f"row has {r.fields} field(s) but the header has {r.expected}" for r in table.ragged},
+        {r.row: ragged_message(r.fields, r.expected) for r in table.ragged},
         {r.row: r.extra for r in table.ragged},
     )
     done = 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
+from typing import Any
 
 import polars as pl
 
@@ -28,6 +29,11 @@ PYTHON_SUSPECTS = 1_000
 # rows, read in one batch, keeps the vectorised path (a few milliseconds).
 PYTHON_BATCH_ROWS = 8
 WIDE_SCHEMA_COLUMNS = 256
+
+
+def ragged_message(fields: int, expected: int) -> str:
+    """The error of a row with the wrong number of fields."""
+    return f"row has {fields} field(s) but the header has {expected}"
 
 
 class Validation:
@@ -74,7 +80,8 @@ class Validation:
     def note_ragged(self, rows: Mapping[int, str], extra: Mapping[int, Sequence[str]] | None = None) -> None:
         """Rows with the wrong number of fields (invalid whatever their cells), and the
         fields beyond the header's of those too long, which the invalid rows' output keeps
-        in an ``_extra`` column. Called before the first batch."""
+        in an ``_extra`` column. Called before the batch holding them (before the first,
+        when some have ``extra`` fields: the output's columns are fixed by then)."""
         self._ragged.update(rows)
         self.outputs.note_extra(extra or {})
 
@@ -138,12 +145,20 @@ class Validation:
 
     def _add_row_by_row(self, batch: pl.DataFrame, numbers: pl.Series) -> None:
         """Check a few rows with python-jsonschema alone (see PYTHON_BATCH_ROWS)."""
+        self._judge_rows(batch, numbers.to_list(), lambda index, texts: self.explainer.row_errors(texts))
+
+    def _judge_rows(
+        self, batch: pl.DataFrame, numbers: Sequence[int],
+        errors_of: Callable[[int, tuple[str | None, ...]], list[Any]],
+    ) -> None:
+        """Check rows one by one: ``errors_of(index, texts)`` gives a row's python-jsonschema errors
+        (a ragged row's come from the whole row)."""
         invalid: list[int] = []
         labels: list[str] = []
         for index, texts in enumerate(batch.rows()):
             row_number = numbers[index]
             ragged = self._ragged.get(row_number)
-            errors = self.explainer.row_errors(texts)
+            errors = errors_of(index, texts) if ragged is None else self.explainer.row_errors(texts)
             if not errors and ragged is None:
                 continue
             invalid.append(index)
@@ -152,7 +167,7 @@ class Validation:
                 self.errors.add_ragged(row_number, ragged)
             self.errors.add(row_number, texts, errors)
         self.report.invalid_rows += len(invalid)
-        self.outputs.write_listed(batch, invalid, numbers.to_list(), labels)
+        self.outputs.write_listed(batch, invalid, numbers, labels)
 
     def add_suspects(self, batch: pl.DataFrame, row_numbers: Sequence[int], flagged: Sequence[Sequence[int]]) -> None:
         """Check the rows the native pre-scan could not clear; ``flagged`` lists each one's doubtful cells.
@@ -166,20 +181,14 @@ class Validation:
             self.add(batch, row_numbers)
             return
         self.report.total_rows += batch.height
-        invalid: list[int] = []
-        labels: list[str] = []
-        for index, (texts, columns) in enumerate(zip(batch.rows(), flagged, strict=True)):
+
+        def errors_of(index: int, texts: tuple[str | None, ...]) -> list[Any]:
             # An absent cell (empty, null not allowed) has no errors of its own: its ``required``
             # error is the row's, and comes from which cells are filled in.
-            present = {self.header[c] for c in columns if texts[c] or self.cells[c].nullable}
-            errors = self.explainer.errors_for(texts, present | {None})
-            if not errors:
-                continue
-            invalid.append(index)
-            labels.append(self.tally.count_row(errors))
-            self.errors.add(row_numbers[index], texts, errors)
-        self.report.invalid_rows += len(invalid)
-        self.outputs.write_listed(batch, invalid, row_numbers, labels)
+            present = {self.header[c] for c in flagged[index] if texts[c] or self.cells[c].nullable}
+            return self.explainer.errors_for(texts, present | {None})
+
+        self._judge_rows(batch, row_numbers, errors_of)
 
     def add_cleared(self, rows: int) -> None:
         """Count rows found valid without being checked here (the native pre-scan cleared them)."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.filetypes import CSV_EXTENSIONS, EXCEL_EXTENSIONS, SPREADSHEET_EXTENSIONS
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.readers.csv_reader import CsvFile, open_csv
 from airflow_provider_typecheck.validation.readers.csv_records import header_record, sniff_delimiter
@@ -27,10 +28,6 @@ from airflow_provider_typecheck.validation.readers.header import column_letter
 from airflow_provider_typecheck.validation.readers.selection import AUTO, CellRange, HeaderRow, TableSpec
 from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent
 
-# The file types the core reads, by extension: uploads and job options accept these.
-CSV_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
-EXCEL_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"})
-SPREADSHEET_EXTENSIONS = CSV_EXTENSIONS | EXCEL_EXTENSIONS
 
 __all__ = [
     "AUTO", "CSV_EXTENSIONS", "EXCEL_EXTENSIONS", "SPREADSHEET_EXTENSIONS", "CellRange", "CsvFile", "HeaderRow",

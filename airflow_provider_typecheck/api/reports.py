@@ -1,0 +1,58 @@
+"""A finished task's report as a response: JSON, the invalid rows (CSV) or the page for people.
+
+One implementation for the REST API's report route and the plugin's pages in Airflow's
+UI; each caller checks access its own way and names its own URLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING
+
+from fastapi import HTTPException, status
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+
+from airflow_provider_typecheck.registry.models import TaskState
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.registry.models import TaskStatus
+    from airflow_provider_typecheck.services import Services
+
+CHUNK_BYTES = 1024 * 1024
+
+
+def finished_task(services: Services, task_id: str) -> TaskStatus:
+    """The task's status if it finished with a report; 409 if it failed or still runs (404: unknown)."""
+    task = services.results.status(task_id)
+    if task.state is TaskState.FAILED:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} failed: {task.error}")
+    if not task.state.finished:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} is still {task.state.value}")
+    return task
+
+
+def report_json_response(services: Services, task_id: str) -> JSONResponse:
+    return JSONResponse(services.files.read_report(task_id))
+
+
+def report_page_response(services: Services, task: TaskStatus, *, json_url: str, csv_url: str) -> HTMLResponse:
+    from airflow_provider_typecheck.api.report_page import render_report_page
+
+    report = services.files.read_report(task.task_id)
+    return HTMLResponse(render_report_page(task, report, json_url=json_url, csv_url=csv_url))
+
+
+def invalid_rows_response(services: Services, task_id: str) -> StreamingResponse:
+    """The invalid rows the worker wrote, streamed; 404 when it wrote none."""
+    files = services.files
+    uri = files.invalid_rows_uri(task_id)
+    if not files.exists(uri):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id!r} has no invalid rows file")
+    headers = {"Content-Disposition": f'attachment; filename="{task_id}.invalid.csv"'}
+    return StreamingResponse(_chunks(files.open(uri)), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
