@@ -393,3 +393,16 @@ def test_header_names_are_unique_and_follow_the_documented_rule(cells: list[str 
     names, _ = name_columns("f", cells, range(first_column, first_column + len(cells)), 1)
     assert names == header_names(cells, first_column)
     assert len(set(names)) == len(names)
+
+
+def test_table_options_as_users_give_them_and_as_a_job_carries_them() -> None:
+    from airflow_provider_typecheck.validation.readers import TableSpec
+
+    assert TableSpec.of("auto", "e3:f9", "sku,stock", True).as_options() == {
+        "header_row": "auto", "cell_range": "E3:F9", "columns": ("sku", "stock"), "strict_header": True}
+    assert TableSpec.of("4").as_options() == {"header_row": 4}
+    assert TableSpec.of().as_options() == {}
+    for bad, message in [({"header_row": "0"}, "1 or more"), ({"cell_range": "A0:B2"}, "not a cell range"),
+                         ({"columns": ""}, "no columns named")]:
+        with pytest.raises(ReadError, match=message):
+            TableSpec.of(**bad)
