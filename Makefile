@@ -11,7 +11,7 @@ export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_COMPILE_BYTECODE := 1
 UV := $(PYTHON) -m uv
 
-.PHONY: env demo test services bench clean
+.PHONY: env demo test services docs bench clean
 
 env:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -30,10 +30,14 @@ test: env services
 	@bash scripts/ensure-browser.sh
 	$(UV) run --frozen --no-sync pytest
 
+# The documentation site, warnings as errors (tests/unit/test_docs.py builds it in `make test` too).
+docs: env
+	NO_MKDOCS_2_WARNING=1 $(UV) run --frozen --no-sync mkdocs build --strict
+
 # The scale check reads peak RSS from GNU time (Debian package "time").
 bench: env
 	@test -x /usr/bin/time || apt-get install -y -q time
 	$(UV) run --frozen --no-sync python benchmarks/run.py
 
 clean:
-	rm -rf .venv .pytest_cache
+	rm -rf .venv .pytest_cache site

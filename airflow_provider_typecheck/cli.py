@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     api.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     api.add_argument("--workers", type=int, default=1, metavar="N", help="server processes (default 1)")
+    _add_log_format(api)
 
     infer = commands.add_parser("infer", help="print a draft JSON Schema inferred from a spreadsheet")
     infer.add_argument("file", help="path or fsspec URI of the spreadsheet")
@@ -75,7 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes (spawned; default 1: this process)")
     worker.add_argument("--prefetch", type=int, default=1, metavar="N",
                         help="jobs each process holds and runs at once (default 1)")
+    worker.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics (with --concurrency N, "
+                             "process i serves PORT+i)")
+    _add_log_format(worker)
+
+    sweep = commands.add_parser(
+        "sweep", help="delete the uploads and reports of expired tasks (workers also do it periodically)")
+    sweep.add_argument("--grace-seconds", type=float, metavar="S",
+                       help="keep files changed within the last S seconds "
+                            "(default TYPECHECK_SWEEP_GRACE_SECONDS, 3600)")
+    sweep.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
     return parser
+
+
+def _add_log_format(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--log-format", choices=["text", "json"], default="text",
+                         help="log lines as text or as one JSON object each (default text)")
 
 
 def _add_reading_options(command: argparse.ArgumentParser) -> None:
@@ -123,10 +140,13 @@ settings:
   TYPECHECK_SCHEMA_STORE         mongo | postgres
   TYPECHECK_STORAGE_URI          file store (any fsspec URI; default ~/.local/share/typecheck)
   TYPECHECK_REDIS_PREFIX         Redis key prefix (default typecheck:)
-  TYPECHECK_DELIVERY_LIMIT       deliveries before a job is dead-lettered as poison (3)
+  TYPECHECK_POISON_WORKER_DEATHS worker deaths running one job before it is dead-lettered as poison (3)
+  TYPECHECK_DELIVERY_LIMIT       the broker's backstop: deliveries of one job, whatever the cause (20)
+  TYPECHECK_WORKER_HEARTBEAT_SECONDS        heartbeat into Redis; alive for 3 beats (1)
   TYPECHECK_WORKER_LEASE_SECONDS            a dead worker's job is taken over after this (30)
   TYPECHECK_WORKER_SHUTDOWN_GRACE_SECONDS   on SIGTERM, finish the job within this, else requeue (60)
   TYPECHECK_WORKER_REDIS_RETRY_SECONDS      retry status writes this long, then requeue (60)
+  TYPECHECK_SWEEP_INTERVAL_SECONDS          delete expired tasks' files this often (3600; see `typecheck sweep`)
 """
 
 
@@ -141,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _infer(args)
     except (TypecheckError, _SettingsError) as err:
         return _fail(str(err))
@@ -327,9 +349,11 @@ def _api(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     from pydantic import ValidationError
 
+    from airflow_provider_typecheck.logs import configure_logging
     from airflow_provider_typecheck.registry.errors import RegistryError
     from airflow_provider_typecheck.settings import get_settings
 
+    configure_logging(args.log_format)  # the start-up's own lines (migrations, first admin) too
     # Refuse to start on unusable settings, one line each, before any process is forked:
     # a server that answers 503 to every login is worse than one that does not start.
     try:
@@ -356,6 +380,8 @@ def _api(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     import uvicorn
 
+    from airflow_provider_typecheck.logs import uvicorn_log_config
+
     uvicorn.run(
         "airflow_provider_typecheck.api:create_app",
         factory=True,
@@ -364,6 +390,7 @@ def _api(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         log_level="info",
+        log_config=uvicorn_log_config(args.log_format),
     )
     return EXIT_VALID
 
@@ -397,6 +424,9 @@ def _worker(args: argparse.Namespace) -> int:
     if args.concurrency < 1 or args.prefetch < 1:
         print("typecheck: error: --concurrency and --prefetch must be 1 or more", file=sys.stderr)
         return EXIT_UNUSABLE
+    if args.metrics_port is not None and not 1 <= args.metrics_port <= 65535 - (args.concurrency - 1):
+        print("typecheck: error: --metrics-port must be 1 to 65535 (one port per process)", file=sys.stderr)
+        return EXIT_UNUSABLE
     from pydantic import ValidationError
 
     from airflow_provider_typecheck.services import get_services
@@ -412,7 +442,35 @@ def _worker(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     from airflow_provider_typecheck.worker import run_workers
 
-    return run_workers(args.concurrency, args.prefetch)
+    return run_workers(args.concurrency, args.prefetch, log_format=args.log_format, metrics_port=args.metrics_port)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    if args.grace_seconds is not None and args.grace_seconds < 0:
+        return _fail("--grace-seconds must be 0 or more")
+    from pydantic import ValidationError
+
+    from airflow_provider_typecheck.jobs.retention import sweep
+    from airflow_provider_typecheck.services import get_services
+
+    try:
+        services = get_services()
+    except ValidationError as err:
+        first = err.errors()[0]
+        return _fail(f"TYPECHECK_{str(first['loc'][0]).upper()}: {first['msg']}")
+    grace = services.settings.sweep_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    try:
+        result = sweep(services.files, services.tasks, grace_seconds=grace, dry_run=args.dry_run)
+    except (ImportError, OSError):
+        raise
+    except Exception as err:  # noqa: BLE001 - Redis unreachable, in its own words: one line, exit 2
+        return _fail(f"the sweep could not run: {type(err).__name__}: {err}")
+    finally:
+        services.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {result.reports} report file(s) and {result.uploads} upload(s) of expired tasks "
+          f"({result.bytes} bytes)")
+    return EXIT_VALID
 
 
 if __name__ == "__main__":

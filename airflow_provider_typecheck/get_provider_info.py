@@ -8,6 +8,10 @@ from airflow_provider_typecheck import __version__
 
 INTEGRATION = "Typecheck"
 RABBITMQ = "RabbitMQ"
+# Where the documentation site (mkdocs.yml, built from docs/) is published. Airflow 3.3
+# shows the package metadata's Project-URL "Documentation" in its Providers page, so
+# pyproject.toml's [project.urls] names the same address (tests/unit/test_docs.py).
+DOCUMENTATION_URL = "https://airflow-provider-typecheck.readthedocs.io/"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -15,6 +19,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-typecheck",
         "name": "Typecheck",
         "description": "Validate every row and cell of CSV, XLSX and XLS spreadsheets against a JSON Schema.",
+        "documentation-url": DOCUMENTATION_URL,
         "versions": [__version__],
         "integrations": [
             {"integration-name": INTEGRATION, "tags": ["software"]},

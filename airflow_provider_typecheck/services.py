@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from airflow_provider_typecheck.jobs.filestore import FileStore
     from airflow_provider_typecheck.jobs.publish import ConfirmedPublisher
     from airflow_provider_typecheck.jobs.rabbitmq import AMQPParameters
+    from airflow_provider_typecheck.jobs.retention import UploadLedger
     from airflow_provider_typecheck.registry.cache import SchemaCache
+    from airflow_provider_typecheck.registry.login_throttle import LoginThrottle
     from airflow_provider_typecheck.registry.migrations import PostgresDatabase
     from airflow_provider_typecheck.registry.models import SchemaVersion, TaskStatus
     from airflow_provider_typecheck.registry.results import TaskResults
@@ -282,6 +284,20 @@ class Services:
         return TaskResults(self.tasks, self.redis_async)
 
     @built_once
+    def login_throttle(self) -> LoginThrottle:
+        """Failed-login counters in Redis (the API's login and password-change routes)."""
+        from airflow_provider_typecheck.registry.login_throttle import LoginThrottle
+
+        return LoginThrottle(self.redis, prefix=self.settings.redis_prefix)
+
+    @built_once
+    def uploads(self) -> UploadLedger:
+        """Which task each upload belongs to, and each user's uploaded bytes (retention and quota)."""
+        from airflow_provider_typecheck.jobs.retention import UploadLedger
+
+        return UploadLedger(self.tasks)
+
+    @built_once
     def files(self) -> FileStore:
         """Uploads, reports and row files under ``TYPECHECK_STORAGE_URI``."""
         from airflow_provider_typecheck.jobs.filestore import FileStore, default_storage_uri
@@ -308,6 +324,7 @@ class Services:
         options: JobOptions | None = None,
         submitted_by: str | None = None,
         file_checksum: str | None = None,
+        airflow: dict[str, Any] | None = None,
     ) -> TaskStatus:
         """Queue a validation with these stores; return the queued status (see :func:`.jobs.publish.publish_validation`)."""
         from airflow_provider_typecheck.jobs.contract import JobOptions
@@ -326,6 +343,7 @@ class Services:
             schema=schema,
             submitted_by=submitted_by,
             file_checksum=file_checksum,
+            airflow=airflow,
         )
 
     def cancel_validation(self, task_id: str, *, reason: str = "cancelled") -> TaskStatus:
@@ -350,7 +368,7 @@ class Services:
             if "postgres" in built:
                 built["postgres"].close()
             for name in ("limits", "redis", "amqp_parameters", "mongo", "_postgres_hook", "postgres", "schema_backend", "cache",
-                         "schemas", "users", "tasks", "results", "files", "publisher"):
+                         "schemas", "users", "tasks", "results", "login_throttle", "uploads", "files", "publisher"):
                 built.pop(name, None)
 
 

@@ -103,9 +103,13 @@ class TypecheckSettings(BaseSettings):
     storage_uri: str = ""
     # Prefix of every Redis key the package writes (task status, leases, schema cache).
     redis_prefix: str = Field(default="typecheck:", min_length=1)
-    # Deliveries of one job before it is taken for poison and dead-lettered (the quorum
-    # queue's x-delivery-limit; fixed when the queue is first declared).
-    delivery_limit: int = Field(default=3, gt=0)
+    # The broker's backstop: deliveries of one job before it is dead-lettered whatever the
+    # cause (the quorum queue's x-delivery-limit, fixed when the queue is first declared).
+    # High, so broker restarts and lost connections never reach it.
+    delivery_limit: int = Field(default=20, gt=0)
+    # A job is taken for poison (failed, dead-lettered) once workers died this many times
+    # running it (a lease that expired without a finish, counted in Redis).
+    poison_worker_deaths: int = Field(default=3, gt=0)
     # A running job holds a lease in Redis, renewed every third of this; another worker
     # takes the job over only once the lease has expired (its holder died).
     worker_lease_seconds: float = Field(default=30.0, gt=0)
@@ -113,10 +117,26 @@ class TypecheckSettings(BaseSettings):
     worker_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
     # Status writes are retried this long while Redis is unreachable; then the job is requeued.
     worker_redis_retry_seconds: float = Field(default=60.0, gt=0)
+    # Each worker process writes a heartbeat into Redis this often and counts as alive for
+    # three times this: /healthcheck counts live workers, and a redelivered job whose
+    # holder has no heartbeat is taken over at once instead of after its lease.
+    worker_heartbeat_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    # Retention (jobs/retention.py): a task's uploads and reports are deleted once its status
+    # has expired; workers sweep every interval, leaving files younger than the grace period.
+    sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+    sweep_grace_seconds: float = Field(default=3600.0, ge=0)
+    # Bytes one user may have uploaded for tasks still recorded (507 past it); 0: no quota.
+    user_quota_bytes: int = Field(default=10 * 1024 * MiB, ge=0)
 
     # REST API (api/).
     # Each service the full healthcheck probes gets this long before it counts as down.
     api_health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # Serve the OpenAPI document (/api/v1/openapi.json); false hides the API's description.
+    api_docs: bool = True
+    # When set, GET /metrics asks for "Authorization: Bearer <this>" (Prometheus'
+    # authorization.credentials); unset, it is open, as /metrics usually is behind a firewall.
+    metrics_token: SecretStr | None = None
 
     @field_validator("postgres_schema")
     @classmethod

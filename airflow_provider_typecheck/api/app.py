@@ -18,11 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from airflow_provider_typecheck.api.deps import AppServices
+from airflow_provider_typecheck.api.middleware import BodyLimit, SecurityHeaders
 from airflow_provider_typecheck.api.models import ErrorBody
 from airflow_provider_typecheck.registry.errors import (
     AuthenticationError,
     ConfigurationError,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     RegistryError,
@@ -37,6 +39,7 @@ API_PREFIX = "/api/v1"
 # Store errors by kind, most specific first (an unknown kind of RegistryError is a 500).
 _STATUS_OF: tuple[tuple[type[RegistryError], int], ...] = (
     (NotFound, status.HTTP_404_NOT_FOUND),
+    (Forbidden, status.HTTP_403_FORBIDDEN),
     (Conflict, status.HTTP_409_CONFLICT),
     (InvalidInput, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (AuthenticationError, status.HTTP_401_UNAUTHORIZED),
@@ -52,23 +55,44 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
     """
     # One app of the process shares the process's services (the plugin's views use them too).
     services = get_services() if settings is None else Services(settings)
-    from airflow_provider_typecheck.api.routes import cache, healthcheck, login, schemas, users, validation
+    from airflow_provider_typecheck.api.routes import cache, healthcheck, login, metrics, schemas, users, validation
+    from airflow_provider_typecheck.logging import install_control_escaping
 
+    install_control_escaping()  # paths, names and messages in log lines come from users
+
+    # No Swagger UI: FastAPI's loads its script from a CDN. The OpenAPI document is served
+    # from here, and not at all when TYPECHECK_API_DOCS=false.
     app = FastAPI(
         title="typecheck",
         summary="Validate spreadsheets against versioned JSON Schemas.",
         version="1",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json" if services.settings.api_docs else None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = services.settings
     app.state.services = AppServices(services)
     for module in (login, users, schemas, validation, healthcheck, cache):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.add_middleware(BodyLimit, caps=lambda: body_caps(services.settings))
+    app.add_middleware(SecurityHeaders)
+    metrics.install(app, services)
     _add_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def body_caps(settings: TypecheckSettings) -> list[tuple[str, int, str]]:
+    """What a request body may weigh, by route: an upload its file plus framing, a schema the
+    schema limit; every other body is small (:data:`~.middleware.SMALL_BODY_BYTES`)."""
+    from airflow_provider_typecheck.api.uploads import FRAMING_ALLOWANCE, too_large_detail
+
+    return [
+        (f"{API_PREFIX}/validation/upload/", settings.max_upload_bytes + FRAMING_ALLOWANCE,
+         too_large_detail(settings.max_upload_bytes)),
+        (f"{API_PREFIX}/schemas/upload/", settings.max_schema_bytes,
+         f"the schema is larger than TYPECHECK_MAX_SCHEMA_BYTES ({settings.max_schema_bytes} bytes)"),
+    ]
 
 
 def _error(status_code: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:

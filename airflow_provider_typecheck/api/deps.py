@@ -14,7 +14,8 @@ refused at once, not when the token expires.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -69,6 +70,40 @@ def _unauthorized() -> HTTPException:
 def issue_access_token(user: UserPublic, settings: TypecheckSettings, stores: Stores) -> str:
     """The bearer token of a user who just logged in (it names the user's id and token version)."""
     return stores.users.issue_access_token(user.id, settings=settings)
+
+
+_T = TypeVar("_T")
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy: uvicorn's ``--forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def login_guarded(request: Request, stores: Stores, username: str, check: Callable[[], _T]) -> _T:
+    """
+    Run a password ``check`` for ``username`` behind the login throttle.
+
+    A throttled attempt is a 429 with ``Retry-After``, before any password is hashed.
+    ``check`` raising :class:`AuthenticationError` counts as a failed attempt.
+    """
+    throttle = stores.login_throttle
+    attempt = throttle.begin(username, client_address(request))
+    if attempt.wait_seconds is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins; try again in {attempt.wait_seconds} s",
+            headers={"Retry-After": str(attempt.wait_seconds)},
+        )
+    try:
+        result = check()
+    except AuthenticationError:
+        raise
+    except BaseException:
+        throttle.abandoned(attempt)
+        raise
+    throttle.succeeded(attempt)
+    return result
 
 
 def get_current_user(

@@ -3,6 +3,10 @@
 The probes run side by side, so the healthcheck takes the slowest probe's time (at
 most the timeout), not their sum. A probe still hanging at the timeout is reported
 as down and left to finish in its thread.
+
+Liveness rides on two probes: Redis counts the workers whose heartbeat is live, RabbitMQ
+says how many jobs wait. Jobs waiting with no live worker make the whole ``degraded``:
+otherwise a job published while no worker runs stays ``queued`` with no signal anywhere.
 """
 
 from __future__ import annotations
@@ -12,15 +16,35 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from airflow_provider_typecheck.api.models import HealthOut, ServiceHealth
+from airflow_provider_typecheck.api.models import HealthOut, ServiceHealth, WorkersHealth
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.api.deps import Stores
+    from airflow_provider_typecheck.services import Services
     from airflow_provider_typecheck.settings import TypecheckSettings
 
 
-def probes(stores: Stores, settings: TypecheckSettings) -> dict[str, Callable[[], object]]:
-    """One callable per service; each raises when its service does not answer properly."""
+def read_queue_depths(services: Services, timeout: float) -> dict[str, int]:
+    """Messages ready in the validation and dead-letter queues, over a short-lived connection."""
+    from airflow_provider_typecheck.jobs.topology import queue_depths
+
+    connection = services.rabbitmq_connect(timeout=timeout)
+    try:
+        return queue_depths(connection.channel())
+    finally:
+        connection.close()
+
+
+def probes(
+    stores: Stores, settings: TypecheckSettings, readings: dict[str, dict[str, int] | int] | None = None
+) -> dict[str, Callable[[], object]]:
+    """
+    One callable per service; each raises when its service does not answer properly.
+
+    :param readings: filled with ``workers_alive`` (Redis) and ``queues`` (RabbitMQ) as the
+        probes answer, for :func:`with_liveness`.
+    """
+    found = readings if readings is not None else {}
 
     def postgresql() -> object:
         stores.users.ping(settings.api_health_timeout_seconds)
@@ -28,10 +52,11 @@ def probes(stores: Stores, settings: TypecheckSettings) -> dict[str, Callable[[]
 
     def redis() -> object:
         stores.tasks.ping()
+        found["workers_alive"] = stores.tasks.live_workers()
         return True
 
     def rabbitmq() -> object:
-        stores.rabbitmq_connect(timeout=settings.api_health_timeout_seconds).close()
+        found["queues"] = read_queue_depths(stores, settings.api_health_timeout_seconds)
         return True
 
     def schema_store() -> object:
@@ -71,6 +96,28 @@ def check_health(checks: dict[str, Callable[[], object]], timeout: float) -> Hea
         pool.shutdown(wait=False, cancel_futures=True)
     overall = "ok" if all(r.status == "ok" for r in results.values()) else "degraded"
     return HealthOut(status=overall, services=dict(sorted(results.items())))
+
+
+def without_details(health: HealthOut) -> HealthOut:
+    """``health`` with each service's error detail left out: it names internal hosts and ports."""
+    return health.model_copy(update={"services": {
+        name: service.model_copy(update={"detail": None}) for name, service in health.services.items()
+    }})
+
+
+def with_liveness(health: HealthOut, readings: dict[str, dict[str, int] | int]) -> HealthOut:
+    """``health`` with the workers' liveness; ``degraded`` when jobs wait and no worker is alive."""
+    from airflow_provider_typecheck.jobs.topology import DEAD_LETTER_QUEUE, VALIDATION_QUEUE
+
+    alive = readings.get("workers_alive")
+    queues = readings.get("queues")
+    waiting = queues.get(VALIDATION_QUEUE) if isinstance(queues, dict) else None
+    dead = queues.get(DEAD_LETTER_QUEUE) if isinstance(queues, dict) else None
+    stranded = alive == 0 and bool(waiting)
+    workers = WorkersHealth(status="down" if stranded else "ok", alive=alive if isinstance(alive, int) else None,
+                            jobs_waiting=waiting, dead_letters=dead)
+    status = "degraded" if stranded else health.status
+    return health.model_copy(update={"status": status, "workers": workers})
 
 
 def _timed(probe: Callable[[], object]) -> ServiceHealth:

@@ -72,6 +72,9 @@ class UserUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str | None = Field(default=None, min_length=8, max_length=128)
+    current_password: str | None = Field(
+        default=None, max_length=128, description="Required to change one's own password."
+    )
     rol: Role | None = None
     is_active: bool | None = None
 
@@ -187,9 +190,19 @@ class ServiceHealth(BaseModel):
     detail: str | None
 
 
+class WorkersHealth(BaseModel):
+    """Liveness of the job pipeline: ``down`` when jobs wait and no worker is alive to take them."""
+
+    status: Literal["ok", "down"]
+    alive: int | None  # worker processes with a live heartbeat; None: Redis did not answer
+    jobs_waiting: int | None  # ready in the validation queue; None: RabbitMQ did not answer
+    dead_letters: int | None  # in the dead-letter queue
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     services: dict[str, ServiceHealth]
+    workers: WorkersHealth | None = None
 
 
 class SimpleHealth(BaseModel):

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 import anyio.from_thread
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from airflow_provider_typecheck.validation.filetypes import CSV_EXTENSIONS, OLE2_EXTENSIONS, SPREADSHEET_EXTENSIONS
@@ -33,6 +34,8 @@ SNIFF_BYTES = 8192
 # Multipart framing (boundaries, part headers) around the file; a Content-Length past
 # the limit plus this cannot hold a file within the limit.
 FRAMING_ALLOWANCE = 64 * 1024
+# python-multipart refuses a part header past its own bound; the job takes file names of up to 255.
+MAX_FILE_NAME_CHARS = 255
 
 _MAGIC = {"zip": b"PK\x03\x04", "ole2": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"}
 # Binary formats people upload by mistake; a text file never starts with these.
@@ -45,8 +48,16 @@ class MalformedUpload(ValueError):
     """The body is not multipart/form-data with a ``spreadsheet_file`` part."""
 
 
+class BrokenMultipart(MalformedUpload):
+    """The multipart framing itself is broken or oversized (a 400, where a missing part is a 422)."""
+
+
 class UnsupportedFile(ValueError):
     """The file is not a spreadsheet by its name or its first bytes."""
+
+
+def too_large_detail(limit: int) -> str:
+    return f"the upload is larger than TYPECHECK_MAX_UPLOAD_BYTES ({limit} bytes)"
 
 
 def boundary_of(content_type: str | None) -> bytes:
@@ -126,8 +137,11 @@ class MultipartFileReader:
     def _headers_finished(self) -> None:
         _, params = parse_options_header(self._disposition)
         if params.get(b"name") == FIELD.encode() and not self._file_started:
+            file_name = params.get(b"filename", b"upload").decode("utf-8", "replace") or "upload"
+            if len(file_name) > MAX_FILE_NAME_CHARS:
+                raise BrokenMultipart(f"the file name is longer than {MAX_FILE_NAME_CHARS} characters")
             self._file_started = self._in_file = True
-            self.file_name = params.get(b"filename", b"upload").decode("utf-8", "replace") or "upload"
+            self.file_name = file_name
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file and end > start:
@@ -140,11 +154,14 @@ class MultipartFileReader:
 
     def _pump(self) -> None:
         chunk = self._next_chunk()
-        if chunk is None:
-            self._body_done = True
-            self._parser.finalize()
-        elif chunk:
-            self._parser.write(chunk)
+        try:
+            if chunk is None:
+                self._body_done = True
+                self._parser.finalize()
+            elif chunk:
+                self._parser.write(chunk)
+        except MultipartParseError as err:
+            raise BrokenMultipart(f"the multipart body is malformed: {err}") from None
 
     def open(self) -> str:
         """Read up to the file part's headers and return its file name."""

@@ -8,6 +8,9 @@ else ``~/.local/share/typecheck``)::
     reports/<task_id>.invalid.csv     its invalid rows, when the job asked for them
     reports/<task_id>.valid.csv       its valid rows, when the job asked for them
 
+Nothing stays longer than its task: :mod:`.retention` deletes the uploads and reports
+of tasks whose status has expired.
+
 A job may also name a file anywhere else its workers can read (``s3://…``, a shared
 path): that file is read in place, never copied.
 """
@@ -212,6 +215,81 @@ class FileStore:
     def prepare_outputs(self) -> None:
         """Create the reports folder, where row outputs are written by the core."""
         self.fs.makedirs(f"{self.root}/reports", exist_ok=True)
+
+
+    # --- retention: what the sweep lists and deletes -------------------------------------
+
+    def upload_folder(self, uri: str) -> str | None:
+        """The name of the ``uploads/<folder>`` holding ``uri``, or None for a file outside them."""
+        from fsspec.core import url_to_fs
+
+        try:
+            fs, path = url_to_fs(uri)
+        except (ValueError, ImportError):
+            return None
+        if type(fs) is not type(self.fs):
+            return None
+        inside = f"{self.root}/uploads/"
+        if not path.startswith(inside):
+            return None
+        folder = path[len(inside):].split("/", 1)[0]
+        return folder or None
+
+    def stored_uploads(self) -> list[StoredFile]:
+        """Every ``uploads/<folder>``: its name, size and last change."""
+        return self._listing(f"{self.root}/uploads", folders=True)
+
+    def stored_reports(self) -> list[StoredFile]:
+        """Every file under ``reports/``: a task's report and row files (``<task_id>.<suffix>``)."""
+        return self._listing(f"{self.root}/reports", folders=False)
+
+    def _listing(self, folder: str, *, folders: bool) -> list[StoredFile]:
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            is_folder = entry.get("type") == "directory"
+            if is_folder != folders:
+                continue
+            path = entry["name"].rstrip("/")
+            size = int(self.fs.du(path)) if is_folder else int(entry.get("size") or 0)
+            found.append(StoredFile(path.rsplit("/", 1)[-1], path, size, _modified(entry)))
+        return found
+
+    def delete(self, stored: StoredFile) -> None:
+        """Delete a listed upload folder or report file (gone already is fine)."""
+        try:
+            self.fs.rm(stored.path, recursive=True)
+        except FileNotFoundError:
+            pass
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str  # the upload folder's name, or the report file's
+    path: str
+    size: int
+    modified: float | None  # seconds since the epoch; None when the filesystem does not say
+
+
+def _modified(entry: dict[str, Any]) -> float | None:
+    # Local files say "mtime"; object stores "LastModified" / "last_modified" / "updated".
+    for key in ("mtime", "LastModified", "last_modified", "updated"):
+        value = entry.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, str):
+            from datetime import datetime
+
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
 
 
 def safe_file_name(file_name: str) -> str:

@@ -113,6 +113,7 @@ def publish_validation(
     schema: SchemaVersion | None = None,
     submitted_by: str | None = None,
     file_checksum: str | None = None,
+    airflow: dict[str, Any] | None = None,
 ) -> TaskStatus:
     """
     Queue the validation of ``file_uri`` against ``import_name``'s schema; return its queued status.
@@ -122,6 +123,9 @@ def publish_validation(
         which answers 404 before reading the file): it is not looked up again.
     :param file_checksum: the file's ``sha256:`` when the caller read its bytes (an upload),
         kept on the task so that the worker need not read the file once more for it.
+    :param submitted_by: who may see the task over REST (a user's id; admins see every task).
+    :param airflow: the submitting task instance (``dag_id``, ``task_id``, ``run_id``,
+        ``map_index``): Airflow's pages show the task to whoever may read that DAG.
     :raises SchemaNotFound: no such import name or version (nothing is recorded).
     :raises PublishError: the broker did not confirm the job; its task is ``failed``.
     """
@@ -145,6 +149,8 @@ def publish_validation(
         file_size=_size(files, file_uri),
         file_checksum=file_checksum,
         schema_version=schema.version,
+        submitted_by=submitted_by,
+        airflow=airflow,
     )
     try:
         publisher.publish(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from airflow_provider_typecheck.metrics import report_to_airflow_stats
 from airflow_provider_typecheck.plugins.paths import REPORT_VIEW, TASK_INSTANCE_VIEW
 from airflow_provider_typecheck.triggers.validation import ValidationTrigger
 
@@ -164,7 +165,9 @@ class SpreadsheetValidateOperator(BaseOperator):
             report, file_checksum=file_checksum(uri), schema_version=version,
             timings={"validate": report.elapsed_seconds, "total": time.perf_counter() - started},
         )
-        return self._judge(self._result(None, summary), summary.first_errors[:ERRORS_LOGGED])
+        result = self._result(None, summary)
+        report_to_airflow_stats(result, report.elapsed_seconds)
+        return self._judge(result, summary.first_errors[:ERRORS_LOGGED])
 
     def _local_schema(self) -> tuple[dict[str, Any], int | None]:
         if self.schema is not None:
@@ -197,6 +200,8 @@ class SpreadsheetValidateOperator(BaseOperator):
         self.validation_task_id = services.publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),
             options=options, submitted_by=f"airflow:{self.dag_id}.{self.task_id}",
+            airflow={"dag_id": self.dag_id, "task_id": self.task_id, "run_id": context.get("run_id"),
+                     "map_index": getattr(context.get("ti"), "map_index", -1)},
         ).task_id
         self.log.info("Validation task %s queued for %s", self.validation_task_id, uri)
         settings = services.settings
@@ -239,7 +244,9 @@ class SpreadsheetValidateOperator(BaseOperator):
         if summary.state == "failed":
             raise AirflowFailException(f"validation task {task_id} failed: {summary.error}")
         self._copy_rows(task_id, summary.state)
-        return self._judge(self._result(task_id, summary), summary.first_errors[:ERRORS_LOGGED])
+        result = self._result(task_id, summary)
+        report_to_airflow_stats(result, (summary.timings or {}).get("validate"))
+        return self._judge(result, summary.first_errors[:ERRORS_LOGGED])
 
     def _copy_rows(self, task_id: str, state: str) -> None:
         """Copy the rows the worker wrote into its file store to ``invalid_out`` / ``valid_out``."""

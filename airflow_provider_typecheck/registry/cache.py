@@ -37,7 +37,13 @@ from airflow_provider_typecheck.registry.schemas import DEFAULT_PING_TIMEOUT_SEC
 if TYPE_CHECKING:
     from redis import Redis
 
-    from airflow_provider_typecheck.registry.models import PutResult, RemoveResult, SchemaPage, SchemaStatus
+    from airflow_provider_typecheck.registry.models import (
+        PutResult,
+        RemoveResult,
+        SchemaPage,
+        SchemaStatus,
+        SchemaWriter,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -239,23 +245,27 @@ class CachedSchemaStore(SchemaStore):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         validate_import_name(import_name)
         self._begin_write(import_name)
         try:
             result = self.store.put(
-                import_name, schema, new_version=new_version, actor=actor, expected_version=expected_version
+                import_name, schema, new_version=new_version, actor=actor, expected_version=expected_version,
+                writer=writer,
             )
         finally:
             # Even after a failure: the write may have landed before a lost reply.
             self._end_write(import_name)
         return result
 
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         validate_import_name(import_name)
         self._begin_write(import_name)
         try:
-            return self.store.remove(import_name, expected_version=expected_version)
+            return self.store.remove(import_name, expected_version=expected_version, writer=writer)
         finally:
             self._end_write(import_name)
 

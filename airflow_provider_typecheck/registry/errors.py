@@ -1,7 +1,8 @@
 """The errors the stores raise, one class per thing a caller may want to handle.
 
 The REST API maps them to status codes (``NotFound`` -> 404, ``Conflict`` -> 409,
-``InvalidInput`` -> 422, ``AuthenticationError`` -> 401), so each says which kind it is.
+``InvalidInput`` -> 422, ``AuthenticationError`` -> 401, ``Forbidden`` -> 403), so each says
+which kind it is.
 """
 
 from __future__ import annotations
@@ -27,8 +28,20 @@ class InvalidInput(RegistryError):
     """An argument is malformed (a name, a schema, a field)."""
 
 
+class Forbidden(RegistryError):
+    """The caller may not do this to that thing (not its owner, not an admin)."""
+
+
+class SchemaForbidden(Forbidden):
+    """A schema's new version, replacement or removal by someone who neither owns it nor is an admin."""
+
+
 class ConfigurationError(RegistryError):
     """A setting needed by this operation is missing or unsafe."""
+
+
+class WeakPassword(InvalidInput):
+    """A new password is too short or too easy to guess (see :func:`.security.check_password_strength`)."""
 
 
 class InvalidImportName(InvalidInput):

@@ -91,6 +91,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE {schema}.users ADD COLUMN token_version integer NOT NULL DEFAULT 0;
         """,
     ),
+    Migration(
+        4,
+        "schema owners",
+        """
+        -- The user (by id) who created the import name: only they and admins may change it.
+        ALTER TABLE {schema}.schema_entries ADD COLUMN owner text;
+        -- Names from before: owned by the user whose name created their oldest version,
+        -- where that user still exists; the rest stay ownerless (admins only).
+        UPDATE {schema}.schema_entries e SET owner = u.id::text
+        FROM (SELECT DISTINCT ON (import_name) import_name, created_by
+              FROM {schema}.schema_versions ORDER BY import_name, version) v
+        JOIN {schema}.users u ON lower(u.username) = lower(v.created_by)
+        WHERE e.import_name = v.import_name;
+        """,
+    ),
 )
 
 _PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")

@@ -9,6 +9,7 @@ not for responses, and left out of its repr).
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from enum import Enum
@@ -49,6 +50,22 @@ class PutOutcome(str, Enum):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class SchemaWriter(_Frozen):
+    """
+    Who writes a schema, for the owner check of :meth:`SchemaStore.put` and ``remove``.
+
+    The user who creates an import name (or revives one whose versions were all
+    removed) owns it; further versions, replacement and removal are for its owner and
+    admins. A store called without a writer (Airflow's operator, tests) checks nothing.
+    """
+
+    user_id: str
+    is_admin: bool = False
+
+    def may_change(self, owner: str | None) -> bool:
+        return self.is_admin or (owner is not None and owner == self.user_id)
 
 
 class PutResult(_Frozen):
@@ -217,6 +234,15 @@ ALLOWED_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 }
 
 
+class AirflowOrigin(_Frozen):
+    """The Airflow task instance that submitted a validation: whose DAG decides who may see it."""
+
+    dag_id: str
+    task_id: str
+    run_id: str | None = None
+    map_index: int = -1
+
+
 class TaskStatus(_Frozen):
     task_id: str
     import_name: str
@@ -237,11 +263,29 @@ class TaskStatus(_Frozen):
     report_uri: str | None = None
     attempts: int = 0  # runs started by workers (more than one: a worker died or was stopped)
     worker: str | None = None  # the run holding (or last holding) the task: host:pid:run
+    # Who may see it: the REST user's id, or (from Airflow) "airflow:<dag_id>.<task_id>" with ``airflow``.
+    submitted_by: str | None = None
+    airflow: AirflowOrigin | None = None
 
     @field_validator("percent")
     @classmethod
     def _round(cls, value: float | None) -> float | None:
         return None if value is None else round(value, 2)
+
+    @field_validator("airflow", mode="before")
+    @classmethod
+    def _stored_json(cls, value: Any) -> Any:
+        # Kept in the Redis hash as JSON text: every reader of the hash gets the object.
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+    def visible_to(self, user: UserPublic) -> bool:
+        """
+        Whether a REST user may see this task, its report and its rows: its submitter and admins.
+
+        Tasks submitted from Airflow are for admins here; Airflow's own pages decide by
+        the task's DAG (:attr:`airflow`).
+        """
+        return user.role == "admin" or (self.submitted_by is not None and self.submitted_by == str(user.id))
 
 
 # --- Cache ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from airflow_provider_typecheck.registry.models import (
     SchemaStatus,
     SchemaSummary,
     SchemaVersion,
+    SchemaWriter,
     VersionInfo,
 )
 from airflow_provider_typecheck.registry.schemas import (
@@ -28,6 +29,7 @@ from airflow_provider_typecheck.registry.schemas import (
     check_expected,
     check_page,
     check_prefix,
+    check_writer,
     utc_now,
     validate_import_name,
 )
@@ -115,6 +117,7 @@ class MongoSchemaStore(SchemaStore):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         validate_import_name(import_name)
         prepared = self._prepare(schema)
@@ -123,6 +126,9 @@ class MongoSchemaStore(SchemaStore):
             entry = coll.find_one({"_id": import_name})
             refs = entry["versions"] if entry else []
             active_ref = refs[-1] if refs else None
+            if refs:
+                # The swing below is conditional on the entry's rev: the owner read here is the one written over.
+                check_writer(import_name, writer, entry.get("owner"))  # type: ignore[union-attr]
             check_expected(import_name, expected_version, active_ref["version"] if active_ref else None)
             active_doc = None
             if active_ref is not None:
@@ -149,7 +155,9 @@ class MongoSchemaStore(SchemaStore):
             doc = self._version_document(import_name, number, prepared, created_at, created_by, now, actor)
             _check_document_size(doc, "the schema")
             versions.insert_one(doc)
-            if self._swing(coll, import_name, entry, number, doc["_id"], now, replace=outcome is PutOutcome.REPLACED):
+            owner = None if writer is None else writer.user_id
+            if self._swing(coll, import_name, entry, number, doc["_id"], now, replace=outcome is PutOutcome.REPLACED,
+                           owner=owner):
                 if outcome is PutOutcome.REPLACED:
                     versions.delete_one({"_id": active_doc["_id"]})  # type: ignore[index]
                 return PutResult(import_name=import_name, version=number, outcome=outcome, draft=prepared.draft)
@@ -167,8 +175,13 @@ class MongoSchemaStore(SchemaStore):
         now: datetime,
         *,
         replace: bool,
+        owner: str | None,
     ) -> bool:
-        """Point the entry at a new version document, if nobody changed the entry since it was read."""
+        """
+        Point the entry at a new version document, if nobody changed the entry since it was read.
+
+        A new entry, or one whose versions were all removed, gets ``owner``.
+        """
         from pymongo.errors import DuplicateKeyError
 
         ref = {"version": number, "doc": doc_id}
@@ -183,6 +196,7 @@ class MongoSchemaStore(SchemaStore):
                         "created_at": now,
                         "updated_at": now,
                         "versions": [ref],
+                        "owner": owner,
                     }
                 )
             except DuplicateKeyError:
@@ -195,11 +209,10 @@ class MongoSchemaStore(SchemaStore):
             }
         else:
             _check_document_size({**entry, "versions": [*entry["versions"], ref]}, f"the entry of {import_name!r}")
-            update = {
-                "$push": {"versions": ref},
-                "$set": {"active_version": number, "next_version": number + 1, "updated_at": now},
-                "$inc": {"rev": 1},
-            }
+            changes: dict[str, Any] = {"active_version": number, "next_version": number + 1, "updated_at": now}
+            if not entry["versions"]:
+                changes["owner"] = owner  # a removed name is free: its new creator owns it
+            update = {"$push": {"versions": ref}, "$set": changes, "$inc": {"rev": 1}}
         return coll.update_one({"_id": import_name, "rev": entry["rev"]}, update).matched_count == 1
 
     @staticmethod
@@ -305,7 +318,9 @@ class MongoSchemaStore(SchemaStore):
         ]
         return SchemaPage(items=items, total=coll.count_documents(query))
 
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         validate_import_name(import_name)
         coll, versions = self._coll(), self._version_coll()
         for attempt in range(self.max_attempts):
@@ -314,6 +329,7 @@ class MongoSchemaStore(SchemaStore):
                 if expected_version is not None:
                     check_expected(import_name, expected_version, None)
                 raise SchemaNotFound(f"no schema named {import_name!r}")
+            check_writer(import_name, writer, entry.get("owner"))
             refs = entry["versions"]
             removed = refs[-1]
             check_expected(import_name, expected_version, removed["version"])

@@ -15,6 +15,7 @@ from airflow_provider_typecheck.registry.models import (
     SchemaStatus,
     SchemaSummary,
     SchemaVersion,
+    SchemaWriter,
     VersionInfo,
 )
 from airflow_provider_typecheck.registry.schemas import (
@@ -23,6 +24,7 @@ from airflow_provider_typecheck.registry.schemas import (
     check_expected,
     check_page,
     check_prefix,
+    check_writer,
     utc_now,
     validate_import_name,
 )
@@ -77,6 +79,7 @@ class PostgresSchemaStore(SchemaStore):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         validate_import_name(import_name)
         prepared = self._prepare(schema)
@@ -84,13 +87,19 @@ class PostgresSchemaStore(SchemaStore):
             raise InvalidSchema("PostgreSQL cannot store the NUL character (\\u0000) in a schema", "")
         q = self._q
         with self._connect() as conn, conn.cursor() as cur:
-            next_version = self._lock_entry(cur, import_name)
+            next_version, owner = self._lock_entry(cur, import_name)
             cur.execute(
                 f"SELECT version, fingerprint, draft FROM {q}.schema_versions"
                 " WHERE import_name = %s ORDER BY version DESC LIMIT 1",
                 (import_name,),
             )
             active = cur.fetchone()
+            if active is not None:
+                check_writer(import_name, writer, owner)
+            elif writer is not None:
+                # A new name, or one whose versions were all removed: its creator owns it.
+                cur.execute(f"UPDATE {q}.schema_entries SET owner = %s WHERE import_name = %s",
+                            (writer.user_id, import_name))
             check_expected(import_name, expected_version, active[0] if active else None)
             now = utc_now()
             if active is not None and active[1] == prepared.fingerprint:
@@ -142,8 +151,8 @@ class PostgresSchemaStore(SchemaStore):
             conn.commit()
         return PutResult(import_name=import_name, version=number, outcome=outcome, draft=prepared.draft)
 
-    def _lock_entry(self, cur: Any, import_name: str) -> int:
-        """Create the entry row if needed, lock it, and return its next version number."""
+    def _lock_entry(self, cur: Any, import_name: str) -> tuple[int, str | None]:
+        """Create the entry row if needed, lock it, and return its next version number and owner."""
         q = self._q
         # Entry rows are never deleted (a removed name keeps its row), so the row
         # inserted or found here is still there to lock.
@@ -151,8 +160,11 @@ class PostgresSchemaStore(SchemaStore):
             f"INSERT INTO {q}.schema_entries (import_name) VALUES (%s) ON CONFLICT (import_name) DO NOTHING",
             (import_name,),
         )
-        cur.execute(f"SELECT next_version FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,))
-        return cur.fetchone()[0]
+        cur.execute(
+            f"SELECT next_version, owner FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,)
+        )
+        next_version, owner = cur.fetchone()
+        return next_version, owner
 
     def active(self, import_name: str, version: int | None = None) -> SchemaVersion:
         validate_import_name(import_name)
@@ -232,12 +244,15 @@ class PostgresSchemaStore(SchemaStore):
         ]
         return SchemaPage(items=items, total=total)
 
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         validate_import_name(import_name)
         q = self._q
         with self._connect() as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT 1 FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,))
-            exists = cur.fetchone() is not None
+            cur.execute(f"SELECT owner FROM {q}.schema_entries WHERE import_name = %s FOR UPDATE", (import_name,))
+            row = cur.fetchone()
+            exists = row is not None
             newest: list[int] = []
             if exists:
                 cur.execute(
@@ -245,6 +260,8 @@ class PostgresSchemaStore(SchemaStore):
                     (import_name,),
                 )
                 newest = [r[0] for r in cur.fetchall()]
+            if newest:
+                check_writer(import_name, writer, row[0])
             check_expected(import_name, expected_version, newest[0] if newest else None)
             if not newest:
                 raise SchemaNotFound(f"no schema named {import_name!r}")

@@ -38,6 +38,7 @@ from airflow_provider_typecheck.registry.errors import (
     InvalidImportName,
     InvalidInput,
     InvalidSchema,
+    SchemaForbidden,
     VersionConflict,
 )
 from airflow_provider_typecheck.registry.models import (
@@ -46,6 +47,7 @@ from airflow_provider_typecheck.registry.models import (
     SchemaPage,
     SchemaStatus,
     SchemaVersion,
+    SchemaWriter,
     is_valid_import_name,
 )
 from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
@@ -123,6 +125,12 @@ def check_expected(import_name: str, expected: int | None, active: int | None) -
         raise VersionConflict(f"schema {import_name!r} {now}, not the expected version {expected}")
 
 
+def check_writer(import_name: str, writer: SchemaWriter | None, owner: str | None) -> None:
+    """Refuse a change of an import name that has versions by someone who may not change it."""
+    if writer is not None and not writer.may_change(owner):
+        raise SchemaForbidden(f"only the schema's owner or an admin may change {import_name!r}")
+
+
 def backoff(attempt: int) -> None:
     # Jittered so that writers who collided do not collide again in lockstep.
     time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
@@ -151,6 +159,7 @@ class SchemaStore(ABC):
         new_version: bool,
         actor: str | None,
         expected_version: int | None = None,
+        writer: SchemaWriter | None = None,
     ) -> PutResult:
         """
         Store ``schema`` as the active version of ``import_name``.
@@ -161,8 +170,12 @@ class SchemaStore(ABC):
         active; ``new_version=False`` replaces the active version in place.
 
         :param expected_version: write only if this is the active version now.
+        :param writer: who writes: the owner of a name it creates; for a name that has
+            versions, refused unless it is the owner or an admin (checked under the
+            write's own lock). None checks nothing.
         :raises InvalidSchema: too big, too deep, or refused by the core's meta-validation.
         :raises VersionConflict: ``expected_version`` is not the active version.
+        :raises SchemaForbidden: ``writer`` may not change this schema.
         """
 
     @abstractmethod
@@ -178,14 +191,18 @@ class SchemaStore(ABC):
         """Return one page of entries whose import name starts with ``prefix``, by name."""
 
     @abstractmethod
-    def remove(self, import_name: str, *, expected_version: int | None = None) -> RemoveResult:
+    def remove(
+        self, import_name: str, *, expected_version: int | None = None, writer: SchemaWriter | None = None
+    ) -> RemoveResult:
         """
         Roll back: drop the active version and make the previous one active; after the
         last one the name is gone (``SchemaNotFound``) but its version numbers stay used.
 
         :param expected_version: remove only if this is the active version now, so two
             callers rolling back at once cannot remove two versions.
+        :param writer: refused unless the owner or an admin (None checks nothing).
         :raises VersionConflict: ``expected_version`` is not the active version.
+        :raises SchemaForbidden: ``writer`` may not change this schema.
         """
 
     @abstractmethod

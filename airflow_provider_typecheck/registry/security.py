@@ -27,7 +27,12 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from airflow_provider_typecheck.registry.errors import AuthenticationError, ConfigurationError, InvalidToken
+from airflow_provider_typecheck.registry.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidToken,
+    WeakPassword,
+)
 from airflow_provider_typecheck.registry.models import TokenPayload, UserInDB
 
 if TYPE_CHECKING:
@@ -39,6 +44,38 @@ _password_hash = PasswordHash((Argon2Hasher(),))
 
 def hash_password(password: str) -> str:
     return _password_hash.hash(password)
+
+
+# zxcvbn's score: 0 and 1 are fewer than a million guesses (a top-10,000 password, a
+# word and a digit); 2 needs about 10^6 to 10^8. With login throttling in front, that
+# is what an online attacker cannot get through.
+MIN_PASSWORD_SCORE = 2
+# zxcvbn refuses longer inputs (its matching is quadratic); past this the rest only adds strength.
+_STRENGTH_CHARS = 72
+
+
+def check_password_strength(password: str, *, username: str | None = None) -> None:
+    """
+    Refuse a new password that is short or easy to guess.
+
+    The estimate is zxcvbn's (Dropbox's estimator, the ``zxcvbn`` package): it matches
+    the password against the common-password, English-word and name lists the package
+    ships, keyboard patterns, dates, repeats and sequences, and the ``username`` itself.
+
+    :raises WeakPassword: with zxcvbn's own hint, never the password.
+    """
+    from airflow_provider_typecheck.registry.models import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    from zxcvbn import zxcvbn
+
+    inputs = [username] if username else []
+    estimate = zxcvbn(password[:_STRENGTH_CHARS], user_inputs=inputs)
+    if estimate["score"] < MIN_PASSWORD_SCORE:
+        feedback = estimate.get("feedback") or {}
+        hints = " ".join(part for part in [feedback.get("warning"), *feedback.get("suggestions", [])] if part)
+        raise WeakPassword(f"the password is too easy to guess{': ' + hints if hints else ''}")
 
 
 def verify_password(password: str, hashed: str) -> tuple[bool, str | None]:

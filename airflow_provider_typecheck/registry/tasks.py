@@ -4,6 +4,13 @@ Key layout (``prefix`` is ``typecheck:`` unless told otherwise)::
 
     {prefix}task:<task_id>              hash: one task's fields (see TaskStatus)
     {prefix}tasks:import:<import_name>  sorted set: task ids scored by creation time (µs)
+    {prefix}tasks:import:<import_name>:by:<submitted_by>
+                                        the same, for one submitter's tasks only (what a
+                                        user who is not an admin may list)
+    {prefix}lease:<task_id>             the run holding the task (expires unless renewed)
+    {prefix}stats:tasks                 hash: tasks per state (metrics), moved by every change
+    {prefix}workers                     sorted set: live worker processes, scored by when
+                                        their heartbeat runs out (ms, Redis' clock)
 
 Every change is one Lua script, so checking the current state and writing the new
 one cannot interleave with another writer: a task that has finished can never be
@@ -32,6 +39,7 @@ from airflow_provider_typecheck.registry.errors import (
 )
 from airflow_provider_typecheck.registry.models import (
     ALLOWED_TRANSITIONS,
+    AirflowOrigin,
     FINISHED_STATES,
     TaskState,
     TaskStatus,
@@ -46,24 +54,31 @@ if TYPE_CHECKING:
 DEFAULT_PREFIX = "typecheck:"
 MAX_SUMMARY_BYTES = 64 * 1024  # a summary is counts and a few samples, not the report
 _TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# A user's id, or airflow:<dag_id>.<task_id>: it names a key, so no spaces or braces.
+_SUBMITTER = re.compile(r"[A-Za-z0-9_.:@-]{1,600}")
 
+# KEYS: the task, then each index it joins (the import's, and its submitter's in that import).
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
--- Scores are creation times in microseconds, nudged past the newest so that tasks
--- created within the same microsecond still list in creation order.
-local score = tonumber(ARGV[2])
-local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if newest[2] and score <= tonumber(newest[2]) then
-  score = tonumber(newest[2]) + 1
-end
-redis.call('ZADD', KEYS[2], score, ARGV[3])
-if redis.call('TTL', KEYS[2]) < tonumber(ARGV[4]) then
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('HINCRBY', KEYS[2], 'queued', 1)
+-- KEYS[3..]: the import's index, and its submitter's.
+for i = 3, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[5])
+  -- Scores are creation times in microseconds, nudged past the newest so that tasks
+  -- created within the same microsecond still list in creation order.
+  local score = tonumber(ARGV[2])
+  local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+  if newest[2] and score <= tonumber(newest[2]) then
+    score = tonumber(newest[2]) + 1
+  end
+  redis.call('ZADD', KEYS[i], score, ARGV[3])
+  if redis.call('TTL', KEYS[i]) < tonumber(ARGV[4]) then
+    redis.call('EXPIRE', KEYS[i], ARGV[4])
+  end
 end
 return 1
 """
@@ -78,6 +93,10 @@ local function keep_index(prefix, ttl)
     local index = prefix .. import_name
     if redis.call('TTL', index) < tonumber(ttl) then
       redis.call('EXPIRE', index, ttl)
+    end
+    local submitter = redis.call('HGET', KEYS[1], 'submitted_by')
+    if submitter and redis.call('TTL', index .. ':by:' .. submitter) < tonumber(ttl) then
+      redis.call('EXPIRE', index .. ':by:' .. submitter, ttl)
     end
   end
 end
@@ -95,18 +114,24 @@ end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 keep_index(ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[3], current, -1)
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 if ARGV[3] == 'valid' or ARGV[3] == 'invalid' or ARGV[3] == 'failed' then
   redis.call('DEL', KEYS[2])
 end
 return {1, redis.call('HGETALL', KEYS[1])}
 """
 
-# A worker's claim on a task before it runs the job. KEYS: task, lease.
-# ARGV: index prefix, in-flight ttl, claimant token, lease ms, now.
+# A worker's claim on a task before it runs the job. KEYS: task, lease, workers, stats.
+# ARGV: index prefix, in-flight ttl, claimant token, lease ms, now, worker deaths that
+# make poison, '1' when the broker redelivered the job (its holder's connection closed).
 # Returns {1, status} when claimed (the task is now 'reading'), {2, status} when the task
-# has finished already, {3, holder} while another live worker holds the lease, {0} when
-# there is no such task. A task left 'reading' or 'validating' by a worker whose lease
-# expired (it died) is taken over and starts again from no rows done.
+# has finished already, {3, holder} while another live worker holds the lease, {4, status}
+# when workers died running it as often as makes poison, {0} when there is no such task.
+# A task left 'reading' or 'validating' by a worker whose lease expired (it died), or
+# redelivered while its holder has no heartbeat left (its process is gone too), is taken
+# over and starts again from no rows done. The run's 'running' field is cleared only when
+# it gives the task back (release): one still set at a take-over is a worker's death.
 _CLAIM = _KEEP_INDEX + """
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
@@ -117,16 +142,34 @@ if current == 'valid' or current == 'invalid' or current == 'failed' then
 end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[3] then
-  return {3, holder}
+  local alive = true
+  if ARGV[7] == '1' then
+    local worker = string.match(holder, '^(.*):[^:]*$')
+    local until_ms = worker and redis.call('ZSCORE', KEYS[3], worker)
+    local now = redis.call('TIME')
+    alive = until_ms and tonumber(until_ms) > tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  end
+  if alive then
+    return {3, holder}
+  end
+end
+if (current == 'reading' or current == 'validating') and redis.call('HEXISTS', KEYS[1], 'running') == 1 then
+  local deaths = redis.call('HINCRBY', KEYS[1], 'worker_deaths', 1)
+  if deaths >= tonumber(ARGV[6]) then
+    return {4, redis.call('HGETALL', KEYS[1])}
+  end
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 if current ~= 'queued' then
   redis.call('HDEL', KEYS[1], 'rows_done', 'rows_total', 'percent')
 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'reading', 'started_at', ARGV[5], 'updated_at', ARGV[5], 'worker', ARGV[3])
+redis.call('HSET', KEYS[1], 'state', 'reading', 'started_at', ARGV[5], 'updated_at', ARGV[5], 'worker', ARGV[3],
+           'running', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 keep_index(ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[4], current, -1)
+redis.call('HINCRBY', KEYS[4], 'reading', 1)
 return {1, redis.call('HGETALL', KEYS[1])}
 """
 
@@ -153,12 +196,33 @@ end
 return -1
 """
 
-# KEYS: lease. ARGV: claimant token. Drops the lease only if it is that run's.
+# KEYS: lease, task. ARGV: claimant token. Drops the lease only if it is that run's, and
+# records that the run gave the task back (it did not die running it).
 _RELEASE = """
+if redis.call('HGET', KEYS[2], 'running') == ARGV[1] then
+  redis.call('HDEL', KEYS[2], 'running')
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+# KEYS: workers. ARGV: worker name, ms it counts as alive. Drops workers whose heartbeat ran out.
+_HEARTBEAT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])  -- the set outlives its longest-lived member, no more
+end
+return 1
+"""
+
+_LIVE_WORKERS = """
+local now = redis.call('TIME')
+return redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)), '+inf')
 """
 
 # ARGV: index prefix, ttl, rows done, rows total or '', updated_at.
@@ -223,8 +287,15 @@ class TaskStatusStore:
                 ("renew", _RENEW),
                 ("release", _RELEASE),
                 ("announce", _ANNOUNCE),
+                ("heartbeat", _HEARTBEAT),
+                ("live_workers", _LIVE_WORKERS),
             )
         }
+
+    @property
+    def redis(self) -> Redis:
+        """The store's Redis client (the upload ledger keeps its keys beside the tasks')."""
+        return self._redis
 
     def ping(self) -> None:
         """Raise unless Redis answers (for health checks)."""
@@ -233,11 +304,21 @@ class TaskStatusStore:
     def task_key(self, task_id: str) -> str:
         return f"{self.prefix}task:{task_id}"
 
-    def index_key(self, import_name: str) -> str:
-        return f"{self.prefix}tasks:import:{import_name}"
+    def index_key(self, import_name: str, submitted_by: str | None = None) -> str:
+        """The import's index of tasks, or (``submitted_by``) of one submitter's tasks in it."""
+        key = f"{self.prefix}tasks:import:{import_name}"
+        return key if submitted_by is None else f"{key}:by:{submitted_by}"
 
     def lease_key(self, task_id: str) -> str:
         return f"{self.prefix}lease:{task_id}"
+
+    @property
+    def workers_key(self) -> str:
+        return f"{self.prefix}workers"
+
+    @property
+    def stats_key(self) -> str:
+        return f"{self.prefix}stats:tasks"
 
     @property
     def _longest_ttl(self) -> int:
@@ -254,14 +335,21 @@ class TaskStatusStore:
         file_checksum: str | None = None,
         schema_version: int | None = None,
         task_id: str | None = None,
+        submitted_by: str | None = None,
+        airflow: AirflowOrigin | dict[str, Any] | None = None,
     ) -> TaskStatus:
         """
         Record a new task in state ``queued``; ``task_id`` defaults to a random UUID.
 
+        :param submitted_by: who may see it (see :meth:`TaskStatus.visible_to`): a REST
+            user's id, or ``airflow:<dag_id>.<task_id>``; also indexed per import.
+        :param airflow: the submitting task instance, for Airflow's pages.
         :raises TaskExists: a task with this id is already recorded.
         """
         validate_import_name(import_name)
         task_id = _check_task_id(task_id or uuid.uuid4().hex)
+        if submitted_by is not None and not _SUBMITTER.fullmatch(submitted_by):
+            raise InvalidInput(f"invalid submitter {submitted_by!r}")
         now = _now()
         status = TaskStatus(
             task_id=task_id,
@@ -273,11 +361,16 @@ class TaskStatusStore:
             state=TaskState.QUEUED,
             created_at=now,
             updated_at=now,
+            submitted_by=submitted_by,
+            airflow=airflow,
         )
+        indexes = [self.index_key(import_name)]
+        if submitted_by is not None:
+            indexes.append(self.index_key(import_name, submitted_by))
         score_us = int(now.timestamp() * 1_000_000)
         oldest_kept_us = score_us - self._longest_ttl * 1_000_000
         created = self._scripts["create"](
-            keys=[self.task_key(task_id), self.index_key(import_name)],
+            keys=[self.task_key(task_id), self.stats_key, *indexes],
             args=[self.inflight_ttl_seconds, score_us, task_id, self._longest_ttl, oldest_kept_us, *_encode(status)],
         )
         if not created:
@@ -330,7 +423,7 @@ class TaskStatusStore:
             fields["report_uri"] = report_uri
         ttl = self.finished_ttl_seconds if target in FINISHED_STATES else self.inflight_ttl_seconds
         outcome, payload = self._scripts["transition"](
-            keys=[self.task_key(task_id), self.lease_key(task_id)],
+            keys=[self.task_key(task_id), self.lease_key(task_id), self.stats_key],
             args=[self.index_key(""), ttl, target.value, f" {' '.join(allowed_from)} ", *_pairs(fields)],
         )
         return self._result(task_id, target.value, outcome, payload)
@@ -382,25 +475,43 @@ class TaskStatusStore:
 
     # --- leases: one live worker per task -------------------------------------------
 
-    def claim(self, task_id: str, token: str, *, lease_seconds: float) -> tuple[str, TaskStatus | str | None]:
+    def claim(
+        self,
+        task_id: str,
+        token: str,
+        *,
+        lease_seconds: float,
+        poison_deaths: int = 3,
+        redelivered: bool = False,
+    ) -> tuple[str, TaskStatus | str | None]:
         """
-        Take the task for a run identified by ``token`` (kept as the status's ``worker``)
-        and move it to ``reading``.
+        Take the task for a run identified by ``token`` (``<worker name>:<run>``, kept as
+        the status's ``worker``) and move it to ``reading``.
+
+        A run that neither finished nor gave the task back (:meth:`release_lease`) when
+        its lease ran out, or, for a ``redelivered`` job, when its worker's heartbeat ran
+        out, died with its worker: such deaths are counted in the task's ``worker_deaths``.
 
         Returns ``("claimed", status)``; ``("finished", status)`` when there is nothing left
-        to do; ``("busy", holder)`` while another run holds an unexpired lease; or
+        to do; ``("busy", holder)`` while another live run holds the lease; ``("poison",
+        status)`` when this makes ``poison_deaths`` deaths (the task is not claimed); or
         ``("missing", None)`` when the task is not recorded (expired, or Redis lost it).
         """
         outcome, payload = self._scripts["claim"](
-            keys=[self.task_key(task_id), self.lease_key(task_id)],
-            args=[self.index_key(""), self.inflight_ttl_seconds, token, _millis(lease_seconds), _now().isoformat()],
+            keys=[self.task_key(task_id), self.lease_key(task_id), self.workers_key, self.stats_key],
+            args=[self.index_key(""), self.inflight_ttl_seconds, token, _millis(lease_seconds), _now().isoformat(),
+                  poison_deaths, "1" if redelivered else "0"],
         )
         if outcome == 0:
             return "missing", None
         if outcome == 3:
             return "busy", _text(payload)
         status = decode_status(dict(zip(payload[::2], payload[1::2], strict=True)))
-        return ("claimed" if outcome == 1 else "finished"), status
+        return {1: "claimed", 2: "finished", 4: "poison"}[outcome], status
+
+    def worker_deaths(self, task_id: str) -> int:
+        """How many runs of the task ended with their worker's death."""
+        return int(self._redis.hget(self.task_key(task_id), "worker_deaths") or 0)
 
     def renew_lease(self, task_id: str, token: str, *, lease_seconds: float) -> bool:
         """Extend the lease of run ``token``; False when another run holds it now."""
@@ -408,7 +519,33 @@ class TaskStatusStore:
 
     def release_lease(self, task_id: str, token: str) -> None:
         """Give up the lease of run ``token`` (a stopped worker), so another may start at once."""
-        self._scripts["release"](keys=[self.lease_key(task_id)], args=[token])
+        self._scripts["release"](keys=[self.lease_key(task_id), self.task_key(task_id)], args=[token])
+
+    # --- liveness: which worker processes are alive ---------------------------------
+
+    def heartbeat(self, worker: str, *, alive_seconds: float) -> None:
+        """Record that worker process ``worker`` (``host:pid``) is alive for ``alive_seconds`` more."""
+        self._scripts["heartbeat"](keys=[self.workers_key], args=[worker, _millis(alive_seconds)])
+
+    def leave(self, worker: str) -> None:
+        """A worker that stops says so, rather than counting as alive until its heartbeat runs out."""
+        self._redis.zrem(self.workers_key, worker)
+
+    def live_workers(self) -> int:
+        """Worker processes whose heartbeat has not run out."""
+        return int(self._scripts["live_workers"](keys=[self.workers_key], args=[]))
+
+    def state_counts(self) -> dict[str, int]:
+        """
+        Tasks per state: unfinished states count the tasks in them now, finished ones every
+        task finished since the counts began (they are not lowered when a task expires).
+        """
+        raw = self._redis.hgetall(self.stats_key)
+        counts = {state.value: 0 for state in TaskState}
+        for state, count in raw.items():
+            if _text(state) in counts:
+                counts[_text(state)] = max(0, int(count))
+        return counts
 
     def mark_announced(self, task_id: str) -> None:
         """Record that the task's final event was confirmed by the broker."""
@@ -453,13 +590,19 @@ class TaskStatusStore:
             raise TaskNotFound(f"no task {task_id!r}")
         return decode_status(raw)
 
-    def for_import(self, import_name: str, *, skip: int = 0, limit: int = 50) -> list[TaskStatus]:
-        """The tasks of one import name, newest first (expired ones are skipped and unindexed)."""
+    def for_import(
+        self, import_name: str, *, skip: int = 0, limit: int = 50, submitted_by: str | None = None
+    ) -> list[TaskStatus]:
+        """
+        The tasks of one import name, newest first (expired ones are skipped and unindexed).
+
+        :param submitted_by: only the tasks this submitter recorded.
+        """
         validate_import_name(import_name)
         if skip < 0 or limit <= 0:
             raise InvalidInput("need skip >= 0 and limit > 0")
         client = self._redis
-        index = self.index_key(import_name)
+        index = self.index_key(import_name, submitted_by)
         ids = [_text(i) for i in client.zrevrange(index, skip, skip + limit - 1)]
         if not ids:
             return []
@@ -477,10 +620,10 @@ class TaskStatusStore:
             client.zrem(index, *expired)
         return found
 
-    def count_for_import(self, import_name: str) -> int:
-        """How many tasks of one import name are indexed (ids of expired ones count until next read)."""
+    def count_for_import(self, import_name: str, *, submitted_by: str | None = None) -> int:
+        """How many tasks of one import name (and submitter) are indexed (expired ones count until next read)."""
         validate_import_name(import_name)
-        return int(self._redis.zcard(self.index_key(import_name)))
+        return int(self._redis.zcard(self.index_key(import_name, submitted_by)))
 
 
 def _check_task_id(task_id: str) -> str:
@@ -517,6 +660,8 @@ def _encode(status: TaskStatus) -> list[Any]:
     data = status.model_dump(mode="json", exclude_none=True)
     if "summary" in data:
         data["summary"] = _summary_json(data["summary"])
+    if "airflow" in data:
+        data["airflow"] = json.dumps(data["airflow"], separators=(",", ":"))
     return _pairs(data)
 
 

@@ -2,15 +2,20 @@
 
 A workbook is a zip archive of XML parts: a few megabytes can inflate to
 gigabytes of sheet XML, and the reader holds all of it (a 6.9 MB file of 2.4 GB
-XML took 8 GB of memory). The archive's directory says how big each part is, and
-a sheet's ``<dimension>`` says how many cells it spans, before a byte is inflated.
+XML took 8 GB of memory). The archive's directory says how big each part is,
+but an attacker writes that directory: a sheet declared as 1,000 bytes inflated
+to 600 MiB in the reader. So each part is inflated here, streaming and counted,
+stopping at the limit, before the reader sees the file; a sheet's
+``<dimension>`` says how many cells it spans.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from airflow_provider_typecheck.validation.errors import ReadError
@@ -32,6 +37,13 @@ _SHEET_PART = re.compile(r"^xl/worksheets/[^/]+\.xml$")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"([A-Z]+)([0-9]+)(?::([A-Z]+)([0-9]+))?\"")
 # The dimension comes before the sheet's data, within its first few hundred bytes.
 _SHEET_HEAD_BYTES = 64 * 1024
+# Inflating is counted in steps: compressed input read at a time, and output produced
+# per call (then dropped), so memory stays flat whatever the part inflates to.
+_INFLATE_INPUT = 1 * MiB
+_INFLATE_OUTPUT = 4 * MiB
+# A part's local header: signature, version and flags, method, time, date, CRC and sizes, name and extra lengths.
+_LOCAL_HEADER = struct.Struct("<4s4xH16xHH")
+_STORED, _DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
 
 
 @dataclass(frozen=True)
@@ -55,10 +67,11 @@ class Limits:
 def check_workbook(name: str, data: bytes, limits: WorkbookLimits = WorkbookLimits()) -> None:
     """Refuse a workbook past ``limits`` before it is inflated, with a :class:`ReadError`.
 
-    XLSX, XLSM, XLSB and ODS files are zip archives: the sizes their directory
-    declares are summed, and each worksheet's declared ``<dimension>`` is
-    counted. An XLS file is not compressed: its own size is what is capped.
-    Archives the zip module cannot read are left to the reader's own error.
+    XLSX, XLSM, XLSB and ODS files are zip archives: the bytes each part
+    really inflates to are counted (the directory's sizes are not trusted), and
+    each worksheet's declared ``<dimension>`` is counted. An XLS file is not
+    compressed: its own size is what is capped. Archives the zip module cannot
+    read are left to the reader's own error.
     """
     if len(data) > limits.max_uncompressed_bytes:
         raise ReadError(f"{name}: the workbook is {len(data):,} bytes; the limit is {limits.max_uncompressed_bytes:,}")
@@ -70,6 +83,8 @@ def check_workbook(name: str, data: bytes, limits: WorkbookLimits = WorkbookLimi
     except (zipfile.BadZipFile, OSError, EOFError):
         return
     inflated = sum(part.file_size for part in parts)
+    if inflated <= limits.max_uncompressed_bytes:
+        inflated = _inflated_bytes(name, memoryview(data), parts, limits.max_uncompressed_bytes)
     if inflated > limits.max_uncompressed_bytes:
         raise ReadError(
             f"{name}: the workbook inflates to {inflated:,} bytes of XML; the limit is "
@@ -96,6 +111,63 @@ def _sheet_name(archive: zipfile.ZipFile, member: str) -> str:
     from airflow_provider_typecheck.validation.workbooks import sheet_parts
 
     return next((sheet for sheet, part in sheet_parts(archive) if part == member), member.rsplit("/", 1)[-1])
+
+
+def _inflated_bytes(name: str, data: memoryview, parts: list[zipfile.ZipInfo], limit: int) -> int:
+    """What the parts really inflate to, counted until the total passes ``limit``.
+
+    Each part is inflated from its data's start to the end of its deflate stream,
+    whatever sizes the directory declares (no reader can get more out of it), and
+    refused as soon as it inflates past the size declared for it.
+    """
+    total = 0
+    for part in parts:
+        start, method = _part_data(name, data, part)
+        if method == _STORED:
+            size = min(part.compress_size, len(data) - start)
+        else:
+            size = _deflated_part_size(data[start:], min(part.file_size, limit - total))
+            if size > part.file_size:
+                raise ReadError(f"{name}: part {part.filename!r} inflates past the {part.file_size:,} bytes "
+                                "its zip directory declares: the workbook is damaged or forged")
+        total += size
+        if total > limit:
+            break
+    return total
+
+
+def _part_data(name: str, data: memoryview, part: zipfile.ZipInfo) -> tuple[int, int]:
+    """Where the part's compressed bytes start, and how they are compressed."""
+    if part.header_offset + _LOCAL_HEADER.size > len(data):
+        raise ReadError(f"{name}: the workbook is truncated or damaged (its zip archive is incomplete)")
+    signature, method, name_length, extra_length = _LOCAL_HEADER.unpack_from(data, part.header_offset)
+    if signature != _ZIP_MAGIC or method != part.compress_type:
+        raise ReadError(f"{name}: the workbook is damaged (its zip directory and its parts disagree)")
+    if method not in (_STORED, _DEFLATED):
+        # Excel and LibreOffice only write these; others would go uncounted.
+        raise ReadError(f"{name}: part {part.filename!r} uses zip compression method {method}; "
+                        "a workbook's parts are stored or deflated")
+    return part.header_offset + _LOCAL_HEADER.size + name_length + extra_length, method
+
+
+def _deflated_part_size(compressed: memoryview, budget: int) -> int:
+    """Bytes a raw deflate stream inflates to, up to just past ``budget``; what inflated
+    before damage, for a damaged stream (the reader stops there too)."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    position = size = 0
+    pending = b""
+    while not inflater.eof and size <= budget:
+        if not pending:
+            pending = compressed[position:position + _INFLATE_INPUT]
+            position += len(pending)
+            if not pending:
+                break
+        try:
+            size += len(inflater.decompress(pending, _INFLATE_OUTPUT))
+        except zlib.error:
+            break
+        pending = inflater.unconsumed_tail
+    return size
 
 
 def _dimension_cells(head: bytes) -> int | None:

@@ -15,10 +15,9 @@ import re
 import stat
 import warnings
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urljoin
 
 import attrs
 import jsonschema.validators
@@ -30,6 +29,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from airflow_provider_typecheck.validation import patterns
 from airflow_provider_typecheck.validation.errors import SchemaError
+from airflow_provider_typecheck.validation.references import new_validator, refused_uri
 from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
 
 
@@ -40,9 +40,6 @@ DRAFTS: dict[type, str] = {
     Draft201909Validator: "2019-09",
     Draft202012Validator: "2020-12",
 }
-
-# Drafts 4-7: an id beside $ref does not change the base URI.
-_REF_OVERRIDES_ID = (Draft4Validator, Draft6Validator, Draft7Validator)
 
 # Keywords whose values are data, not subschemas: never walk into them.
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
@@ -154,7 +151,7 @@ def _nesting_depth(value: Any, limit: int) -> int:
 def _check_schema_text(text: str, max_depth: int) -> str:
     schema = json.loads(text)
     cls = validator_class(schema)
-    error = best_match(cls(cls.META_SCHEMA).iter_errors(_distinct_properties(schema)))
+    error = best_match(new_validator(cls, cls.META_SCHEMA).iter_errors(_distinct_properties(schema)))
     if error is not None:
         pointer = json_pointer(error.absolute_path)
         keyword = error.absolute_path[-1] if error.absolute_path else error.validator
@@ -172,7 +169,6 @@ def _check_schema_text(text: str, max_depth: int) -> str:
                 "Python's re reads them literally and the regex engine otherwise: escape them (\\[, \\{)",
                 pointer,
             )
-    _check_references(schema, cls)
     _check_in_place_chains(schema, cls, max_depth)
     return DRAFTS[cls]
 
@@ -263,44 +259,6 @@ def _regexes(schema: dict[str, Any], root: list[Any]) -> Iterator[tuple[str, str
                 yield json_pointer([*path, "patternProperties", regex]), regex
 
 
-def _check_references(schema: dict[str, Any], cls: type) -> None:
-    """Refuse references that leave the document: they would need a fetch."""
-    id_keyword = "id" if cls is Draft4Validator else "$id"
-    local_documents: set[str] = set()
-    references: list[tuple[str, str, str, str]] = []
-
-    def walk(sub: Any, path: list[Any], base: str) -> None:
-        if not isinstance(sub, dict):
-            return
-        if isinstance(sub.get(id_keyword), str) and not ("$ref" in sub and cls in _REF_OVERRIDES_ID):
-            base = urljoin(base, sub[id_keyword])
-        local_documents.add(urldefrag(base)[0])
-        for keyword in ("$ref", "$dynamicRef", "$recursiveRef"):
-            # A fragment-only reference stays in the current document, whatever its URI scheme.
-            if isinstance(sub.get(keyword), str) and not sub[keyword].startswith("#"):
-                references.append((keyword, sub[keyword], json_pointer([*path, keyword]), urljoin(base, sub[keyword])))
-        for key, value in sub.items():
-            if key in _DATA_KEYWORDS:
-                continue
-            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
-                for name, child in value.items():
-                    walk(child, [*path, key, name], base)
-            elif isinstance(value, dict):
-                walk(value, [*path, key], base)
-            elif isinstance(value, list):
-                for index, child in enumerate(value):
-                    walk(child, [*path, key, index], base)
-
-    walk(schema, [], "")
-    for keyword, ref, pointer, target in references:
-        if urldefrag(target)[0] not in local_documents:
-            raise SchemaError(
-                f"{keyword} {ref!r} points outside this schema; remote references are refused, "
-                "inline the referenced schema under $defs instead",
-                pointer,
-            )
-
-
 # Keywords that apply their subschemas to the very value being checked: a chain of
 # them does not get shorter as the value gets smaller, so a loop never ends.
 _IN_PLACE_SCHEMAS = ("not", "if", "then", "else")
@@ -309,39 +267,132 @@ _IN_PLACE_MAPS = ("dependentSchemas", "dependencies")
 _REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
 
 
+@lru_cache(maxsize=16)
+def _specification(cls: type) -> Any:
+    """The ``referencing`` specification by which ``cls`` reads ``$id`` and finds subresources."""
+    return referencing.jsonschema.specification_with(
+        cls.META_SCHEMA.get("$schema", ""), default=referencing.Specification.OPAQUE
+    )
+
+
+class _SchemaGraph:
+    """Every subschema with the resolver python-jsonschema would hold there, and where
+    each reference leads.
+
+    It follows python-jsonschema's ``descend``: a subschema's ``$id`` moves the
+    base URI as its parent's draft reads it, and its own ``$schema`` picks the
+    draft of its keywords and of its children's ``$id``. Each reference is
+    resolved by the same registry the validators use (see
+    :mod:`~airflow_provider_typecheck.validation.references`): one that names a
+    document the schema does not hold, or resolves outside the schema (a
+    meta-schema), is refused, so nothing downstream ever needs a fetch.
+    """
+
+    def __init__(self, schema: dict[str, Any], cls: type) -> None:
+        self.schema = schema
+        self.nodes: dict[int, tuple[Any, Any, type, tuple[Any, ...]]] = {}  # id -> (subschema, resolver, draft, path)
+        self.targets: dict[int, list[Any]] = {}  # id -> what its references resolve to
+        # (subschema, its parent's draft, resolver, path, whether the resolver already stands in it)
+        pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]] = [
+            (schema, cls, new_validator(cls, schema)._resolver, (), True)
+        ]
+        with_references: list[int] = []
+        while pending or with_references:
+            if pending:
+                with_references.extend(self._collect(pending))
+            else:
+                node_id = with_references.pop()
+                self.targets[node_id] = self._resolve(node_id, pending)
+
+    def where(self, node_id: int) -> str:
+        """Where a subschema is, as a JSON pointer (through the reference that led to it, if any)."""
+        return _where(self.nodes[node_id][3])
+
+    def _collect(self, pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]]) -> Iterator[int]:
+        """Walk the pending subtrees; yield the subschemas that hold references."""
+        while pending:
+            sub, parent_cls, resolver, path, entered = pending.pop()
+            if not isinstance(sub, dict) or id(sub) in self.nodes:
+                continue
+            # The root and a reference's target come with a resolver standing in them already.
+            if not entered and ("$id" in sub or "id" in sub):
+                resolver = resolver.in_subresource(_specification(parent_cls).create_resource(sub))
+            cls = jsonschema.validators.validator_for(sub, default=parent_cls) if "$schema" in sub else parent_cls
+            self.nodes[id(sub)] = (sub, resolver, cls, path)
+            if any(isinstance(sub.get(key), str) for key in _REFERENCES):
+                yield id(sub)
+            for key, value in sub.items():
+                if key in _DATA_KEYWORDS:
+                    continue
+                if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+                    pending.extend((child, cls, resolver, (*path, key, name), False) for name, child in value.items())
+                elif isinstance(value, dict):
+                    pending.append((value, cls, resolver, (*path, key), False))
+                elif isinstance(value, list):
+                    pending.extend((child, cls, resolver, (*path, key, index), False)
+                                   for index, child in enumerate(value))
+
+    def _resolve(self, node_id: int, pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]]) -> list[Any]:
+        sub, resolver, cls, path = self.nodes[node_id]
+        targets = []
+        for key in _REFERENCES:
+            if not isinstance(sub.get(key), str):
+                continue
+            try:
+                resolved = resolver.lookup(sub[key])
+            except referencing.exceptions.Unresolvable as err:
+                if (uri := refused_uri(err)) is not None:
+                    raise SchemaError(_outside_message(key, sub[key], uri), _where((*path, key))) from None
+                raise SchemaError(f"{key} {sub[key]!r} cannot be resolved within this schema", _where(path)) from None
+            contents = resolved.contents
+            if isinstance(contents, (dict, list)) and id(contents) not in self.nodes:
+                if id(contents) not in self._inside:
+                    raise SchemaError(_outside_message(key, sub[key], "a meta-schema"), _where((*path, key)))
+                # A value under enum, const, ... that a reference makes a subschema.
+                pending.append((contents, cls, resolved.resolver, (_Via(f"{_where(path)} -> {sub[key]}"),), True))
+            targets.append(contents)
+        return targets
+
+    @cached_property
+    def _inside(self) -> set[int]:
+        """The identity of every object and array of the schema (data included)."""
+        found: set[int] = set()
+        stack = [self.schema]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, (dict, list)) and id(item) not in found:
+                found.add(id(item))
+                stack.extend(item.values() if isinstance(item, dict) else item)
+        return found
+
+
+class _Via(str):
+    """A path's start that is the reference which led there, not a key."""
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    if path and isinstance(path[0], _Via):
+        return path[0] + json_pointer(list(path[1:]))
+    return json_pointer(list(path))
+
+
+def _outside_message(keyword: str, ref: str, target: str) -> str:
+    where = target if target == "a meta-schema" else repr(target)
+    return (f"{keyword} {ref!r} points outside this schema (to {where}); references are never fetched: "
+            "inline the referenced schema under $defs instead")
+
+
 def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) -> None:
-    """Refuse references that loop back without descending into a value, and chains of
-    references and in-place keywords longer than ``max_depth``.
+    """Refuse references that leave the schema or resolve nowhere, references that loop
+    back without descending into a value, and chains of references and in-place
+    keywords longer than ``max_depth``.
 
     A tree (``"items": {"$ref": "#"}``) descends into a smaller value at each
     turn and ends; ``{"$ref": "#"}`` or ``a -> allOf -> b -> a`` never does, and
     python-jsonschema would recurse until Python's stack runs out.
     """
-    specification = referencing.jsonschema.specification_with(
-        cls.META_SCHEMA.get("$schema", ""), default=referencing.Specification.OPAQUE
-    )
-    id_keyword = "id" if cls is Draft4Validator else "$id"
-    nodes: dict[int, tuple[Any, Any, str]] = {}  # id -> (subschema, its resolver, where it is)
-
-    def collect(sub: Any, resolver: Any, path: list[Any]) -> None:
-        if not isinstance(sub, dict) or id(sub) in nodes:
-            return
-        if id_keyword in sub:  # only an id moves the base URI that references resolve against
-            resolver = resolver.in_subresource(specification.create_resource(sub))
-        nodes[id(sub)] = (sub, resolver, json_pointer(path))
-        for key, value in sub.items():
-            if key in _DATA_KEYWORDS:
-                continue
-            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
-                for name, child in value.items():
-                    collect(child, resolver, [*path, key, name])
-            elif isinstance(value, dict):
-                collect(value, resolver, [*path, key])
-            elif isinstance(value, list):
-                for index, child in enumerate(value):
-                    collect(child, resolver, [*path, key, index])
-
-    collect(schema, cls(schema)._resolver, [])
+    graph = _SchemaGraph(schema, cls)
+    nodes = graph.nodes
 
     edges: dict[int, list[int]] = {}
 
@@ -351,21 +402,12 @@ def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) ->
         return edges[node_id]
 
     def _in_place_children(node_id: int) -> list[int]:
-        sub, resolver, where = nodes[node_id]
+        sub = nodes[node_id][0]
         children = [sub[key] for key in _IN_PLACE_SCHEMAS if key in sub]
         children += [child for key in _IN_PLACE_LISTS if isinstance(sub.get(key), list) for child in sub[key]]
         children += [child for key in _IN_PLACE_MAPS if isinstance(sub.get(key), dict)
                      for child in sub[key].values() if isinstance(child, dict)]
-        for key in _REFERENCES:
-            if isinstance(sub.get(key), str):
-                try:
-                    resolved = resolver.lookup(sub[key])
-                except referencing.exceptions.Unresolvable:
-                    raise SchemaError(f"{key} {sub[key]!r} cannot be resolved within this schema",
-                                      where) from None
-                if id(resolved.contents) not in nodes and isinstance(resolved.contents, dict):
-                    nodes[id(resolved.contents)] = (resolved.contents, resolved.resolver, f"{where} -> {sub[key]}")
-                children.append(resolved.contents)
+        children += graph.targets.get(node_id, [])
         return [id(child) for child in children if isinstance(child, dict)]
 
     # Longest chain from each subschema, depth first without recursion; a subschema met
@@ -386,14 +428,14 @@ def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) ->
                 if longest[node_id] > max_depth:
                     raise SchemaError(
                         f"references and in-place keywords (allOf, not, $ref, ...) chain deeper than {max_depth}",
-                        nodes[start][2],
+                        graph.where(start),
                     )
             elif child in on_path:
                 raise SchemaError(
                     "this subschema leads back to itself through references and in-place keywords "
                     "(allOf, anyOf, not, $ref, ...) without descending into a property or an item: "
                     "validating would never end",
-                    nodes[child][2],
+                    graph.where(child),
                 )
             elif child not in longest:
                 on_path.add(child)

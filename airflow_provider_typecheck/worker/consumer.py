@@ -33,6 +33,7 @@ from airflow_provider_typecheck.worker.job import JobRunner, Outcome
 if TYPE_CHECKING:
     from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
+    from airflow_provider_typecheck.metrics import WorkerMetrics
     from airflow_provider_typecheck.services import Services
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,14 @@ class Worker:
 
     :param services: the process's clients and stores (the composition root).
     :param prefetch: unacked jobs held (and run) at once by this process.
+    :param metrics: where this process's jobs are counted (served by ``--metrics-port``).
     """
 
-    def __init__(self, services: Services, *, prefetch: int = 1) -> None:
+    def __init__(self, services: Services, *, prefetch: int = 1, metrics: WorkerMetrics | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.prefetch = prefetch
+        self.metrics = metrics
         self.stopping = threading.Event()
         self.interrupt = threading.Event()
         self.runner = JobRunner(
@@ -67,6 +70,7 @@ class Worker:
             files=services.files,
             limits=services.limits,
             interrupt=self.interrupt,
+            metrics=metrics,
         )
         self._pool = ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="typecheck-job")
         self._inflight = 0
@@ -87,8 +91,21 @@ class Worker:
             self.stopping.set()
 
     def run(self) -> int:
+        from airflow_provider_typecheck.worker.heartbeat import Heartbeat
+
+        heartbeat = Heartbeat(self.runner.tasks, self.runner.name, self.settings.worker_heartbeat_seconds)
+        heartbeat.start()
+        try:
+            return self._run()
+        finally:
+            heartbeat.stop()
+
+    def _run(self) -> int:
         from pika import exceptions
 
+        from airflow_provider_typecheck.jobs.retention import start_periodic_sweep
+
+        start_periodic_sweep(self.settings, self.stopping, tasks=self.runner.tasks, files=self.runner.files)
         while True:
             try:
                 self._consume()
@@ -99,6 +116,8 @@ class Worker:
                     # Running jobs cannot be acked any more: the broker has requeued them.
                     self.interrupt.set()
                     return 0
+                if self.metrics is not None:
+                    self.metrics.reconnects.inc()
                 log.warning("RabbitMQ connection lost (%s); reconnecting in %.1f s", _describe(err), self._backoff)
                 self._sleep(self._backoff * (0.5 + random.random()))
                 self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
@@ -111,7 +130,7 @@ class Worker:
         try:
             channel = connection.channel()
             channel.confirm_delivery()
-            declare_topology(channel, delivery_limit=self.settings.delivery_limit)
+            self.runner.delivery_limit = declare_topology(channel, delivery_limit=self.settings.delivery_limit)
             channel.basic_qos(prefetch_count=self.prefetch)
             tag = channel.basic_consume(VALIDATION_QUEUE, self._on_message(connection, channel))
             log.info("consuming %s (prefetch %d)", VALIDATION_QUEUE, self.prefetch)
@@ -153,14 +172,17 @@ class Worker:
             delivery_count = int((properties.headers or {}).get("x-delivery-count", 0))
             with self._lock:
                 self._inflight += 1
-            self._pool.submit(self._work, connection, channel, method.delivery_tag, properties, body, delivery_count)
+            if self.metrics is not None:
+                self.metrics.jobs_in_flight.inc()
+            self._pool.submit(self._work, connection, channel, method.delivery_tag, properties, body, delivery_count,
+                              bool(method.redelivered))
 
         return on_message
 
     def _work(self, connection: BlockingConnection, channel: BlockingChannel, tag: int, properties: Any,
-              body: bytes, delivery_count: int) -> None:
+              body: bytes, delivery_count: int, redelivered: bool) -> None:
         try:
-            outcome = self.runner.handle(body, delivery_count)
+            outcome = self.runner.handle(body, delivery_count, redelivered=redelivered)
             self._settle(connection, channel, tag, properties, body, outcome)
         except ConnectionLost:
             log.warning("the connection closed before the job's outcome was settled; the broker requeued it")
@@ -173,6 +195,8 @@ class Worker:
         finally:
             with self._lock:
                 self._inflight -= 1
+            if self.metrics is not None:
+                self.metrics.jobs_in_flight.dec()
 
     def _settle(self, connection: BlockingConnection, channel: BlockingChannel, tag: int, properties: Any,
                 body: bytes, outcome: Outcome) -> None:

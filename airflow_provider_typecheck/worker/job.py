@@ -4,6 +4,12 @@
 (:mod:`.consumer`) then carries out the returned :class:`Outcome` on the broker
 (announce, then ack; or dead-letter; or requeue). Status writes that meet a Redis outage
 are retried for ``worker_redis_retry_seconds``; past that the job is requeued, never lost.
+
+Poison means "it kills workers": a job is failed and dead-lettered once workers *died*
+running it ``poison_worker_deaths`` times (runs whose lease ran out without a finish or a
+release, counted in Redis by :meth:`TaskStatusStore.claim`). Lost connections, broker
+restarts and SIGTERM requeues do not count; the broker's delivery limit stays a high
+backstop. A redelivered job whose holder has no heartbeat left is taken over at once.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_typecheck.jobs.contract import InvalidJob, ValidationEvent, ValidationJob, parse_job
@@ -31,6 +37,7 @@ from airflow_provider_typecheck.registry.models import FINISHED_STATES, TaskStat
 if TYPE_CHECKING:
     from airflow_provider_typecheck.jobs.filestore import FileStore
     from airflow_provider_typecheck.registry.results import ValidationSummary
+    from airflow_provider_typecheck.metrics import WorkerMetrics
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.settings import TypecheckSettings
@@ -50,6 +57,18 @@ class Outcome:
     action: str  # "ack" | "dead_letter" | "requeue"
     event: ValidationEvent | None = None  # announce (with confirm) before acking
     reason: str | None = None  # why it is dead-lettered or requeued
+    run: JobRun | None = None  # what this delivery's run did (None: nothing was run)
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a job, as the per-job log line and the metrics report it."""
+
+    seconds: float
+    rows: int | None = None
+    invalid: int | None = None
+    size: int | None = None
+    peak_rss: int | None = None
 
 
 class StopJob(Exception):
@@ -78,19 +97,31 @@ class JobRunner:
         files: FileStore,
         limits: Limits,
         interrupt: threading.Event,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
+        from airflow_provider_typecheck.metrics import PeakRss
+
         self.settings = settings
         self.tasks = tasks
         self.schemas = schemas
         self.files = files
         self.limits = limits
         self.interrupt = interrupt
+        self.metrics = metrics
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        # The queue's own limit when it was declared with another than the settings' (the consumer sets it).
+        self.delivery_limit = settings.delivery_limit
+        self._peak_rss = PeakRss()
 
     # --- deciding -------------------------------------------------------------------
 
-    def handle(self, body: bytes, delivery_count: int) -> Outcome:
-        """Turn one delivery into an :class:`Outcome` (never raises for a bad job)."""
+    def handle(self, body: bytes, delivery_count: int, *, redelivered: bool = False) -> Outcome:
+        """
+        Turn one delivery into an :class:`Outcome` (never raises for a bad job).
+
+        :param redelivered: the broker redelivered the message (its last holder's connection
+            closed), so a holder without a live heartbeat is known gone.
+        """
         try:
             job = parse_job(body)
         except InvalidJob as err:
@@ -98,18 +129,44 @@ class JobRunner:
             if err.task_id is not None:
                 self._fail_quietly(err.task_id, f"the job message was refused: {err.reason}")
             return Outcome("dead_letter", reason=err.reason)
-        task_id = str(job.task_id)
+        started = time.monotonic()
         try:
-            return self._handle(job, delivery_count)
+            outcome = self._handle(job, delivery_count, redelivered or delivery_count > 0)
         except RedisUnavailable as err:
-            log.warning("task %s: requeued: %s", task_id, err)
-            return Outcome("requeue", reason=str(err))
+            log.warning("task %s: requeued: %s", job.task_id, err)
+            outcome = Outcome("requeue", reason=str(err))
         except Exception as err:
             # A bug must end the task with a message, not loop the job through the queue.
-            log.exception("task %s: the worker failed", task_id)
+            log.exception("task %s: the worker failed", job.task_id)
             message = f"the worker failed: {type(err).__name__}: {err}"
-            self._fail_quietly(task_id, message)
-            return Outcome("ack", event=self._final_event(task_id))
+            self._fail_quietly(str(job.task_id), message)
+            outcome = Outcome("ack", event=self._final_event(str(job.task_id)),
+                              run=JobRun(seconds=time.monotonic() - started))
+        self._report(job, outcome, time.monotonic() - started)
+        return outcome
+
+    def _report(self, job: ValidationJob, outcome: Outcome, seconds: float) -> None:
+        """The job's one INFO line, and its metrics (a redelivery of a finished job reports nothing)."""
+        if outcome.action == "requeue":
+            state = "requeued"
+        elif outcome.run is None and (outcome.action == "ack" or outcome.event is None):
+            return  # finished by an earlier delivery: it was reported then
+        else:
+            state = outcome.event.state if outcome.event is not None else "dead-lettered"
+        run = outcome.run or JobRun(seconds=seconds)
+        log.info(
+            "job %s: import=%s rows=%s invalid=%s duration=%.3fs state=%s", job.task_id, job.import_name,
+            "-" if run.rows is None else run.rows, "-" if run.invalid is None else run.invalid, run.seconds, state,
+            extra={"task_id": str(job.task_id), "import_name": job.import_name, "rows": run.rows,
+                   "invalid_rows": run.invalid, "duration_seconds": round(run.seconds, 3), "state": state},
+        )
+        if self.metrics is None:
+            return
+        if state == "requeued":
+            self.metrics.jobs_requeued.inc()
+        elif outcome.event is not None:
+            self.metrics.job_finished(outcome.event.state, seconds=run.seconds, rows=run.rows, size=run.size,
+                                      peak_rss=run.peak_rss)
 
     def announced(self, task_id: str) -> None:
         """Record that the task's event was confirmed (so a redelivery does not send it again)."""
@@ -121,17 +178,18 @@ class JobRunner:
         except (TaskNotFound, RedisUnavailable):
             return None
 
-    def _handle(self, job: ValidationJob, delivery_count: int) -> Outcome:
-        if delivery_count < self.settings.delivery_limit:
-            return self._claim_and_run(job)
-        task_id = str(job.task_id)
+    def _handle(self, job: ValidationJob, delivery_count: int, redelivered: bool) -> Outcome:
+        if delivery_count < self.delivery_limit:
+            return self._claim_and_run(job, redelivered)
+        # The broker's backstop: it would dead-letter the next return itself, silently.
         status = self._retry(lambda: self._status_or_recreate(job))
         if status.state in FINISHED_STATES:
             return self._already_finished(status)
-        reason = (
-            f"the job was delivered {delivery_count + 1} times and its worker died or stopped "
-            "every time: taken for a poison message"
-        )
+        return self._dead_letter(job, f"the job was delivered {delivery_count + 1} times without finishing "
+                                      "(the queue's delivery limit)")
+
+    def _dead_letter(self, job: ValidationJob, reason: str) -> Outcome:
+        task_id = str(job.task_id)
         log.error("task %s: %s", task_id, reason)
         failed = self._retry(lambda: self.tasks.cancel(task_id, reason))
         return Outcome("dead_letter", event=_event(failed), reason=reason)
@@ -149,6 +207,7 @@ class JobRunner:
                     import_name=job.import_name,
                     file_name=job.file_name,
                     schema_version=job.schema_version,
+                    submitted_by=job.submitted_by,  # still visible to whoever submitted it
                 )
             except TaskExists:
                 return self.tasks.get(str(job.task_id))
@@ -160,22 +219,28 @@ class JobRunner:
             return Outcome("ack")
         return Outcome("ack", event=_event(status))
 
-    def _claim_and_run(self, job: ValidationJob) -> Outcome:
+    def _claim_and_run(self, job: ValidationJob, redelivered: bool) -> Outcome:
         task_id = str(job.task_id)
         token = f"{self.name}:{uuid.uuid4().hex[:8]}"
         lease = self.settings.worker_lease_seconds
+        deaths = self.settings.poison_worker_deaths
         while True:
-            outcome, found = self._retry(lambda: self.tasks.claim(task_id, token, lease_seconds=lease))
+            outcome, found = self._retry(lambda: self.tasks.claim(
+                task_id, token, lease_seconds=lease, poison_deaths=deaths, redelivered=redelivered))
             if outcome == "claimed":
                 claimed: TaskStatus = found
                 break
             if outcome == "finished":
                 return self._already_finished(found)
+            if outcome == "poison":
+                return self._dead_letter(job, f"workers died {deaths} times running the job: "
+                                              "taken for a poison message")
             if outcome == "missing":
                 self._retry(lambda: self._status_or_recreate(job))
                 continue
             # Another live worker runs it (this is a redelivery after a broker hiccup):
-            # hold the message until that run finishes or its lease runs out.
+            # hold the message until that run finishes, or its lease or its worker's
+            # heartbeat runs out.
             if self.interrupt.is_set():
                 return Outcome("requeue", reason="the worker is stopping")
             time.sleep(min(1.0, lease / 3))
@@ -193,7 +258,8 @@ class JobRunner:
 
         task_id = str(job.task_id)
         log.info("task %s: validating %s against %s v%s", task_id, job.file_name, job.import_name, job.schema_version)
-        started = time.perf_counter()
+        started = time.monotonic()
+        self._peak_rss.reset()
         try:
             report = self._validate(job, renewer)
             # An upload's checksum was taken as its bytes arrived; any other file is read for it once.
@@ -201,26 +267,35 @@ class JobRunner:
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
         except _JobFailed as failure:
-            return self._finish_failed(job, failure.message)
+            outcome = self._finish_failed(job, self._as_uploaded(job, failure.message))
+            return replace(outcome, run=JobRun(seconds=time.monotonic() - started, peak_rss=self._peak_rss.read()))
         except RedisUnavailable:
             self._release_quietly(task_id, token)
             raise
         report_dict = report.to_dict()
+        # Reports are served to users: the file is the name it was uploaded under, never the store's path.
         report_dict.update(task_id=task_id, import_name=job.import_name, schema_version=job.schema_version,
-                           file_uri=job.file_uri, file_name=job.file_name)
+                           file=job.file_name, file_name=job.file_name,
+                           warnings=[self._as_uploaded(job, warning) for warning in report.warnings])
         report_uri = self.files.write_report(task_id, report_dict)
         summary = ValidationSummary.of_report(
             report, file_checksum=checksum, schema_version=job.schema_version, report_uri=report_uri,
-            timings={"validate": report.elapsed_seconds, "total": time.perf_counter() - started},
+            timings={"validate": report.elapsed_seconds, "total": time.monotonic() - started},
         )
         try:
             finished = self._retry(lambda: self._finish(job, token, report, summary, report_uri))
         except IllegalTransition:
             # Cancelled (or finished by a run that took over) while the last rows were checked.
             return self._already_finished(self._retry(lambda: self.tasks.get(task_id)))
-        log.info("task %s: %s (%d rows, %d invalid)", task_id, finished.state.value, report.total_rows,
-                 report.invalid_rows)
-        return Outcome("ack", event=_event(finished))
+        run = JobRun(seconds=time.monotonic() - started, rows=report.total_rows, invalid=report.invalid_rows,
+                     size=self._size_quietly(job.file_uri), peak_rss=self._peak_rss.read())
+        return Outcome("ack", event=_event(finished), run=run)
+
+    def _size_quietly(self, file_uri: str) -> int | None:
+        try:
+            return self.files.size(file_uri)
+        except Exception:  # noqa: BLE001 - a metric only: the job is done whatever its size
+            return None
 
     def _checksum(self, job: ValidationJob) -> str:
         from airflow_provider_typecheck.jobs.filestore import file_checksum
@@ -229,6 +304,12 @@ class JobRunner:
             return file_checksum(self.files.local_path(job.file_uri) or job.file_uri)
         except Exception as err:  # noqa: BLE001 - the file went away after it was validated
             raise _JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
+
+    def _as_uploaded(self, job: ValidationJob, message: str) -> str:
+        """``message`` with the file store's path and URI of the file replaced by its uploaded name."""
+        for where in filter(None, (job.file_uri, self.files.local_path(job.file_uri))):
+            message = message.replace(str(where), job.file_name or "the file")
+        return message
 
     def _validate(self, job: ValidationJob, renewer: _LeaseRenewer) -> ValidationReport:
         from airflow_provider_typecheck.validation import compile_schema, validate_file

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,3 +182,48 @@ def wait_finished(api: Api, token: str, task_id: str, timeout: float = 60) -> di
         if time.monotonic() > deadline:
             pytest.fail(f"task {task_id} still {body['state']} after {timeout} s")
         time.sleep(0.1)
+
+
+USER_PASSWORD = "tangerine-cobalt-41"  # strong enough for the password check (zxcvbn score 4)
+
+
+def new_user(api: Api, prefix: str = "user") -> tuple[str, dict[str, str]]:
+    """A new ordinary account (made by the admin over HTTP): its name and its auth headers."""
+    username = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    made = api.client.post("/users/create", json={"username": username, "password": USER_PASSWORD},
+                           headers=api.auth(api.token()))
+    assert made.status_code == 201, made.text
+    return username, api.auth(api.token(username, USER_PASSWORD))
+
+
+@contextmanager
+def airflow_api_server(home: Path, env: dict[str, str], ready_path: str = "/api/v2/monitor/health") -> Iterator[str]:
+    """A real ``airflow api-server`` (core apps, the plugin by entry point) on a free port; yields its base URL.
+
+    Its own ``AIRFLOW_HOME`` (``home``) with a migrated SQLite metadata database; ``env``
+    comes on top of this process's environment (the TYPECHECK_* of the session, an auth
+    manager, ...).
+    """
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stdout.decode()[-2000:] + migrate.stderr.decode()[-2000:]
+    port = free_port()
+    log = home / "api-server.log"
+    process = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--apps", "core"],
+                               env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + ready_path, process, log, timeout=180)
+        yield base
+    finally:
+        stop_process(process)

@@ -23,18 +23,18 @@ CSV = ("spreadsheet_file", ("a.csv", b"name,email\nx,x@example.com\n"))
 ROUTES = [
     ("GET", "/login/test-token", {}, "user"),
     ("GET", "/users/info", {}, "user"),
-    ("POST", "/users/create", {"json": {"username": "SELF", "password": "password123"}}, "admin"),
+    ("POST", "/users/create", {"json": {"username": "SELF", "password": "tangerine-cobalt-41"}}, "admin"),
     ("GET", "/users/search", {}, "admin"),
     ("GET", "/users/search/{other}", {}, "admin"),
     ("PATCH", "/users/update/{other}", {"json": {"is_active": True}}, "admin"),
     ("DELETE", "/users/delete/{victim}", {}, "admin"),
-    ("POST", f"/schemas/upload/{IMPORT}", {"json": USERS_SCHEMA}, "user"),
+    ("POST", f"/schemas/upload/{IMPORT}", {"json": USERS_SCHEMA}, "owner"),  # the admin's schema
     ("GET", "/schemas/status", {}, "user"),
     ("GET", f"/schemas/{IMPORT}", {}, "user"),
-    ("DELETE", "/schemas/remove/{doomed}", {}, "user"),
+    ("DELETE", "/schemas/remove/{doomed}", {}, "owner"),  # made with no owner: admins only
     ("POST", f"/validation/upload/{IMPORT}", {"files": dict([CSV])}, "user"),
     ("GET", "/validation/status", {"params": {"import_name": IMPORT}}, "user"),
-    ("GET", "/validation/report/{task}", {}, "user"),
+    ("GET", "/validation/report/{task}", {}, "submitter"),  # the admin's task: hidden from others
     ("GET", "/healthcheck", {}, "user"),
     ("GET", "/cache", {}, "admin"),
     ("DELETE", "/cache/clear", {}, "admin"),
@@ -103,6 +103,10 @@ def test_every_protected_route_refuses_whom_it_must(
     elif caller == "user role" and needs == "admin":
         assert response.status_code == 403, response.text
         assert response.json() == {"detail": "admin role required"}
+    elif caller == "user role" and needs == "submitter":
+        assert response.status_code == 404, response.text
+    elif caller == "user role" and needs == "owner":
+        assert response.status_code == 403, response.text
     else:
         assert response.status_code in (200, 201, 202, 204, 409), response.text  # 409: the report may not be ready
 

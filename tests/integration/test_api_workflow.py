@@ -90,21 +90,22 @@ def seed_workflow(api: Api) -> None:
 
     # 7. users
     username = f"newuser-{uuid.uuid4().hex[:6]}"
-    made = api.client.post("/users/create", json={"username": username, "password": "password123", "rol": "user",
+    made = api.client.post("/users/create", json={"username": username, "password": "tangerine-cobalt-41", "rol": "user",
                                                    "is_active": True}, headers=auth)
     assert made.status_code == 201 and made.json()["rol"] == "user"
-    assert api.client.post("/users/create", json={"username": username.upper(), "password": "password123"},
+    assert api.client.post("/users/create", json={"username": username.upper(), "password": "tangerine-cobalt-41"},
                            headers=auth).status_code == 409
     assert api.client.get(f"/users/search/{username}", headers=auth).json()["username"] == username
     page = api.client.get("/users/search", params={"limit": 100}, headers=auth).json()
     assert page["count"] >= 2 and username in [u["username"] for u in page["data"]]
-    user_auth = api.auth(api.token(username, "password123"))
+    user_auth = api.auth(api.token(username, "tangerine-cobalt-41"))
     assert api.client.get("/users/info", headers=user_auth).json()["username"] == username
-    changed = api.client.patch(f"/users/update/{username}", json={"password": "another-password"}, headers=user_auth)
+    changed = api.client.patch(f"/users/update/{username}", headers=user_auth,
+                               json={"password": "violet-harbour-87", "current_password": "tangerine-cobalt-41"})
     assert changed.status_code == 200
     # A new password retires the tokens issued before it
     assert api.client.get("/users/info", headers=user_auth).status_code == 401
-    user_auth = api.auth(api.token(username, "another-password"))
+    user_auth = api.auth(api.token(username, "violet-harbour-87"))
     assert api.client.patch(f"/users/update/{username}", json={"rol": "admin"}, headers=user_auth).status_code == 403
     assert api.client.delete(f"/users/delete/{username}", headers=auth).status_code == 204
     assert api.client.get(f"/users/search/{username}", headers=auth).status_code == 404

@@ -123,7 +123,7 @@ def test_a_job_that_kills_every_worker_ends_in_the_dead_letter_queue(
     workers = {w.pid: w for w in all_ready(*(start_worker(env=SHORT_LEASE, wait=False) for _ in range(2)))}
     task_id = services_for(job_settings).publish_validation(import_name, data.as_uri()).task_id
 
-    for attempt in range(1, job_settings.delivery_limit + 1):  # the poison kills each worker that runs it
+    for attempt in range(1, job_settings.poison_worker_deaths + 1):  # the poison kills each worker that runs it
         running = _running(job_settings, task_id, attempt)
         workers.pop(_pid(running)).kill()
         replacement = start_worker(env=SHORT_LEASE, wait=False)
@@ -131,7 +131,8 @@ def test_a_job_that_kills_every_worker_ends_in_the_dead_letter_queue(
 
     final = _all_finished(job_settings, [task_id], timeout=90)[task_id]
     assert final["state"] == "failed" and "taken for a poison message" in final["error"]
-    assert final["attempts"] == str(job_settings.delivery_limit)
+    assert final["attempts"] == str(job_settings.poison_worker_deaths)
+    assert final["worker_deaths"] == str(job_settings.poison_worker_deaths)
     [(_, properties, body)] = wait_for(lambda: drain(amqp, DEAD_LETTER_QUEUE), timeout=10, what="the dead letter")
     assert json.loads(body)["task_id"] == task_id
     assert "taken for a poison message" in properties.headers[REASON_HEADER]

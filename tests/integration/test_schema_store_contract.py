@@ -22,8 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_typecheck.registry.errors import InvalidImportName, InvalidSchema, SchemaNotFound, VersionConflict
-from airflow_provider_typecheck.registry.models import PutOutcome
+from airflow_provider_typecheck.registry.errors import (
+    InvalidImportName,
+    InvalidSchema,
+    SchemaForbidden,
+    SchemaNotFound,
+    VersionConflict,
+)
+from airflow_provider_typecheck.registry.models import PutOutcome, SchemaWriter
 from airflow_provider_typecheck.registry.mongo_schemas import MONGO_MAX_DOCUMENT_BYTES, MongoSchemaStore
 from airflow_provider_typecheck.registry.postgres_schemas import PostgresSchemaStore
 from airflow_provider_typecheck.registry.schemas import SchemaStore
@@ -644,3 +650,101 @@ def test_a_mongo_uri_is_used_instead_of_the_airflow_connection(
     assert made == ["mongodb://db:27017"]
     store.ping()
     services.close()
+
+
+ALICE = SchemaWriter(user_id="alice-id")
+MALLORY = SchemaWriter(user_id="mallory-id")
+ADMIN = SchemaWriter(user_id="admin-id", is_admin=True)
+
+
+def test_only_the_owner_or_an_admin_changes_a_schema(store: SchemaStore, name: str) -> None:
+    store.put(name, _schema(), new_version=True, actor="alice", writer=ALICE)
+    # The attacker first: a new version, a replacement (even an identical one) and a rollback.
+    for new_version, schema in ((True, _schema(x={"type": "string"})), (False, _schema(x={"type": "string"})),
+                                (False, _schema())):
+        with pytest.raises(SchemaForbidden):
+            store.put(name, schema, new_version=new_version, actor="mallory", writer=MALLORY)
+    with pytest.raises(SchemaForbidden):
+        store.remove(name, writer=MALLORY)
+    assert [v.version for v in store.status(name).versions] == [1]
+    assert store.active(name).schema == _schema()
+
+    assert store.put(name, _schema(y={}), new_version=True, actor="alice", writer=ALICE).version == 2
+    assert store.put(name, _schema(z={}), new_version=False, actor="root", writer=ADMIN).outcome is PutOutcome.REPLACED
+    assert store.remove(name, writer=ADMIN).active_version == 1
+    assert store.remove(name, writer=ALICE).active_version is None
+    # Removed, the name is free: its next creator owns it (and the numbering goes on).
+    assert store.put(name, _schema(), new_version=True, actor="mallory", writer=MALLORY).version == 3
+    with pytest.raises(SchemaForbidden):
+        store.put(name, _schema(a={}), new_version=True, actor="alice", writer=ALICE)
+    # Without a writer (Airflow's operator, the tests) nothing is checked.
+    assert store.put(name, _schema(b={}), new_version=True, actor="dag").version == 4
+
+
+def test_a_name_created_without_a_writer_is_for_admins_only(store: SchemaStore, name: str) -> None:
+    store.put(name, _schema(), new_version=True, actor="dag")
+    with pytest.raises(SchemaForbidden):
+        store.put(name, _schema(x={}), new_version=True, actor="alice", writer=ALICE)
+    assert store.put(name, _schema(x={}), new_version=True, actor="root", writer=ADMIN).version == 2
+
+
+def test_two_users_creating_one_name_at_once_get_one_owner(backend: str, make_store: Any, name: str) -> None:
+    if backend == "mongomock":
+        pytest.skip("mongomock is not thread-safe; the same compare-and-swap is tested by the tests above")
+    writers = [SchemaWriter(user_id=f"user-{i}") for i in range(6)]
+    stores = [make_store() for _ in writers]
+    start = threading.Barrier(len(writers))
+    outcomes: dict[str, str] = {}
+
+    def create(index: int) -> None:
+        start.wait()
+        try:
+            result = stores[index].put(name, _schema(**{f"p{index}": {}}), new_version=True, actor=f"u{index}",
+                                       writer=writers[index])
+            outcomes[writers[index].user_id] = result.outcome.value
+        except SchemaForbidden:
+            outcomes[writers[index].user_id] = "forbidden"
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(len(writers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes.values()) == ["created"] + ["forbidden"] * (len(writers) - 1)
+    assert [v.version for v in stores[0].status(name).versions] == [1]
+
+
+def test_migration_gives_existing_postgres_names_the_user_who_created_them(
+    postgres_conn: str, pg_test_schema: str
+) -> None:
+    from contextlib import closing
+
+    from airflow_provider_typecheck.registry.migrations import MIGRATIONS, run_migrations
+
+    services = Services(TypecheckSettings(schema_store="postgres", postgres_schema=pg_test_schema))
+    q = f'"{pg_test_schema}"'
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("airflow_provider_typecheck.registry.migrations.MIGRATIONS",
+                       tuple(m for m in MIGRATIONS if m.id < 4))
+            run_migrations(services.postgres_connect, pg_test_schema)
+        with closing(services.postgres_connect()) as conn, conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {q}.users (username, hashed_password, role) VALUES ('alice', 'x', 'user')"
+                        " RETURNING id")
+            alice = SchemaWriter(user_id=str(cur.fetchone()[0]))
+            for import_name, creator in (("kept", "Alice"), ("orphan", "gone-user")):
+                cur.execute(f"INSERT INTO {q}.schema_entries (import_name, next_version) VALUES (%s, 2)",
+                            (import_name,))
+                cur.execute(f"INSERT INTO {q}.schema_versions VALUES"
+                            " (%s, 1, '{}'::jsonb, '{}', 'f', 'x', now(), %s, now(), %s)",
+                            (import_name, creator, creator))
+            conn.commit()
+        assert run_migrations(services.postgres_connect, pg_test_schema) == [4]
+        store = PostgresSchemaStore(services.postgres)
+        with pytest.raises(SchemaForbidden):
+            store.put("kept", _schema(), new_version=True, actor="mallory", writer=MALLORY)
+        assert store.put("kept", _schema(), new_version=True, actor="alice", writer=alice).version == 2
+        with pytest.raises(SchemaForbidden):
+            store.put("orphan", _schema(), new_version=True, actor="alice", writer=alice)
+    finally:
+        services.close()

@@ -211,3 +211,27 @@ def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str
 
     assert keys == {f"{redis_prefix}task:{task.task_id}", f"{redis_prefix}tasks:import:orders"}
     assert Services(TypecheckSettings()).tasks.task_key("x").startswith("typecheck:")
+
+
+def test_the_submitter_and_airflow_origin_are_kept_and_indexed(tasks: TaskStatusStore) -> None:
+    from airflow_provider_typecheck.triggers.validation import decode_status
+
+    origin = {"dag_id": "payroll", "task_id": "check", "run_id": "manual__2026-01-01", "map_index": -1}
+    from_airflow = tasks.create(import_name="pay", file_name="p.csv", submitted_by="airflow:payroll.check",
+                                airflow=origin)
+    mine = tasks.create(import_name="pay", file_name="p.csv", submitted_by="5f0c0de4-0000-4000-8000-000000000001")
+    tasks.mark_reading(from_airflow.task_id)
+    tasks.mark_validating(from_airflow.task_id)
+    tasks.finish(from_airflow.task_id, valid=True, summary={})  # every write keeps both indexes alive
+    stored = tasks.get(from_airflow.task_id)
+    assert stored.submitted_by == "airflow:payroll.check" and stored.airflow.model_dump() == origin
+    # Any reader of the hash gets the same object (the trigger decodes it on its own).
+    raw = {k.decode(): v.decode() for k, v in tasks._redis.hgetall(tasks.task_key(stored.task_id)).items()}
+    assert decode_status(raw)["airflow"] == origin
+    assert [t.task_id for t in tasks.for_import("pay")] == [mine.task_id, from_airflow.task_id]
+    owned = tasks.for_import("pay", submitted_by=mine.submitted_by)
+    assert [t.task_id for t in owned] == [mine.task_id]
+    assert tasks.count_for_import("pay", submitted_by=mine.submitted_by) == 1
+    assert _ttl(tasks, tasks.index_key("pay", "airflow:payroll.check")) >= FINISHED_TTL - 5
+    with pytest.raises(InvalidInput):
+        tasks.create(import_name="pay", file_name="p.csv", submitted_by="a b{c}")

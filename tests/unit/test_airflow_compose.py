@@ -24,7 +24,8 @@ def compose() -> dict:
 
 def test_the_full_stack_is_there(compose) -> None:
     services = compose["services"]
-    assert set(services) == {*INFRA_IMAGES, *AIRFLOW_SERVICES, "airflow-init", "typecheck-worker", "typecheck-api"}
+    assert set(services) == {*INFRA_IMAGES, *AIRFLOW_SERVICES, "airflow-init", "typecheck-worker", "typecheck-api",
+                             "prometheus"}
     for name, image in INFRA_IMAGES.items():
         assert services[name]["image"] == image
     for name, command in AIRFLOW_SERVICES.items():
@@ -80,3 +81,16 @@ def test_env_example_names_every_required_secret() -> None:
     for line in (ROOT / ".env.example").read_text().splitlines():
         if line.split("=", 1)[0] in required:
             assert line.endswith("="), line
+
+
+def test_prometheus_scrapes_the_api_and_every_worker(compose) -> None:
+    config = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["typecheck-api"]["static_configs"][0]["targets"] == ["typecheck-api:8000"]
+    assert jobs["typecheck-api"]["metrics_path"] == "/metrics"
+    worker = compose["services"]["typecheck-worker"]["entrypoint"]
+    port = int(worker[worker.index("--metrics-port") + 1])
+    assert jobs["typecheck-worker"]["dns_sd_configs"][0] == {
+        "names": ["typecheck-worker"], "type": "A", "port": port, "refresh_interval": "15s"}
+    mounts = compose["services"]["prometheus"]["volumes"]
+    assert "./docker/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts

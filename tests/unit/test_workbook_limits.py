@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zipfile
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_typecheck.validation import ReadError, WorkbookLimits, open_table
+from tests.forged_workbooks import SHEET, MiB, lying_workbook
 
 ROW = '<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>x</t></is></c></row>'
 
@@ -68,24 +70,28 @@ def test_the_file_itself_counts_for_xls_and_normal_workbooks_pass(tmp_path: Path
     assert table.total_rows == 999
 
 
-def test_an_archive_that_understates_its_sizes_is_read_only_as_far_as_it_declares(tmp_path: Path) -> None:
-    # The limit trusts the sizes the archive declares; that holds because the reader
-    # (calamine's zip) stops inflating there too. Forge a sheet declaring 1,000 bytes.
-    bomb = with_sheet(workbook(tmp_path / "plain.xlsx"), tmp_path / "bomb.xlsx", "A1:A2", 300_000)
-    data = bytearray(bomb.read_bytes())
-    part = zipfile.ZipFile(bomb).getinfo("xl/worksheets/sheet1.xml")
-    struct.pack_into("<I", data, part.header_offset + 22, 1000)  # the local header's size
-    central = data.find(b"PK\x01\x02", part.header_offset)
-    while central >= 0:
-        name_length = struct.unpack_from("<H", data, central + 28)[0]
-        if data[central + 46:central + 46 + name_length] == b"xl/worksheets/sheet1.xml":
-            struct.pack_into("<I", data, central + 24, 1000)  # the central directory's size
-        central = data.find(b"PK\x01\x02", central + 4)
+def test_an_archive_that_understates_its_sizes_is_refused_by_what_really_inflates(tmp_path: Path) -> None:
+    # The sheet declares 1,000 bytes and inflates to 600 MiB: calamine would read all of it.
+    forged = lying_workbook(tmp_path / "forged.xlsx")
+    assert forged.stat().st_size < 3 * MiB
+    assert zipfile.ZipFile(forged).getinfo(SHEET).file_size == 1000
+    with pytest.raises(ReadError, match=r"forged.xlsx: part 'xl/worksheets/sheet1.xml' inflates past the 1,000 bytes "
+                                        "its zip directory declares: the workbook is damaged or forged"):
+        open_table(forged)
+
+
+def test_the_cap_counts_real_bytes_when_the_directory_tells_the_truth(tmp_path: Path) -> None:
+    honest_bomb = lying_workbook(tmp_path / "big.xlsx", inflated_bytes=64 * MiB, declared_bytes=64 * MiB)
+    with pytest.raises(ReadError, match=r"big.xlsx: the workbook inflates to [0-9,]+ bytes of XML; the limit is "
+                                        "1,048,576"):
+        open_table(honest_bomb, workbook_limits=WorkbookLimits(max_uncompressed_bytes=1024 * 1024))
+
+
+def test_an_archive_whose_parts_disagree_with_its_directory_is_refused(tmp_path: Path) -> None:
+    data = bytearray(workbook(tmp_path / "plain.xlsx").read_bytes())
+    part = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml")
+    struct.pack_into("<H", data, part.header_offset + 8, zipfile.ZIP_BZIP2)  # the local header's method
     forged = tmp_path / "forged.xlsx"
     forged.write_bytes(data)
-    assert zipfile.ZipFile(forged).getinfo("xl/worksheets/sheet1.xml").file_size == 1000
-    try:
-        rows = open_table(forged).total_rows
-    except ReadError:
-        rows = 0
-    assert rows is not None and rows < 100
+    with pytest.raises(ReadError, match="forged.xlsx: the workbook is damaged"):
+        open_table(forged)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 
-from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep, issue_access_token
+from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep, issue_access_token, login_guarded
 from airflow_provider_typecheck.api.models import Token, UserOut
 from airflow_provider_typecheck.api.responses import AUTH, errors
 from airflow_provider_typecheck.registry import security
-from airflow_provider_typecheck.registry.models import is_valid_username
+from airflow_provider_typecheck.registry.models import UserPublic, is_valid_username
 
 router = APIRouter(prefix="/login", tags=["login"])
 
 
-@router.post("/access-token", responses=errors(*AUTH))
+@router.post("/access-token", responses=errors(*AUTH, 429))
 def login_access_token(
+    request: Request,
     stores: StoresDep,
     settings: SettingsDep,
     username: Annotated[str, Form()] = "",
@@ -27,11 +28,16 @@ def login_access_token(
 
     Every failure is the same 401: an unknown user, a wrong password, an inactive
     account and an empty field cannot be told apart, nor by the time they take.
+    Past 10 failures in 15 minutes from one address for one username (and past wider
+    limits, see ``docs/security.md``), a 429 with ``Retry-After``, before any hashing.
     """
-    if not is_valid_username(username):
-        # No stored user can have this name: the same refusal after the same work.
-        security.authenticate(lambda _: None, username, password)
-    user = stores.users.authenticate(username, password)
+    def check() -> UserPublic:
+        if not is_valid_username(username):
+            # No stored user can have this name: the same refusal after the same work.
+            security.authenticate(lambda _: None, username, password)
+        return stores.users.authenticate(username, password)
+
+    user = login_guarded(request, stores, username, check)
     return Token(access_token=issue_access_token(user, settings, stores))
 
 

@@ -16,7 +16,7 @@ from airflow_provider_typecheck.api.models import (
     SchemaVersionOut,
 )
 from airflow_provider_typecheck.api.responses import AUTH, errors
-from airflow_provider_typecheck.registry.models import PutOutcome
+from airflow_provider_typecheck.registry.models import PutOutcome, SchemaWriter, UserPublic
 
 router = APIRouter(prefix="/schemas", tags=["schemas"])
 
@@ -27,7 +27,7 @@ ImportName = Annotated[str, Path(description="Letters, digits, `_ . -`; 1 to 128
     "/upload/{import_name}",
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": SchemaUploadOut, "description": "Identical to the active version: nothing stored."},
-               **errors(*AUTH)},
+               **errors(*AUTH, 403, 413)},
 )
 def upload_schema(
     import_name: ImportName,
@@ -39,9 +39,11 @@ def upload_schema(
 ) -> SchemaUploadOut:
     """
     Store a JSON Schema as the active version of ``import_name``. An invalid schema is
-    a 422 whose ``detail`` names the failing keyword and its JSON pointer.
+    a 422 whose ``detail`` names the failing keyword and its JSON pointer. The user who
+    creates an import name owns it: a new version or a replacement by anyone but its
+    owner or an admin is a 403.
     """
-    result = stores.schemas.put(import_name, schema, new_version=new, actor=user.username)
+    result = stores.schemas.put(import_name, schema, new_version=new, actor=user.username, writer=_writer(user))
     if result.outcome is PutOutcome.UNCHANGED:
         response.status_code = status.HTTP_200_OK
     return SchemaUploadOut(import_name=result.import_name, version=result.version, status=result.outcome.value)
@@ -83,12 +85,19 @@ def get_schema(
     return stores.schemas.active(import_name, version).schema
 
 
-@router.delete("/remove/{import_name}", responses=errors(*AUTH, 404))
+@router.delete("/remove/{import_name}", responses=errors(*AUTH, 403, 404))
 def remove_schema(import_name: ImportName, stores: StoresDep, user: CurrentUser) -> SchemaRemoveOut:
-    """Roll back to the previous version; removing the only version deletes the import."""
-    result = stores.schemas.remove(import_name)
+    """
+    Roll back to the previous version; removing the only version deletes the import
+    (and frees its name). Only the schema's owner and admins may; 403 for anyone else.
+    """
+    result = stores.schemas.remove(import_name, writer=_writer(user))
     return SchemaRemoveOut(
         import_name=result.import_name,
         status="deleted" if result.active_version is None else "rolled_back",
         active_version=result.active_version,
     )
+
+
+def _writer(user: UserPublic) -> SchemaWriter:
+    return SchemaWriter(user_id=str(user.id), is_admin=user.role == "admin")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from airflow_provider_typecheck.api.deps import CurrentUser, StoresDep, require_admin
+from airflow_provider_typecheck.api.deps import CurrentUser, Stores, StoresDep, login_guarded, require_admin
 from airflow_provider_typecheck.api.models import UserCreateIn, UserOut, UsersOut, UserUpdateIn
 from airflow_provider_typecheck.api.responses import ADMIN, AUTH, errors
+from airflow_provider_typecheck.registry import security
+from airflow_provider_typecheck.registry.errors import AuthenticationError
 from airflow_provider_typecheck.registry.models import USERNAME_PATTERN, UserCreate, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -28,7 +30,11 @@ def user_info(user: CurrentUser) -> UserOut:
     responses=errors(*ADMIN, 409),
 )
 def create_user(body: UserCreateIn, stores: StoresDep) -> UserOut:
-    """Create a user (admin only); 409 if the username is taken in any letter case."""
+    """
+    Create a user (admin only); 409 if the username is taken in any letter case, 422
+    if the password is too short or too easy to guess.
+    """
+    security.check_password_strength(body.password, username=body.username)
     created = stores.users.create(
         UserCreate(username=body.username, password=body.password, role=body.rol, is_active=body.is_active)
     )
@@ -53,20 +59,39 @@ def get_user(username: Username, user: CurrentUser, stores: StoresDep) -> UserOu
     return UserOut.of(stores.users.get_by_username(username))
 
 
-@router.patch("/update/{username}", responses=errors(*ADMIN, 404, 409))
-def update_user(username: Username, body: UserUpdateIn, user: CurrentUser, stores: StoresDep) -> UserOut:
+@router.patch("/update/{username}", responses=errors(*ADMIN, 404, 409, 429))
+def update_user(
+    username: Username, body: UserUpdateIn, user: CurrentUser, stores: StoresDep, request: Request
+) -> UserOut:
     """
     Change a user's password, role or active flag (admin). A user may change their own
-    password only. 409 when the change would leave no active admin.
+    password only. Changing one's own password (admins too) needs ``current_password``:
+    a stolen token alone cannot take the account over. 422 for a weak new password,
+    403 for a wrong current one, 409 when the change would leave no active admin.
     """
-    own_password_only = username.lower() == user.username.lower() and body.rol is None and body.is_active is None
+    own = username.lower() == user.username.lower()
+    own_password_only = own and body.rol is None and body.is_active is None
     if user.role != "admin" and not own_password_only:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="admin role required")
+    if body.password is not None:
+        security.check_password_strength(body.password, username=username)
+        if own:
+            _check_current_password(request, user.username, body.current_password, stores)
     target = stores.users.get_by_username(username)
     updated = stores.users.update(
         target.id, UserUpdate(password=body.password, role=body.rol, is_active=body.is_active)
     )
     return UserOut.of(updated)
+
+
+def _check_current_password(request: Request, username: str, current: str | None, stores: Stores) -> None:
+    # Wrong guesses count as failed logins: a stolen token cannot brute-force the password here either.
+    if not current:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "current_password is needed to change your own password")
+    try:
+        login_guarded(request, stores, username, lambda: stores.users.authenticate(username, current))
+    except AuthenticationError:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "current_password is wrong") from None
 
 
 @router.delete(

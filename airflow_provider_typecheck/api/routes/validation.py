@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from airflow_provider_typecheck.api import reports, uploads
 from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep
+from airflow_provider_typecheck.api.middleware import body_too_large
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
-from airflow_provider_typecheck.registry.models import TaskState, TaskStatus
+from airflow_provider_typecheck.registry.errors import TaskNotFound
+from airflow_provider_typecheck.registry.models import TaskState, TaskStatus, UserPublic
+from airflow_provider_typecheck.settings import TypecheckSettings
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.api.deps import Stores
+    from airflow_provider_typecheck.jobs.retention import UploadLedger
 
 router = APIRouter(prefix="/validation", tags=["validation"])
 
@@ -34,7 +41,7 @@ _UPLOAD_BODY = {
     "/upload/{import_name}",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=_UPLOAD_BODY,
-    responses=errors(400, *AUTH, 404, 413, 415),
+    responses=errors(400, *AUTH, 404, 413, 415, 507),
 )
 def upload_spreadsheet(
     import_name: str,
@@ -51,28 +58,33 @@ def upload_spreadsheet(
     ``import_name``'s active schema, or the ``schema_version`` named.
 
     The file streams to the file store as it arrives and is cut off with a 413 as soon
-    as it passes ``TYPECHECK_MAX_UPLOAD_BYTES``.
+    as it passes ``TYPECHECK_MAX_UPLOAD_BYTES``, or a 507 as soon as it passes what is
+    left of the user's ``TYPECHECK_USER_QUOTA_BYTES``.
     """
     from airflow_provider_typecheck.jobs import JobOptions
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
     schema = stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
+    room = _quota_room(stores.uploads, settings, user)
+    # A declared Content-Length past max_upload_bytes was refused already (middleware).
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + uploads.FRAMING_ALLOWANCE:
-        raise _too_large(limit)
+    if declared is not None and declared.isdigit() and int(declared) > room + uploads.FRAMING_ALLOWANCE:
+        raise _over_quota(settings)
     try:
         reader = uploads.MultipartFileReader(uploads.chunks_from_loop(request.stream()),
                                              uploads.boundary_of(request.headers.get("content-type")))
         file_name = reader.open()
         uploads.sniff(file_name, reader.head())
-        upload = stores.files.save_upload(reader, file_name, max_bytes=limit)  # type: ignore[arg-type]
+        upload = stores.files.save_upload(reader, file_name, max_bytes=min(limit, room))  # type: ignore[arg-type]
     except uploads.UnsupportedFile as err:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from None
+    except uploads.BrokenMultipart as err:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
     except uploads.MalformedUpload as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     except UploadTooLarge:
-        raise _too_large(limit) from None
+        raise (_over_quota(settings) if room < limit else body_too_large(uploads.too_large_detail(limit))) from None
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
     queued = stores.publish_validation(
         import_name,
@@ -82,16 +94,28 @@ def upload_spreadsheet(
         schema=schema,
         options=JobOptions(sheet=sheet_option, delimiter=delimiter, max_errors=settings.max_errors,
                            write_invalid_rows=True),
-        submitted_by=user.username,
+        submitted_by=str(user.id),
     )
+    stores.uploads.record(task_id=queued.task_id, upload_folder=stores.files.upload_folder(file_uri), user_id=str(user.id),
+                  size=stores.files.size(file_uri))
     return ValidationAccepted(task_id=queued.task_id, import_name=import_name, schema_version=schema.version)
 
 
-def _too_large(limit: int) -> HTTPException:
-    # The client may still be sending: close the connection rather than read the rest.
+def _quota_room(ledger: UploadLedger, settings: TypecheckSettings, user: UserPublic) -> int:
+    """Bytes the user may still upload (their quota less what their recorded tasks hold)."""
+    if not settings.user_quota_bytes:
+        return settings.max_upload_bytes
+    room = settings.user_quota_bytes - ledger.usage(str(user.id))
+    if room <= 0:
+        raise _over_quota(settings)
+    return room
+
+
+def _over_quota(settings: TypecheckSettings) -> HTTPException:
     return HTTPException(
-        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        f"the upload is larger than TYPECHECK_MAX_UPLOAD_BYTES ({limit} bytes)",
+        status.HTTP_507_INSUFFICIENT_STORAGE,
+        f"this upload would pass your storage quota (TYPECHECK_USER_QUOTA_BYTES, {settings.user_quota_bytes}"
+        " bytes); your uploads are freed as their tasks expire",
         headers={"Connection": "close"},
     )
 
@@ -106,15 +130,28 @@ def validation_status(
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TaskStatusOut | TaskListOut:
-    """One task by ``task_id``, or the tasks of an ``import_name``, newest first."""
+    """
+    One task by ``task_id``, or the tasks of an ``import_name``, newest first: a user's
+    own tasks, every task for an admin. Another user's task is a 404, as an unknown one.
+    """
     if task_id is not None:
-        return _status_out(request, stores.results.status(task_id))
+        return _status_out(request, _visible_task(stores, user, task_id))
     if import_name is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give task_id or import_name")
-    tasks = stores.tasks.for_import(import_name, skip=skip, limit=limit)
+    submitter = None if user.role == "admin" else str(user.id)
+    tasks = stores.tasks.for_import(import_name, skip=skip, limit=limit, submitted_by=submitter)
     return TaskListOut(
-        data=[_status_out(request, t) for t in tasks], count=stores.tasks.count_for_import(import_name)
+        data=[_status_out(request, t) for t in tasks],
+        count=stores.tasks.count_for_import(import_name, submitted_by=submitter),
     )
+
+
+def _visible_task(stores: Stores, user: UserPublic, task_id: str) -> TaskStatus:
+    """The task if ``user`` may see it; otherwise the very 404 of an unknown task (no oracle)."""
+    task = stores.results.status(task_id)
+    if not task.visible_to(user):
+        raise TaskNotFound(f"no task {task_id!r}")
+    return task
 
 
 def _status_out(request: Request, task: TaskStatus) -> TaskStatusOut:
@@ -144,12 +181,17 @@ def validation_report(
     user: CurrentUser,
     stores: StoresDep,
     format: Literal["json", "csv", "html"] = "json",  # noqa: A002 - the seed's query parameter name
+    raw: Annotated[bool, Query(description="csv: the stored rows byte for byte, cells that a spreadsheet "
+                                           "program would run as formulas included.")] = False,
 ) -> Any:
-    """The full report of a finished task."""
-    task = reports.finished_task(stores, task_id)
+    """The full report of a finished task (its submitter's and admins'; 404 for anyone else);
+    ``csv`` is the invalid rows, with every cell starting with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return (a formula to a spreadsheet program; plain numbers excepted)
+    prefixed with ``'`` unless ``raw``."""
+    task = reports.require_finished(_visible_task(stores, user, task_id))
     if format == "csv":
-        return reports.invalid_rows_response(stores, task_id)
+        return reports.invalid_rows_response(stores, task_id, raw=raw)
     if format == "json":
-        return reports.report_json_response(stores, task_id)
+        return reports.report_json_response(stores, task)
     base = _report_path(request, task_id)
     return reports.report_page_response(stores, task, json_url=f"{base}?format=json", csv_url=f"{base}?format=csv")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import referencing.exceptions
 from jsonschema.exceptions import ValidationError
 
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, integers_of_any_size
 from airflow_provider_typecheck.validation.engine.planning import CompiledSchema
+from airflow_provider_typecheck.validation.errors import SchemaError
 
 UNEVALUABLE = "unevaluable"
 
@@ -34,6 +36,9 @@ def python_errors(validator: Any, row: Any) -> list[Any]:
     try:
         with integers_of_any_size():
             return list(validator.iter_errors(row))
+    except referencing.exceptions.Unresolvable as err:
+        # check_schema resolves every reference first; this is the registry's last word.
+        raise SchemaError(f"$ref cannot be resolved within this schema: {err}") from None
     except (ArithmeticError, ValueError) as err:
         return [ValidationError(f"python-jsonschema cannot evaluate this row: {err}", validator=UNEVALUABLE)]
 

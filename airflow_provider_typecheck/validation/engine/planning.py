@@ -15,6 +15,7 @@ from airflow_provider_typecheck.validation.cells import Cell
 from airflow_provider_typecheck.validation.compiler import Check, Plan, build_plan, plan_cells
 from airflow_provider_typecheck.validation.errors import SchemaError
 from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
+from airflow_provider_typecheck.validation.references import new_validator
 from airflow_provider_typecheck.validation.schema import bounded_validator_class, check_schema, validator_class
 
 # Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
@@ -31,7 +32,7 @@ class CompiledSchema:
         self.draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
         self.schema = schema
         cls = bounded_validator_class(validator_class(schema))
-        self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self.validator = new_validator(cls, schema, format_checker=cls.FORMAT_CHECKER)
         self._cells: dict[tuple[tuple[str, ...], frozenset[str]], tuple[Cell, ...]] = {}
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
 
