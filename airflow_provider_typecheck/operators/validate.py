@@ -82,6 +82,10 @@ class SpreadsheetValidateOperator(BaseOperator):
     :param max_errors: the most errors a report lists (counts stay exact).
     :param sheet: the sheet of a workbook (name or index).
     :param delimiter: a CSV delimiter, when sniffing is not wanted.
+    :param header_row: the header's row, counted from 1, or ``"auto"`` to pass over title and comment lines.
+    :param cell_range: check one table of the sheet, the cells of this range (``"A3:F40"``).
+    :param columns: check only these columns (header names; a list or one comma-separated text).
+    :param strict_header: refuse blank or repeated header names instead of naming them.
     """
 
     template_fields: Sequence[str] = (
@@ -110,6 +114,10 @@ class SpreadsheetValidateOperator(BaseOperator):
         max_errors: int = 1000,
         sheet: str | int | None = None,
         delimiter: str | None = None,
+        header_row: int | str | None = None,
+        cell_range: str | None = None,
+        columns: Sequence[str] | str | None = None,
+        strict_header: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -139,6 +147,10 @@ class SpreadsheetValidateOperator(BaseOperator):
         self.max_errors = max_errors
         self.sheet = sheet
         self.delimiter = delimiter
+        self.header_row = header_row
+        self.cell_range = cell_range
+        self.columns = columns
+        self.strict_header = strict_header
         self.validation_task_id: str | None = None
 
     # --- local -----------------------------------------------------------------------
@@ -160,6 +172,7 @@ class SpreadsheetValidateOperator(BaseOperator):
         report = validate_file(
             uri, compiled, sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
             invalid_out=self.invalid_out, valid_out=self.valid_out, workbook_limits=limits.workbook,
+            **self._table_options(),
         )
         summary = ValidationSummary.of_report(
             report, file_checksum=file_checksum(uri), schema_version=version,
@@ -182,6 +195,12 @@ class SpreadsheetValidateOperator(BaseOperator):
         active = get_services().schemas.active(self.import_name, version=self._version())
         return active.schema, active.version
 
+    def _table_options(self) -> dict[str, Any]:
+        """Which table of the file (range, columns, header row and policy), checked as the core checks them."""
+        from airflow_provider_typecheck.validation.readers import TableSpec
+
+        return TableSpec.of(self.header_row, self.cell_range, self.columns, self.strict_header).as_options()
+
     def _version(self) -> int | None:
         return None if self.schema_version in (None, "", "None") else int(self.schema_version)
 
@@ -195,6 +214,7 @@ class SpreadsheetValidateOperator(BaseOperator):
         options = JobOptions(
             sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
             write_invalid_rows=self.invalid_out is not None, write_valid_rows=self.valid_out is not None,
+            **self._table_options(),
         )
         services = get_services()
         self.validation_task_id = services.publish_validation(
