@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep files changed within the last S seconds "
                             "(default TYPECHECK_SWEEP_GRACE_SECONDS, 3600)")
     sweep.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+
+    declare = commands.add_parser(
+        "declare", help="declare the RabbitMQ topology (for brokers provisioned ahead; every user declares it too)")
+    declare.add_argument("--files-queue", default=None, metavar="NAME",
+                         help="the queue of file announcements event-driven DAGs consume (default typecheck.files)")
     return parser
 
 
@@ -163,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             return _worker(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "declare":
+            return _declare(args)
         return _infer(args)
     except (TypecheckError, _SettingsError) as err:
         return _fail(str(err))
@@ -471,6 +478,42 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"{verb} {result.reports} report file(s) and {result.uploads} upload(s) of expired tasks "
           f"({result.bytes} bytes)")
     return EXIT_VALID
+
+
+def _declare(args: argparse.Namespace) -> int:
+    """Declare the jobs' exchanges and queues and the announcements queue; print what exists now."""
+    from pika import exceptions
+
+    from airflow_provider_typecheck.jobs.topology import (
+        DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, EXCHANGE, VALIDATION_QUEUE, declare_topology,
+    )
+    from airflow_provider_typecheck.queues.files import FILES_QUEUE, declare_files_queue
+    from airflow_provider_typecheck.services import get_services
+
+    services = get_services()
+    files_queue = args.files_queue or FILES_QUEUE
+    try:
+        services.rabbitmq_parameters  # noqa: B018 - parse the connection first: its own message
+    except Exception as err:  # noqa: BLE001 - Airflow's "conn_id isn't defined" and parse errors alike
+        return _fail(f"RabbitMQ connection: {err}")
+    try:
+        connection = services.rabbitmq_connect()
+    except exceptions.AMQPError as err:
+        return _fail(f"RabbitMQ is unreachable: {type(err).__name__}: {err}")
+    try:
+        channel = connection.channel()
+        declare_topology(channel, delivery_limit=services.settings.delivery_limit)
+        declare_files_queue(channel, files_queue)
+    except exceptions.ChannelClosedByBroker as err:
+        # 406: a queue exists with other arguments; 403: this user may not configure it.
+        return _fail(f"RabbitMQ refused the declaration ({err.reply_code}): {err.reply_text}")
+    finally:
+        if connection.is_open:
+            connection.close()
+    for kind, name in (("exchange", EXCHANGE), ("exchange", DEAD_LETTER_EXCHANGE), ("exchange", EVENTS_EXCHANGE),
+                       ("queue", VALIDATION_QUEUE), ("queue", DEAD_LETTER_QUEUE), ("queue", files_queue)):
+        print(f"declared {kind} {name}")
+    return 0
 
 
 if __name__ == "__main__":

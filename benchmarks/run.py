@@ -3,6 +3,13 @@
     python benchmarks/run.py                     # 1M users rows, 3 repeats, everything
     python benchmarks/run.py --rows 100000 --skip-big
     python benchmarks/run.py --only read,ours,ours_cli --datasets users
+    python benchmarks/run.py --skip-big --datasets users,users_quoted,users_crlf,users_ragged,users_draft04,\
+        users_allof,users_ref,users_nullable --only read,read_cli,ours,ours_cli,base_cli --baseline main
+
+The ``users_*`` variants (variants.py) are the users file in other shapes: quoted,
+CRLF, one ragged row; its schema as draft-04, in a root ``allOf``, behind ``$ref``s,
+with nullable types. ``--baseline COMMIT`` times that commit's CLI (``base_cli``)
+in the same rounds as ours: before and after, side by side.
 
 Each timed run is its own subprocess (so peak RSS is per approach, from
 ``os.wait4``).  Repeats go round-robin over approaches, so machine noise hits
@@ -43,8 +50,12 @@ sys.path.insert(0, str(HERE))
 
 from engine_snapshot import use_engine  # noqa: E402
 
-DATASETS = ("users", "wide", "users_xlsx")
+# The users file in shapes that mean the same to a reader (see variants.py): each is timed
+# against a plain read of its own file, by the read and ours approaches.
+VARIANTS = tuple(f"users_{name}" for name in ("quoted", "crlf", "ragged", "draft04", "allof", "ref", "nullable"))
+DATASETS = ("users", "wide", "users_xlsx", *VARIANTS)
 CSV = ("users", "wide")
+OURS_AND_READ = ("users", "wide", "users_xlsx", *VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -59,10 +70,12 @@ class Approach:
 
 
 APPROACHES = [
-    Approach("read", "all-strings read (polars / fastexcel)", "inproc"),
-    Approach("read_cli", "all-strings read, python -c (CLI baseline)", "cli"),
-    Approach("ours", "typecheck validate_file (in-process)", "inproc", ours=True),
-    Approach("ours_cli", "typecheck validate (CLI)", "cli", ours=True),
+    Approach("read", "all-strings read (polars / fastexcel)", "inproc", OURS_AND_READ),
+    Approach("read_cli", "all-strings read, python -c (CLI baseline)", "cli", OURS_AND_READ),
+    Approach("ours", "typecheck validate_file (in-process)", "inproc", OURS_AND_READ, ours=True),
+    Approach("ours_cli", "typecheck validate (CLI)", "cli", OURS_AND_READ, ours=True),
+    # The same CLI on the engine of --baseline COMMIT: before and after, in one run.
+    Approach("base_cli", "typecheck validate (CLI), --baseline engine", "cli", OURS_AND_READ, ours=True),
     Approach("seed_literal", "seed: jsonschema.validate per row, threads", "inproc", CSV, exact=True, sample="seed"),
     Approach("python_jsonschema", "python-jsonschema, reused validator", "inproc", CSV, exact=True, sample="slow"),
     Approach("jsonschema_rs", "jsonschema-rs per row", "inproc", CSV, exact=True),
@@ -99,7 +112,9 @@ class Cell:
 GNU_TIME = Path("/usr/bin/time")
 
 
-def run_process(cmd: list[str], *, timeout: float | None = None) -> tuple[float, float, int, str, str]:
+def run_process(
+    cmd: list[str], *, timeout: float | None = None, env: dict[str, str] | None = None,
+) -> tuple[float, float, int, str, str]:
     """Run ``cmd``; return (wall seconds, peak RSS MB of that process, exit code, stdout, stderr).
 
     Peak RSS comes from GNU time when it exists: Linux keeps ru_maxrss across
@@ -111,7 +126,7 @@ def run_process(cmd: list[str], *, timeout: float | None = None) -> tuple[float,
         if GNU_TIME.exists():
             cmd = [str(GNU_TIME), "-f", "%M", "-o", rss_file.name, *cmd]
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO, env=env)
         deadline = None if timeout is None else t0 + timeout
         while True:
             pid, status, usage = os.wait4(p.pid, os.WNOHANG if deadline else 0)
@@ -142,7 +157,7 @@ def worker_cmd(worker: str, path: Path, schema_path: Path, sample: int | None, r
 
 
 def cli_cmd(approach: str, path: Path, schema_path: Path) -> list[str]:
-    if approach == "ours_cli":
+    if approach in ("ours_cli", "base_cli"):
         return [str(Path(sys.executable).parent / "typecheck"), "validate", str(path), "--schema",
                 str(schema_path), "--format", "json", "--max-errors", "1000"]
     if path.suffix == ".xlsx":
@@ -164,13 +179,22 @@ def engine_status() -> tuple[str, str]:
     return inproc, cli
 
 
+BASELINE_ENV: dict[str, str] = {}  # the environment of base_cli: PYTHONPATH names the --baseline snapshot
+OURS_INVALID: dict[str, int] = {}  # per dataset, the invalid rows ours_cli found
+
+
 def measure(a: Approach, dataset: str, path: Path, schema_path: Path, sample: int | None) -> Run:
     if a.kind == "cli":
-        wall, rss, rc, out, err = run_process(cli_cmd(a.name, path, schema_path))
-        if a.name == "ours_cli":
+        env = BASELINE_ENV if a.name == "base_cli" else None
+        wall, rss, rc, out, err = run_process(cli_cmd(a.name, path, schema_path), env=env)
+        if a.name in ("ours_cli", "base_cli"):
             if rc not in (0, 1):
                 raise RuntimeError(f"typecheck exited {rc}: {err.strip()[-500:]}")
-            total = json.loads(out)["total_rows"]
+            report = json.loads(out)
+            total = report["total_rows"]
+            if OURS_INVALID.setdefault(dataset, report["invalid_rows"]) != report["invalid_rows"]:
+                raise RuntimeError(f"{a.name} finds {report['invalid_rows']} invalid rows, the other CLI "
+                                   f"{OURS_INVALID[dataset]}")
         else:
             if rc:
                 raise RuntimeError(err.strip()[-500:])
@@ -251,16 +275,37 @@ def table(results: dict, dataset: str, total_rows: int) -> list[list[str]]:
 HEADER = ["approach", "rows timed", "rows/s", "median s", "min-max s", "peak RSS MB", "x read", "note"]
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+VARIANT_HEADER = ["file and schema", "read_cli s", "ours_cli / read_cli", "base_cli / read_cli", "ours / read",
+                  "invalid rows"]
+
+
+def variant_table(results: dict, datasets: list[str]) -> list[list[str]]:
+    """One line per shape: the ratios to the plain read of the same file, medians of paired rounds."""
+    rows = []
+    for ds in datasets:
+        cells = results[ds]
+
+        def ratio(num: str, den: str) -> str:
+            r = paired_ratio(cells.get(num), cells.get(den))
+            return f"{r:.2f}x" if r is not None else "-"
+
+        read = cells.get("read_cli")
+        rows.append([ds, f"{read.median:.3f}" if read and read.runs else "-", ratio("ours_cli", "read_cli"),
+                     ratio("base_cli", "read_cli"), ratio("ours", "read"),
+                     str(OURS_INVALID.get(ds, "-"))])
+    return rows
+
+
+def markdown_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(x) for x in col) for col in zip(HEADER, *rows)]
+def text_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     fmt = lambda r: "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([fmt(HEADER), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
 def target_checks(results: dict) -> list[tuple[str, str, bool | None]]:
@@ -401,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default="HEAD",
                     help="which engine to time: a git commit (default HEAD, extracted to benchmarks/data/engine-*, "
                          "so edits in progress cannot break a run) or 'worktree' for the files as they are")
+    ap.add_argument("--baseline", help="also time the CLI of this git commit (base_cli), round-robin with ours: "
+                                       "before and after in one run")
     # worker mode (internal)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
@@ -431,14 +478,30 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, str(HERE / "datagen.py"), "--rows", str(args.rows)]
                    + (["--regen"] if args.regen else []), check=True, stdout=subprocess.DEVNULL)
     paths = dataset_paths(args.rows)
+    baseline_note = ""
+    if args.baseline:
+        before = os.environ.get("PYTHONPATH")
+        baseline_note = use_engine(args.baseline)
+        BASELINE_ENV.update(os.environ)
+        if before is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = before
     engine_note = use_engine(args.engine)
-    print(f"engine: {engine_note}", file=sys.stderr)
+    print(f"engine: {engine_note}" + (f"; baseline: {baseline_note}" if baseline_note else ""), file=sys.stderr)
     schema_paths = {"users": paths["users"].parent / "users.schema.json", "wide": paths["wide"].parent / "wide.schema.json"}
     schema_paths["users_xlsx"] = schema_paths["users"]
+    if any(ds in VARIANTS for ds in datasets):
+        from variants import write_variants
+
+        for name, (csv_path, schema_path) in write_variants(args.rows).items():
+            if f"users_{name}" in VARIANTS:
+                paths[f"users_{name}"], schema_paths[f"users_{name}"] = csv_path, schema_path
     truth = {"users": set(pl.read_parquet(paths["users"].with_suffix(".defects.parquet"))["row"].to_list())}
     truth["users_xlsx"] = {r for r in truth["users"] if r <= min(args.rows, 100_000) + 1}
 
-    n_columns = {ds: len(json.loads(schema_paths[ds].read_text())["properties"]) for ds in DATASETS}
+    n_columns = {ds: 10 if ds in VARIANTS else len(json.loads(schema_paths[ds].read_text())["properties"])
+                 for ds in datasets}
     inproc_reason, cli_reason = engine_status()
     for why, what in ((inproc_reason, "ours"), (cli_reason, "ours_cli")):
         if why:
@@ -449,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     for ds in datasets:
         for a in APPROACHES:
             if ds not in a.datasets or (only and a.name not in only):
+                continue
+            if a.name == "base_cli" and not args.baseline:
                 continue
             reason = inproc_reason if a.name == "ours" else cli_reason if a.name == "ours_cli" else ""
             results[ds][a.name] = Cell(skipped=reason)
@@ -479,8 +544,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total_rows = {}
     for ds in datasets:
-        total_rows[ds] = (pl.scan_csv(paths[ds], infer_schema=False).select(pl.len()).collect().item()
-                          if ds in CSV else min(args.rows, 100_000))
+        total_rows[ds] = (pl.scan_csv(paths[ds], infer_schema=False, truncate_ragged_lines=True).select(pl.len())
+                          .collect().item() if ds in CSV or ds in VARIANTS else min(args.rows, 100_000))
 
     # our full invalid-row sets (not timed), the reference for the agreement check
     ours_rows: dict[str, list[int] | None] = {}
@@ -521,6 +586,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = table(results, ds, total_rows[ds])
         out.append((ds, rows))
         print(f"\n## {ds} ({total_rows[ds]:,} rows, {paths[ds].name})\n" + text_table(rows))
+    variant_rows = variant_table(results, [ds for ds in ("users", *VARIANTS) if ds in datasets])
+    if variant_rows:
+        print("\n## The users file in other shapes (ours / plain Polars read of the same file)\n"
+              + text_table(variant_rows, VARIANT_HEADER))
     targets = target_checks(results)
     print("\nTargets:")
     for label, value, ok in targets:
@@ -549,6 +618,11 @@ def main(argv: list[str] | None = None) -> int:
                      "(`pl.read_csv(infer_schema=False)`; for xlsx fastexcel `load_sheet(dtypes='string')`); "
                      "CLI rows are end-to-end wall time including interpreter start-up and are divided by `read_cli`, "
                      "the same read run as `python -c`. Peak RSS is the maximum over repeats of each process's own peak."]
+        if variant_rows:
+            md_lines += ["", "## The users file in other shapes", "",
+                         "Each variant against a plain Polars read of its own file, whole processes (`_cli`) "
+                         "and in-process; `base` is the `--baseline` engine's CLI in the same rounds.", "",
+                         markdown_table(variant_rows, VARIANT_HEADER)]
         for ds, rows in out:
             md_lines += ["", f"## {ds}: {total_rows[ds]:,} rows (`{paths[ds].name}`)", "", markdown_table(rows)]
         md_lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]

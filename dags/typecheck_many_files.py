@@ -8,14 +8,17 @@ pool works. ``on_invalid="warn"`` lets the summary see every verdict.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_typecheck.operators.validate import SpreadsheetValidateOperator
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# The data directory every Airflow component and worker mounts (docker-compose: /opt/airflow/data);
+# read from the environment, never from the metadata database, at parse time.
+DATA_DIR = os.environ.get("AIRFLOW_VAR_TYPECHECK_DATA_DIR", "/opt/airflow/data").rstrip("/")
 
 
 @dag(
@@ -23,9 +26,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["typecheck", "example"],
+    # A try lost to Airflow's deferral race (apache/airflow#72716) is retried.
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     params={
         "import_name": Param("users", type="string"),
-        "folder": Param(str(EXAMPLES), type="string", description="folder (path or fsspec URI) of the CSV files"),
+        "folder": Param(DATA_DIR, type="string", description="folder (path or fsspec URI) of the CSV files"),
     },
 )
 def typecheck_many_files():

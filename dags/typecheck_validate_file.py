@@ -9,7 +9,8 @@ small XCom decides the branch: valid files go on to ``load``, invalid ones to
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
@@ -17,7 +18,9 @@ from airflow.sdk import Param, dag, task
 from airflow_provider_typecheck.operators.schema import SchemaUploadOperator
 from airflow_provider_typecheck.operators.validate import SpreadsheetValidateOperator
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# The data directory every Airflow component and worker mounts (docker-compose: /opt/airflow/data);
+# read from the environment, never from the metadata database, at parse time.
+DATA_DIR = os.environ.get("AIRFLOW_VAR_TYPECHECK_DATA_DIR", "/opt/airflow/data").rstrip("/")
 
 
 @dag(
@@ -25,12 +28,14 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["typecheck", "example"],
+    # A try lost to Airflow's deferral race (apache/airflow#72716) is retried.
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     render_template_as_native_obj=True,
     params={
         "import_name": Param("users", type="string", pattern=r"^[A-Za-z0-9_.-]{1,128}$"),
-        "path": Param(str(EXAMPLES / "users.csv"), type="string", description="path or fsspec URI every worker can read"),
-        "schema_path": Param(str(EXAMPLES / "users.schema.json"), type="string"),
-        "quarantine": Param(str(EXAMPLES / "users.invalid.csv"), type="string"),
+        "path": Param(f"{DATA_DIR}/users.csv", type="string", description="path or fsspec URI every worker can read"),
+        "schema_path": Param(f"{DATA_DIR}/users.schema.json", type="string"),
+        "quarantine": Param(f"{DATA_DIR}/quarantine/users.invalid.csv", type="string"),
     },
 )
 def typecheck_validate_file():

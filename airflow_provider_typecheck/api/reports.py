@@ -25,9 +25,9 @@ CHUNK_BYTES = 1024 * 1024
 def require_finished(task: TaskStatus) -> TaskStatus:
     """``task`` if it finished with a report; 409 if it failed or still runs."""
     if task.state is TaskState.FAILED:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} failed: {task.error}")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task.task_id!r} failed: {task.error}")
     if not task.state.finished:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} is still {task.state.value}")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task.task_id!r} is still {task.state.value}")
     return task
 
 

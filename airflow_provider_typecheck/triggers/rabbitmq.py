@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
 HELD_MESSAGES = 100
 # Seconds between reconnection attempts after the broker drops the connection.
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# A watcher that cannot consume its queue (broker down, queue missing and not declarable)
+# retries after 1, 2, 4... seconds, at most this long apart: it never gives up, never spins.
+WATCHER_MAX_BACKOFF = 60.0
+
+log = logging.getLogger(__name__)
 
 
 def check_source(queue_name: str | None, exchange: str | None) -> None:
@@ -205,6 +211,9 @@ class RabbitMQStreamProducer(SharedStreamProducer):
     confirmed in time, or that no trigger was online to see, goes back to the queue.
     """
 
+    # The pause between two attempts to reach the queue (a test counts them instead of waiting).
+    _pause = staticmethod(asyncio.sleep)
+
     def __init__(self, kwargs: dict[str, Any]) -> None:
         self.queue_name: str = kwargs["queue_name"]
         self.rabbitmq_conn_id: str = kwargs["rabbitmq_conn_id"]
@@ -212,17 +221,60 @@ class RabbitMQStreamProducer(SharedStreamProducer):
         self._connection: aio_pika.abc.AbstractConnection | None = None
 
     async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
-        hook = RabbitMQHook(rabbitmq_conn_id=self.rabbitmq_conn_id)
-        self._connection = await hook.aconnect()
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self.prefetch_count)
-        queue = await channel.get_queue(self.queue_name, ensure=True)
+        queue = await self._consumable_queue()
         async with queue.iterator() as messages:
             async for message in messages:
                 yield message_payload(message, decode_body(message.body)), message
         # The contract is "yield forever, or raise": a consumer cancelled by the broker
         # (queue deleted) ends the iteration, which is an error here.
         raise ConnectionError(f"RabbitMQ stopped delivering from queue {self.queue_name}")
+
+    async def _consumable_queue(self) -> aio_pika.abc.AbstractQueue:
+        """
+        Connect and find the queue, declaring it (``queues.files``'s arguments) if missing.
+
+        Until that works, log the cause once as an error (again only when it changes) and
+        retry with a growing pause: raising would have the triggerer restart the watcher
+        at once, about once a second, each time with a traceback.
+        """
+        hook = RabbitMQHook(rabbitmq_conn_id=self.rabbitmq_conn_id)
+        delay, reported = 1.0, None
+        while True:
+            try:
+                self._connection = await hook.aconnect()
+                queue = await self._queue(self._connection)
+            except Exception as exc:  # noqa: BLE001 - unreachable, refused, undefined connection: all wait alike
+                await self.aclose()
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != reported:
+                    log.error(
+                        "Cannot consume RabbitMQ queue %s (connection %s): %s. Declare it with `typecheck declare`"
+                        " or grant this user the configure permission on it; retrying, at most every %s s",
+                        self.queue_name, self.rabbitmq_conn_id, problem, WATCHER_MAX_BACKOFF,
+                    )
+                    reported = problem
+                await self._pause(delay)
+                delay = min(delay * 2, WATCHER_MAX_BACKOFF)
+                continue
+            if reported is not None:
+                log.info("Consuming RabbitMQ queue %s again", self.queue_name)
+            return queue
+
+    async def _queue(self, connection: aio_pika.abc.AbstractConnection) -> aio_pika.abc.AbstractQueue:
+        import aiormq.exceptions
+
+        from airflow_provider_typecheck.queues.files import adeclare_files_queue
+
+        channel = await connection.channel()
+        try:
+            queue = await channel.get_queue(self.queue_name, ensure=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            # The broker closes a channel on a 404: declare on a new one.
+            channel = await connection.channel()
+            queue = await adeclare_files_queue(channel, self.queue_name)
+            log.info("Declared RabbitMQ queue %s", self.queue_name)
+        await channel.set_qos(prefetch_count=self.prefetch_count)
+        return queue
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         for item in batch:
@@ -236,9 +288,10 @@ class RabbitMQStreamProducer(SharedStreamProducer):
                 await message.nack(requeue=True)
 
     async def aclose(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail in any way
+                await connection.close()
 
 
 class RabbitMQEventTrigger(BaseEventTrigger):
@@ -257,7 +310,9 @@ class RabbitMQEventTrigger(BaseEventTrigger):
     (The queue's name is ``queue_name``: ``queue`` is MessageQueueTrigger's own, deprecated,
     parameter.)
 
-    :param queue_name: the queue to consume; it must exist (declare it with its bindings).
+    :param queue_name: the queue to consume; declared (durable quorum queue, see
+        :mod:`airflow_provider_typecheck.queues.files`) when missing. A queue that can be
+        neither found nor declared is logged once as an error and retried with backoff.
     :param message_filter: ``{key: value}`` pairs the JSON body must hold; None fires for all.
     :param rabbitmq_conn_id: the Airflow connection of the broker.
     :param prefetch_count: messages in flight between the broker and the triggerer.

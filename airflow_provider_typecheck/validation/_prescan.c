@@ -192,7 +192,10 @@ typedef struct {
 } Range;
 
 static int grow(Range *r) {
-    size_t capacity = r->capacity ? r->capacity * 2 : 65536;
+    /* The first rows' DICT codes stay small on a wide schema: 2,000 interned columns x 65,536 rows
+     * would be 512 MiB before the first row. */
+    size_t first = r->ndict ? 65536 / (size_t)r->ndict : 65536;
+    size_t capacity = r->capacity ? r->capacity * 2 : (first < 64 ? 64 : first);
     uint64_t *starts = realloc(r->starts, capacity * sizeof(uint64_t));
     if (!starts) return 0;
     r->starts = starts;

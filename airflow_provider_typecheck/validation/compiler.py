@@ -675,6 +675,10 @@ ROW_KEYWORDS: dict[str, Callable[..., list[Check]]] = {
 # --------------------------------------------------------------------------- plan
 
 
+# The keywords through which allowed_types looks for more type names.
+_TYPE_CHILDREN = frozenset({"anyOf", "oneOf", "allOf", "then", "else", "not", "$ref"})
+
+
 def allowed_types(subschema: Any, scope: Scope, seen: set[int] | None = None) -> frozenset[str] | None:
     """The typing contract's rule 4: types named by ``type`` in ``subschema`` and,
     recursively, its ``anyOf``/``oneOf``/``allOf``/``then``/``else``/``not`` and
@@ -683,9 +687,11 @@ def allowed_types(subschema: Any, scope: Scope, seen: set[int] | None = None) ->
     if not isinstance(subschema, dict) or id(subschema) in seen or scope.depth > MAX_DEPTH:
         return None
     seen.add(id(subschema))
-    inner = scope.enter(subschema)
     declared = subschema.get("type")
     named = {declared} if isinstance(declared, str) else {t for t in declared or () if isinstance(t, str)}
+    if _TYPE_CHILDREN.isdisjoint(subschema):
+        return frozenset(named) if named else None  # most columns: no scope to enter
+    inner = scope.enter(subschema)
     children: list[tuple[Any, Scope]] = []
     for keyword in ("anyOf", "oneOf", "allOf"):
         if isinstance(subschema.get(keyword), list):

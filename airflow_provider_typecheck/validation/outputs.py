@@ -6,7 +6,6 @@ Imports Polars only, so the CLI can check its outputs before python-jsonschema l
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -76,7 +75,7 @@ class RowSink:
         self.remote = is_remote(self.target)
         local = local_path(self.target) or self.target
         self.format = _output_format(self.target)
-        token = secrets.token_hex(4)
+        token = os.urandom(4).hex()  # not the secrets module: importing it (hmac, hashlib) costs every start
         self._tmp: str | None = None
         self._parts: list[Path] = []
         try:

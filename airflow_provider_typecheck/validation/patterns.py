@@ -14,8 +14,10 @@ import re
 from functools import lru_cache
 from re import _constants as C  # noqa: N812
 from re import _parser as sre_parse
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 _SAFE_OPCODES = {
     C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN, C.BRANCH, C.SUBPATTERN,
@@ -84,6 +86,9 @@ class PatternTooSlow(Exception):
 
 @lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> regex.Pattern[str]:
+    # Imported on the first pattern Polars cannot run: most runs have none, and every start would pay for it.
+    import regex
+
     return regex.compile(pattern, regex.VERSION0)
 
 

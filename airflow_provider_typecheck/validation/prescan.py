@@ -5,8 +5,8 @@ than building its text cells and running every check over them. The native
 scan (``_prescan.c``) walks the bytes once, on every core, and checks each
 cell in place: its kind under the typing contract, numeric bounds, string
 lengths, ``email`` and ``date`` formats. Columns with other keywords (enum,
-pattern, ...) that repeat their values are interned instead, and each
-distinct text is judged once by python-jsonschema. The rows it cannot clear,
+pattern, ...) that repeat their values, or of a short file, are interned
+instead, and each distinct text is judged once by python-jsonschema. The rows it cannot clear,
 the *suspects*, are read by Polars from their own bytes and validated by the
 engine as usual, so verdicts, counts and messages are the engine's.
 
@@ -28,12 +28,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple
 
-from jsonschema import Draft3Validator, Draft4Validator
-
 from airflow_provider_typecheck.validation.cells import ABSENT_VALUE, Cell, allows, coerce_text
 from airflow_provider_typecheck.validation.compiler import EXACT_FLOAT_INT
+from airflow_provider_typecheck.validation.normalise import flat_view, native_parts
 from airflow_provider_typecheck.validation.readers import header_record
-from airflow_provider_typecheck.validation.schema import draft_of
 
 try:
     from airflow_provider_typecheck.validation import _prescan
@@ -49,19 +47,7 @@ DICT_LIMIT = 20_000
 # Bytes scanned per call: the rows found there are one batch (progress, memory).
 SEGMENT_BYTES = 256 * 1024 * 1024
 
-_ANNOTATIONS = frozenset({
-    "title", "description", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly",
-})
-_NATIVE_KEYWORDS = frozenset({
-    "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "format",
-})
 _JSON_TYPES = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
-# Root keywords under which a row's verdict is the AND of its cells' verdicts
-# and of which cells are present.
-_FLAT_ROOT = frozenset({
-    "$schema", "$id", "$defs", "definitions", "type", "properties", "required", "additionalProperties",
-    *_ANNOTATIONS,
-})
 
 NotScannable = _prescan.NotScannable if _prescan is not None else ValueError
 # The mapped file shrank under the scan (another process truncated it): an OSError, never a SIGBUS.
@@ -107,101 +93,106 @@ def available() -> bool:
 
 
 def column_rules(
-    schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell], repetitive: Callable[[], Collection[str]]
+    schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell], internable: Callable[[], Collection[str]]
 ) -> list[ColumnRule] | None:
     """The scan's rule for each column, in header order; None when the schema is beyond the scan.
 
-    ``repetitive()`` names the columns whose values repeat; it is asked (once)
-    only when a column has keywords the scan cannot check natively.
+    The schema is planned from its flat form (:func:`.normalise.flat_view`).
+    ``internable()`` names the columns worth interning (their values repeat, or
+    the file is short); it is asked (once) only when a column has keywords the
+    scan cannot check natively.
     """
-    if issubclass(draft_of(validator), (Draft3Validator, Draft4Validator)):
-        return None  # draft 4's boolean exclusive bounds, draft 3's boolean required
-    if not set(schema) <= _FLAT_ROOT or schema.get("additionalProperties", True) not in (True, False):
+    flat = flat_view(schema, validator, [cell.name for cell in cells])
+    if flat is None:
         return None
-    declared = schema.get("type", "object")
-    if declared != "object" and not (isinstance(declared, list) and "object" in declared):
-        return None
-    properties = schema.get("properties", {})
-    required = schema.get("required", [])
-    if not isinstance(properties, dict) or not isinstance(required, list):
-        return None
+    verdicts = CellVerdicts(validator)
+    properties, required = flat["properties"], frozenset(flat["required"])
     names = {cell.name for cell in cells}
     if any(name not in names for name in required):
         return None  # every row misses it: nothing to clear
     rules = []
-    interned = cache(lambda: frozenset(repetitive()))
+    interned = cache(lambda: frozenset(internable()))
+    # Columns of one kind (subschema, typing, required) have one rule: a wide schema has few kinds.
+    kinds: dict[tuple[Any, ...], ColumnRule] = {}
     for cell in cells:
-        subschema = properties.get(cell.name, True if schema.get("additionalProperties", True) else None)
-        if subschema is None or subschema is False:
+        subschema = properties[cell.name]
+        if subschema is False:
             return None  # a filled-in cell fails wherever it stands
-        rule = _column_rule(subschema, cell, validator, cell.name in required, interned)
+        kind = (verdicts.kind(subschema), cell.allowed, cell.name in required)
+        rule = kinds.get(kind)
         if rule is None:
+            rule = kinds[kind] = _column_rule(subschema, cell, validator, kind[2], verdicts)
+        if rule.mode == DICT and cell.name not in interned():
             return None
         rules.append(rule)
     return rules
 
 
-def _column_rule(
-    subschema: Any, cell: Cell, validator: Any, required: bool, repetitive: Callable[[], frozenset[str]]
-) -> ColumnRule | None:
+def _column_rule(subschema: Any, cell: Cell, validator: Any, required: bool, verdicts: CellVerdicts) -> ColumnRule:
+    """The rule of one column's kind; DICT when it is beyond the native checks (if it may be interned)."""
     def passes(value: Any) -> bool:
-        return _accepts(validator, subschema, cell.name, value)
+        return verdicts.accepts(subschema, cell.name, value)
 
     empty = coerce_text("", cell.allowed)
     empty_ok = not required if empty is ABSENT_VALUE else passes(empty)
-    if subschema is True or (isinstance(subschema, dict) and set(subschema) <= _ANNOTATIONS):
+    parts = native_parts(subschema, validator)
+    if parts == []:
         return ColumnRule(ANY, empty_ok)
-    if not isinstance(subschema, dict):
-        return None
-    native = _native_rule(subschema, cell, empty_ok, passes)
-    if native is not None:
-        return native
-    return ColumnRule(DICT, empty_ok) if cell.name in repetitive() else None
+    native = _native_rule(parts, cell, empty_ok, passes) if parts is not None else None
+    return native if native is not None else ColumnRule(DICT, empty_ok)
 
 
-def _native_rule(subschema: dict[str, Any], cell: Cell, empty_ok: bool, passes: Any) -> ColumnRule | None:
-    if not set(subschema) <= _NATIVE_KEYWORDS | _ANNOTATIONS:
+def _native_rule(parts: list[dict[str, Any]], cell: Cell, empty_ok: bool, passes: Any) -> ColumnRule | None:
+    """One rule for keyword sets that must all hold: the types all allow, the tightest bounds."""
+    allowed: set[str] | None = None
+    for part in parts:
+        declared = part.get("type")
+        if declared is None:
+            continue
+        types = [declared] if isinstance(declared, str) else declared
+        if not isinstance(types, list) or not set(types) <= _JSON_TYPES:
+            return None
+        allowed = set(types) if allowed is None else allowed & set(types)
+    lower = _bound(parts, "minimum", "exclusiveMinimum", lower=True)
+    upper = _bound(parts, "maximum", "exclusiveMaximum", lower=False)
+    lengths = [[part[k] for part in parts if k in part] for k in ("minLength", "maxLength")]
+    if lower is False or upper is False or any(type(n) is not int or n < 0 for found in lengths for n in found):
         return None
-    declared = subschema.get("type")
-    types = [declared] if isinstance(declared, str) else declared
-    if types is not None and (not isinstance(types, list) or not set(types) <= _JSON_TYPES):
-        return None
-    lower = _bound(subschema, "minimum", "exclusiveMinimum", max)
-    upper = _bound(subschema, "maximum", "exclusiveMaximum", min)
-    lengths = [subschema.get(k, -1) for k in ("minLength", "maxLength")]
-    if lower is False or upper is False or any(type(n) is not int or n < -1 for n in lengths):
-        return None
-    form = subschema.get("format")
-    if form is not None and form not in NATIVE_FORMATS:
+    forms = {part["format"] for part in parts if "format" in part}
+    if not forms <= set(NATIVE_FORMATS) or len({NATIVE_FORMATS[form] for form in forms}) > 1:
         return None
     booleans = allows(cell.allowed, "boolean")
     return ColumnRule(
         NATIVE, empty_ok, booleans, booleans and passes(True), booleans and passes(False),
         numeric=allows(cell.allowed, "integer", "number"),
-        int_ok=types is None or "integer" in types or "number" in types,
+        int_ok=allowed is None or "integer" in allowed or "number" in allowed,
         # A fraction in an integer-only column may still be an integer (2.0): a suspect.
-        float_ok=types is None or "number" in types,
-        string_ok=types is None or "string" in types,
+        float_ok=allowed is None or "number" in allowed,
+        string_ok=allowed is None or "string" in allowed,
         minimum=lower[0] if lower else None, minimum_exclusive=bool(lower and lower[1]),
         maximum=upper[0] if upper else None, maximum_exclusive=bool(upper and upper[1]),
-        min_length=lengths[0], max_length=lengths[1],
-        format=NATIVE_FORMATS.get(form, NO_FORMAT),
+        min_length=max(lengths[0], default=-1), max_length=min(lengths[1], default=-1),
+        format=NATIVE_FORMATS[forms.pop()] if forms else NO_FORMAT,
     )
 
 
-def _bound(subschema: dict[str, Any], inclusive: str, exclusive: str, tighter: Any) -> tuple[float, bool] | None | bool:
-    """The tighter of a column's inclusive and exclusive bounds as ``(float, exclusive)``;
-    None when it has none, False when one cannot be compared exactly as a double."""
+def _bound(parts: list[dict[str, Any]], inclusive: str, exclusive: str, *, lower: bool) -> tuple[float, bool] | None | bool:
+    """The tightest of the parts' inclusive and exclusive bounds as ``(float, exclusive)``;
+    None when they have none, False when one cannot be compared exactly as a double."""
     found = []
-    for keyword, is_exclusive in ((inclusive, False), (exclusive, True)):
-        if keyword in subschema:
-            value = subschema[keyword]
-            if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > EXACT_FLOAT_INT:
-                return False
-            found.append((float(value), is_exclusive))
-    if len(found) == 2 and found[0][0] == found[1][0]:
-        return found[1]  # equal values: the exclusive one is the tighter
-    return tighter(found, key=lambda bound: bound[0]) if found else None
+    for part in parts:
+        for keyword, is_exclusive in ((inclusive, False), (exclusive, True)):
+            if keyword in part:
+                value = part[keyword]
+                if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > EXACT_FLOAT_INT:
+                    return False
+                found.append((float(value), is_exclusive))
+    if not found:
+        return None
+    # Of equal values the exclusive bound is the tighter.
+    if lower:
+        return max(found)
+    return min(found, key=lambda bound: (bound[0], not bound[1]))
 
 
 def scan(
@@ -228,7 +219,10 @@ def scan(
         head = readable[header_end:header_end + 1024 * 1024]
         segment_bytes = max(batch_rows * len(head) // max(head.count(b"\n"), 1), 1)
     crlf = header.endswith(b"\r\n")
-    judge = _Judge(schema, validator, cells)
+    flat = flat_view(schema, validator, [cell.name for cell in cells])
+    if flat is None:
+        raise NotScannable("the schema is beyond the scan")
+    judge = _Judge(flat, cells, CellVerdicts(validator))
     threads = threads or _usable_cores()
     big = isinstance(data, mmap.mmap) and len(data) > segment_bytes
     position, row = header_end, 0
@@ -281,34 +275,47 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _accepts(validator: Any, subschema: Any, name: str, value: Any) -> bool:
-    """python-jsonschema's verdict on one cell's value (a value it cannot evaluate is refused)."""
-    try:
-        return next(iter(validator.descend(value, subschema, path=name)), None) is None
-    except (ArithmeticError, ValueError):
-        return False
+class CellVerdicts:
+    """python-jsonschema's verdicts on single cells, remembered across columns whose subschemas
+    are equal (a wide schema has thousands of columns of a few kinds) and across segments.
+    A value python-jsonschema cannot evaluate is refused."""
+
+    def __init__(self, validator: Any) -> None:
+        self.validator = validator
+        self._kinds: dict[int, tuple[Any, str]] = {}  # id(subschema) -> (subschema, its repr)
+        self._known: dict[tuple[Any, ...], bool] = {}
+
+    def kind(self, subschema: Any) -> str:
+        """``subschema`` as text: equal texts, equal verdicts. (``repr`` of JSON values tells
+        ``1`` from ``1.0`` and ``true``, and costs a third of ``json.dumps``.)"""
+        known = self._kinds.get(id(subschema))
+        if known is None or known[0] is not subschema:
+            known = self._kinds[id(subschema)] = (subschema, repr(subschema))
+        return known[1]
+
+    def accepts(self, subschema: Any, name: str, value: Any) -> bool:
+        key = (self.kind(subschema), type(value).__name__, value)
+        verdict = self._known.get(key)
+        if verdict is None:
+            try:
+                verdict = next(iter(self.validator.descend(value, subschema, path=name)), None) is None
+            except (ArithmeticError, ValueError):
+                verdict = False
+            if len(self._known) < DICT_LIMIT * 4:
+                self._known[key] = verdict
+        return verdict
 
 
 class _Judge:
-    """The verdicts on distinct texts of the interned columns, remembered across segments."""
+    """The verdicts on distinct texts of the interned columns."""
 
-    def __init__(self, schema: Mapping[str, Any], validator: Any, cells: Sequence[Cell]) -> None:
+    def __init__(self, schema: Mapping[str, Any], cells: Sequence[Cell], verdicts: CellVerdicts) -> None:
         self.properties = schema.get("properties", {})
-        self.validator = validator
         self.cells = cells
-        self.refused: dict[int, dict[str, bool]] = {}
+        self.verdicts = verdicts
 
     def __call__(self, position: int, texts: list[str]) -> list[bool]:
         """True for each text python-jsonschema refuses in this column."""
-        known = self.refused.setdefault(position, {})
         cell = self.cells[position]
         subschema = self.properties.get(cell.name, True)
-        verdicts = []
-        for text in texts:
-            refused = known.get(text)
-            if refused is None:
-                refused = not _accepts(self.validator, subschema, cell.name, coerce_text(text, cell.allowed))
-                if len(known) < DICT_LIMIT * 4:
-                    known[text] = refused
-            verdicts.append(refused)
-        return verdicts
+        return [not self.verdicts.accepts(subschema, cell.name, coerce_text(text, cell.allowed)) for text in texts]

@@ -121,15 +121,16 @@ def events_by_task(channel: Any, queue: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll until ``predicate()`` is truthy (returned); fail the test with ``what`` on timeout."""
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1,
+             detail: Callable[[], str] | None = None) -> Any:
+    """Poll until ``predicate()`` is truthy (returned); fail the test with ``what`` (and ``detail()``) on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout} s waiting for {what}" + (f"\n{detail()}" if detail else ""))
         time.sleep(interval)
 
 

@@ -203,18 +203,22 @@ def test_summaries_must_be_small_json(tasks: TaskStatusStore) -> None:
     assert tasks.get(task.task_id).state is TaskState.VALIDATING
 
 
-def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str) -> None:
+def test_every_key_is_under_the_prefix(tasks: TaskStatusStore, redis_prefix: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     task = tasks.create(import_name="orders", file_name="a.csv")
     tasks.mark_reading(task.task_id)
 
     keys = {k.decode() for k in tasks._redis.scan_iter(match=f"{redis_prefix}*")}
 
-    assert keys == {f"{redis_prefix}task:{task.task_id}", f"{redis_prefix}tasks:import:orders"}
+    assert keys == {f"{redis_prefix}task:{task.task_id}", f"{redis_prefix}tasks:import:orders",
+                    f"{redis_prefix}stats:tasks"}
+    # The default prefix: the session's API environment (api_env) may have set another.
+    monkeypatch.delenv("TYPECHECK_REDIS_PREFIX", raising=False)
     assert Services(TypecheckSettings()).tasks.task_key("x").startswith("typecheck:")
 
 
 def test_the_submitter_and_airflow_origin_are_kept_and_indexed(tasks: TaskStatusStore) -> None:
-    from airflow_provider_typecheck.triggers.validation import decode_status
+    from airflow_provider_typecheck.registry.tasks import decode_status
 
     origin = {"dag_id": "payroll", "task_id": "check", "run_id": "manual__2026-01-01", "map_index": -1}
     from_airflow = tasks.create(import_name="pay", file_name="p.csv", submitted_by="airflow:payroll.check",
@@ -225,9 +229,9 @@ def test_the_submitter_and_airflow_origin_are_kept_and_indexed(tasks: TaskStatus
     tasks.finish(from_airflow.task_id, valid=True, summary={})  # every write keeps both indexes alive
     stored = tasks.get(from_airflow.task_id)
     assert stored.submitted_by == "airflow:payroll.check" and stored.airflow.model_dump() == origin
-    # Any reader of the hash gets the same object (the trigger decodes it on its own).
+    # The async reader (triggers) gets the hash as str: the same object comes out.
     raw = {k.decode(): v.decode() for k, v in tasks._redis.hgetall(tasks.task_key(stored.task_id)).items()}
-    assert decode_status(raw)["airflow"] == origin
+    assert decode_status(raw).airflow.model_dump() == origin
     assert [t.task_id for t in tasks.for_import("pay")] == [mine.task_id, from_airflow.task_id]
     owned = tasks.for_import("pay", submitted_by=mine.submitted_by)
     assert [t.task_id for t in owned] == [mine.task_id]

@@ -15,6 +15,7 @@ INFRA_IMAGES = {"postgres": "postgres:17", "redis": "redis:7", "rabbitmq": "rabb
 AIRFLOW_SERVICES = {"airflow-api-server": "api-server", "airflow-scheduler": "scheduler",
                     "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer"}
 STORE_VOLUME = "typecheck-data:/data/typecheck"
+DATA_VOLUME = "airflow-data:/opt/airflow/data"
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,21 @@ def test_env_example_names_every_required_secret() -> None:
     for line in (ROOT / ".env.example").read_text().splitlines():
         if line.split("=", 1)[0] in required:
             assert line.endswith("="), line
+
+
+def test_every_component_and_worker_sees_the_same_data_and_settings(compose) -> None:
+    """The example DAGs' files and quarantine, the file store and the Redis prefix are the same everywhere."""
+    services = compose["services"]
+    for name in (*AIRFLOW_SERVICES, "typecheck-worker", "typecheck-api"):
+        volumes = services[name]["volumes"]
+        assert DATA_VOLUME in volumes and STORE_VOLUME in volumes, name
+        assert not any(volume.startswith("./examples") for volume in volumes), name
+        env = services[name]["environment"]
+        assert env["TYPECHECK_REDIS_PREFIX"] == "${TYPECHECK_REDIS_PREFIX:-typecheck:}", name
+        assert env["TYPECHECK_STORAGE_URI"] == "file:///data/typecheck", name
+    seed = services["airflow-init"]["command"][-1]
+    assert "/opt/airflow/data/" in seed and "users.csv" in seed and "users.schema.json" in seed
+    assert "chown airflow:root /opt/airflow/data /data/typecheck" in (ROOT / "Dockerfile").read_text()
 
 
 def test_prometheus_scrapes_the_api_and_every_worker(compose) -> None:

@@ -101,7 +101,8 @@ def test_every_setting_is_documented_with_its_default_and_components() -> None:
         default, needed_by = cells[0], cells[1]
         if not default.startswith(_default_text(field.default)):
             problems.append(f"{variable}: documented default {default!r}, real {field.default!r}")
-        components = {part.strip() for part in needed_by.split(",")}
+        # A component may carry a remark: "CLI (`typecheck sweep`)".
+        components = {re.sub(r"\s*\(.*\)$", "", part).strip() for part in needed_by.split(",")}
         if not components or not components <= COMPONENTS:
             problems.append(f"{variable}: Needed by {needed_by!r} is not a list of {sorted(COMPONENTS)}")
     stale = set(documented) - {f"TYPECHECK_{name.upper()}" for name in TypecheckSettings.model_fields}

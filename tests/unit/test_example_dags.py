@@ -57,3 +57,27 @@ def test_event_driven_is_scheduled_by_an_amqp_watcher(dagbag) -> None:
 def test_local_dag_validates_in_the_task(dagbag) -> None:
     validate = dagbag.dags["typecheck_local"].get_task("validate")
     assert (validate.mode, validate.schema_path) == ("local", "{{ params.schema_path }}")
+
+
+def test_event_driven_claims_then_maps_one_validation_per_file(dagbag) -> None:
+    dag = dagbag.dags["typecheck_event_driven"]
+    claim = dag.get_task("claim_files")
+    assert [inlet.name for inlet in claim.inlets] == ["typecheck_incoming_files"]
+    assert dag.get_task("validate").upstream_task_ids == {"claim_files"}
+    assert type(dag.get_task("validate")).__name__ == "MappedOperator"
+
+
+def test_local_dag_takes_on_invalid_as_a_param(dagbag) -> None:
+    dag = dagbag.dags["typecheck_local"]
+    assert dag.get_task("validate").on_invalid == "{{ params.on_invalid }}"
+    assert dag.params.get_param("on_invalid").schema["enum"] == ["fail", "warn", "skip"]
+
+
+def test_examples_retry_and_keep_their_files_out_of_the_repository(dagbag) -> None:
+    repository = str(DAGS.parent)
+    for dag in dagbag.dags.values():
+        # A try lost to Airflow's deferral race (apache/airflow#72716) is retried.
+        assert all(task.retries >= 1 for task in dag.tasks), dag.dag_id
+        for name, param in dag.params.items():
+            value = param.value if hasattr(param, "value") else param
+            assert not str(value).startswith(repository), (dag.dag_id, name, value)

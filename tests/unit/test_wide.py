@@ -6,8 +6,10 @@ import csv
 from pathlib import Path
 
 import polars as pl
+import pytest
+from jsonschema.validators import validator_for
 
-from airflow_provider_typecheck.validation import validate_file
+from airflow_provider_typecheck.validation import SchemaError, check_schema, validate_file
 from airflow_provider_typecheck.validation.engine import verdicts
 from airflow_provider_typecheck.validation.schema import _distinct_properties
 from tests.oracle import reference_counts
@@ -68,3 +70,16 @@ def test_meta_validation_checks_each_kind_of_property_once() -> None:
     assert list(reduced["properties"]) == ["c0", "c1", "c2", "c3"]
     broken = {"properties": {**schema["properties"], "c999": {"type": "integr"}}}
     assert "c999" in _distinct_properties(broken)["properties"]
+
+
+def test_meta_validation_of_a_long_required_list_keeps_its_verdicts() -> None:
+    names = [f"c{i}" for i in range(1000)]
+    assert _distinct_properties({"required": names})["required"] == ["c0"]
+    for draft in ("http://json-schema.org/draft-04/schema#", "https://json-schema.org/draft/2020-12/schema"):
+        check_schema({"$schema": draft, "required": names})
+        for bad in ([*names, "c5"], [*names, 7]):  # a repeated name, a name that is not a string
+            assert validator_for({"$schema": draft}).META_SCHEMA  # the draft's own meta-schema refuses it too
+            assert not validator_for({"$schema": draft})(validator_for({"$schema": draft}).META_SCHEMA).is_valid(
+                {"$schema": draft, "required": bad})
+            with pytest.raises(SchemaError, match="required"):
+                check_schema({"$schema": draft, "required": bad})

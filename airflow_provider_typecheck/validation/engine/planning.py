@@ -27,9 +27,10 @@ class CompiledSchema:
 
     def __init__(
         self, schema: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES,
-        max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH,
+        max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH, draft: str | None = None,
     ) -> None:
-        self.draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
+        """``draft``: what :func:`check_schema` said of ``schema``, when the caller checked it already."""
+        self.draft = draft or check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
         self.schema = schema
         cls = bounded_validator_class(validator_class(schema))
         self.validator = new_validator(cls, schema, format_checker=cls.FORMAT_CHECKER)
@@ -59,8 +60,8 @@ class CompiledSchema:
 
 
 @lru_cache(maxsize=128)
-def _compile_cached(digest: str, canonical: str, max_bytes: int, max_depth: int) -> CompiledSchema:
-    return CompiledSchema(json.loads(canonical), max_bytes=max_bytes, max_depth=max_depth)
+def _compile_cached(digest: str, canonical: str, draft: str) -> CompiledSchema:
+    return CompiledSchema(json.loads(canonical), draft=draft)
 
 
 def compile_schema(
@@ -74,11 +75,11 @@ def compile_schema(
     if isinstance(schema, CompiledSchema):
         return schema
     # Checked first: it refuses what is not an object, and what nests too deeply to serialise.
-    check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
+    draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
     # Key order is kept, not sorted: python-jsonschema applies keywords in the
     # schema's order, which decides the order of errors and where is_valid stops.
     canonical = json.dumps(schema, separators=(",", ":"))
-    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical, max_bytes, max_depth)
+    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical, draft)
 
 
 def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> list[str]:

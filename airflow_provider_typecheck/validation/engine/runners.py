@@ -17,7 +17,12 @@ from airflow_provider_typecheck.validation.engine.planning import (
     compile_schema,
     repetitive_columns,
 )
-from airflow_provider_typecheck.validation.engine.verdicts import Validation, ragged_message
+from airflow_provider_typecheck.validation.engine.verdicts import (
+    WIDE_SCHEMA_COLUMNS,
+    Validation,
+    ragged_message,
+    row_by_row,
+)
 from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.outputs import check_outputs
@@ -25,6 +30,10 @@ from airflow_provider_typecheck.validation.readers import Table, open_table
 from airflow_provider_typecheck.validation.report import ValidationReport
 
 ProgressCallback = Callable[[int, "int | None"], None]
+# A wide schema's file of fewer lines (and bytes) has each column's distinct texts judged by the
+# pre-scan, repetitive or not (repetitive_columns calls no column of fewer rows repetitive).
+SMALL_FILE_ROWS = 1000
+SMALL_FILE_BYTES = 16 * 1024 * 1024
 
 
 def validate_frame(
@@ -88,13 +97,20 @@ def validate_prescanned(
     source = table.csv
     repetitive: list[str] = []
 
-    def sample_repetitive() -> list[str]:
-        # Only columns the scan cannot check natively need to know; the sample costs a read.
+    def internable() -> list[str]:
+        # Only columns the scan cannot check natively need to know.
+        if len(table.header) >= WIDE_SCHEMA_COLUMNS:
+            with source.mapped() as data:
+                head = data[:SMALL_FILE_BYTES + 1]
+            if len(head) <= SMALL_FILE_BYTES and head.count(b"\n") - 1 < SMALL_FILE_ROWS:  # less the header's
+                # A wide schema's short file: judging each distinct text of a column once costs
+                # less than a plan (per column) or python-jsonschema on whole rows (per cell).
+                return table.header
+        # The sample costs a read.
         repetitive.extend(repetitive_columns(source.head(SAMPLE_ROWS)))
         return repetitive
 
-    rules = prescan.column_rules(compiled.schema, compiled.validator, compiled.cells(table.header),
-                                 sample_repetitive)
+    rules = prescan.column_rules(compiled.schema, compiled.validator, compiled.cells(table.header), internable)
     if rules is None:
         return None
     validation = Validation(compiled, table.header, repetitive=repetitive, file=table.name,
@@ -126,10 +142,12 @@ def validate_prescanned(
         validation.abandon()
         raise
     report = validation.finish()
-    if not validation.planned and any(rule.mode == prescan.DICT for rule in rules):
+    if (not validation.planned and any(rule.mode == prescan.DICT for rule in rules)
+            and not row_by_row(report.total_rows, len(cells))):
         # No segment needed the vectorised checks; the report still says which of the
-        # interned columns' keywords they would have left to python-jsonschema (a
-        # natively checked column has none).
+        # interned columns' keywords they would have left to python-jsonschema, as the
+        # ordinary path's plan would (a natively checked column has none; a file the
+        # ordinary path checks row by row has no plan).
         report.fallback_keywords = list(compiled.plan(table.header, repetitive).fallback_keywords)
     return report
 

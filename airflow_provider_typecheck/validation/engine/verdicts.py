@@ -31,6 +31,11 @@ PYTHON_BATCH_ROWS = 8
 WIDE_SCHEMA_COLUMNS = 256
 
 
+def row_by_row(rows: int, columns: int, *, first_batch: bool = True) -> bool:
+    """Whether a batch is checked row by row by python-jsonschema rather than by a plan."""
+    return rows <= PYTHON_BATCH_ROWS and (columns >= WIDE_SCHEMA_COLUMNS or not first_batch)
+
+
 def ragged_message(fields: int, expected: int) -> str:
     """The error of a row with the wrong number of fields."""
     return f"row has {fields} field(s) but the header has {expected}"
@@ -96,7 +101,7 @@ class Validation:
         if batch.height == 0:
             return
         first_batch = self.report.total_rows == batch.height
-        if batch.height <= PYTHON_BATCH_ROWS and (len(self.cells) >= WIDE_SCHEMA_COLUMNS or not first_batch):
+        if row_by_row(batch.height, len(self.cells), first_batch=first_batch):
             self._add_row_by_row(batch, numbers)
             return
         plan = self.plan

@@ -11,7 +11,7 @@ from airflow_provider_typecheck.operators.validate import SpreadsheetValidateOpe
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
 def typecheck_outcomes():
     common = {"import_name": "{{ params.import_name }}", "mode": "worker", "deferrable": True, "poll_interval": 1,
-              "timeout": 120}
+              "timeout": 120, "min_defer_seconds": 0}
     SpreadsheetValidateOperator(task_id="valid", file="{{ params.valid }}", **common)
     for on_invalid in ("fail", "warn", "skip"):
         SpreadsheetValidateOperator(task_id=f"invalid_{on_invalid}", file="{{ params.invalid }}",
