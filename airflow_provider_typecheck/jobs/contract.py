@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +30,10 @@ class InvalidJob(ValueError):
         self.task_id = task_id
 
 
+# The job options that say which table of the file is checked (see JobOptions.table_options).
+TABLE_OPTIONS = ("header_row", "cell_range", "columns", "strict_header")
+
+
 class JobOptions(BaseModel):
     """How to read the file and what to write besides the report."""
 
@@ -38,9 +42,18 @@ class JobOptions(BaseModel):
     sheet: str | int | None = None
     delimiter: str | None = None
     encoding: str | None = None
+    # Which table of the file, and how its header is named (the core's open_table options).
+    header_row: Annotated[int, Field(ge=1)] | Literal["auto"] | None = None
+    cell_range: str | None = Field(default=None, max_length=64)
+    columns: tuple[str, ...] | None = None
+    strict_header: bool = False
     max_errors: int = Field(default=1000, ge=0)
     write_invalid_rows: bool = False
     write_valid_rows: bool = False
+
+    def table_options(self) -> dict[str, Any]:
+        """The table options that are set, named as the core's ``validate_file`` takes them."""
+        return {name: getattr(self, name) for name in TABLE_OPTIONS if getattr(self, name) not in (None, False)}
 
 
 class ValidationJob(BaseModel):

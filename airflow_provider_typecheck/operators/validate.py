@@ -116,8 +116,11 @@ class SpreadsheetValidateOperator(BaseOperator):
     :param sheet: the sheet of a workbook: a name, or a 0-based index. (templated)
     :param delimiter: a CSV delimiter, when sniffing is not wanted. (templated)
     :param encoding: the CSV's encoding (a Python codec name such as ``cp1253``); default detected. (templated)
-    :param header_row: the header's row, counted from 1 as a spreadsheet does; rows above it
-        are skipped (local mode: the job contract has no such option). (templated)
+    :param header_row: the header's row, counted from 1 as a spreadsheet does (rows above it
+        are skipped), or ``"auto"`` to pass over title and comment lines. (templated)
+    :param cell_range: check one table of the sheet, the cells of this range (``"A3:F40"``).
+    :param columns: check only these columns (header names; a list or one comma-separated text).
+    :param strict_header: refuse blank or repeated header names instead of naming them.
     :param postgres_conn_id: the PostgreSQL connection (schema registry with ``schema_store="postgres"``).
     :param mongo_conn_id: the MongoDB connection (schema registry with ``schema_store="mongo"``).
     :param redis_conn_id: the Redis connection of the task status (worker mode).
@@ -155,6 +158,9 @@ class SpreadsheetValidateOperator(BaseOperator):
         delimiter: str | None = None,
         encoding: str | None = None,
         header_row: int | str | None = None,
+        cell_range: str | None = None,
+        columns: Sequence[str] | str | None = None,
+        strict_header: bool = False,
         postgres_conn_id: str | None = None,
         mongo_conn_id: str | None = None,
         redis_conn_id: str | None = None,
@@ -169,8 +175,6 @@ class SpreadsheetValidateOperator(BaseOperator):
             raise ValueError("give at most one of schema or schema_path")
         if mode == "worker" and (schema is not None or schema_path is not None):
             raise ValueError("worker mode validates against the registry: upload the schema first (SchemaUploadOperator)")
-        if mode == "worker" and header_row is not None:
-            raise ValueError("header_row needs mode='local': the worker's job contract has no such option")
         if schema_store is not None and schema_store not in SCHEMA_STORES:
             raise ValueError(f"schema_store must be 'mongo' or 'postgres', not {schema_store!r}")
         self.import_name = import_name
@@ -192,6 +196,9 @@ class SpreadsheetValidateOperator(BaseOperator):
         self.delimiter = delimiter
         self.encoding = encoding
         self.header_row = header_row
+        self.cell_range = cell_range
+        self.columns = columns
+        self.strict_header = strict_header
         self.postgres_conn_id = postgres_conn_id
         self.mongo_conn_id = mongo_conn_id
         self.redis_conn_id = redis_conn_id
@@ -218,7 +225,8 @@ class SpreadsheetValidateOperator(BaseOperator):
         if max_errors is None or (isinstance(max_errors, int) and max_errors < 0):
             raise ValueError("max_errors must be 0 or more")
         self.max_errors = max_errors
-        self.header_row = _number(self.header_row, int, "header_row")
+        if self.header_row != "auto":
+            self.header_row = _number(self.header_row, int, "header_row")
         if isinstance(self.header_row, int) and self.header_row < 1:
             raise ValueError("header_row counts from 1")
         if isinstance(self.sheet, str) and self.sheet.isdigit():
@@ -262,7 +270,7 @@ class SpreadsheetValidateOperator(BaseOperator):
         report = validate_file(
             uri, compiled, sheet=self.sheet, delimiter=self.delimiter, max_errors=self.max_errors,
             invalid_out=self.invalid_out, valid_out=self.valid_out, workbook_limits=limits.workbook,
-            encoding=self.encoding, header_row=self.header_row,
+            encoding=self.encoding, **self._table_options(),
         )
         # The full report (error list included) goes where the workers' reports go; XCom stays small.
         report_uri = services.files.write_report(self.validation_id, report.to_dict())
@@ -285,6 +293,12 @@ class SpreadsheetValidateOperator(BaseOperator):
         active = self._services().schemas.active(self.import_name, version=self._version())
         return active.schema, active.version
 
+    def _table_options(self) -> dict[str, Any]:
+        """Which table of the file (range, columns, header row and policy), checked as the core checks them."""
+        from airflow_provider_typecheck.validation.readers import TableSpec
+
+        return TableSpec.of(self.header_row, self.cell_range, self.columns, self.strict_header).as_options()
+
     def _version(self) -> int | None:
         return None if self.schema_version in (None, "", "None") else int(self.schema_version)
 
@@ -300,6 +314,7 @@ class SpreadsheetValidateOperator(BaseOperator):
         options = JobOptions(
             sheet=self.sheet, delimiter=self.delimiter, encoding=self.encoding, max_errors=self.max_errors,
             write_invalid_rows=self.invalid_out is not None, write_valid_rows=self.valid_out is not None,
+            **self._table_options(),
         )
         self.validation_id = services.publish_validation(
             self.import_name, uri, file_name=uri.rsplit("/", 1)[-1], schema_version=self._version(),

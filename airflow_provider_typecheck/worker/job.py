@@ -331,7 +331,8 @@ class JobRunner:
             raise _JobFailed(f"the file {job.file_uri} does not exist (or is not a regular file)")
         options = job.options
         kwargs: dict[str, Any] = {"sheet": options.sheet, "delimiter": options.delimiter,
-                                  "max_errors": options.max_errors, "encoding": options.encoding}
+                                  "max_errors": options.max_errors, "encoding": options.encoding,
+                                  **options.table_options()}
         if options.write_invalid_rows or options.write_valid_rows:
             self.files.prepare_outputs()
         if options.write_invalid_rows:

@@ -52,6 +52,15 @@ def upload_spreadsheet(
     sheet: Annotated[str | None, Query(max_length=255, description="Sheet name or 0-based index (XLSX/XLS).")] = None,
     delimiter: Annotated[str | None, Query(min_length=1, max_length=4, description="CSV delimiter.")] = None,
     schema_version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    header_row: Annotated[str | None, Query(max_length=12, description=(
+        "The header's row, counted from 1; 'auto' passes over title and comment lines "
+        "(default: the first row that is not blank)."))] = None,
+    cell_range: Annotated[str | None, Query(alias="range", max_length=64, description=(
+        "Check one table of the sheet: the cells of this range, e.g. A3:F40 (B:D whole columns)."))] = None,
+    columns: Annotated[str | None, Query(max_length=65_536, description=(
+        "Check only these columns: header names, comma-separated."))] = None,
+    strict_header: Annotated[bool, Query(description=(
+        "Refuse blank or repeated header names (default: named by column letter, suffixed .1, .2...)."))] = False,
 ) -> ValidationAccepted:
     """
     Queue a spreadsheet (multipart field ``spreadsheet_file``) for validation against
@@ -64,6 +73,7 @@ def upload_spreadsheet(
     from airflow_provider_typecheck.jobs import JobOptions
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
+    table = _table_options(header_row, cell_range, columns, strict_header)  # 422 before a byte is read
     schema = stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
     room = _quota_room(stores.uploads, settings, user)
     # A declared Content-Length past max_upload_bytes was refused already (middleware).
@@ -93,12 +103,24 @@ def upload_spreadsheet(
         file_checksum=upload.checksum,
         schema=schema,
         options=JobOptions(sheet=sheet_option, delimiter=delimiter, max_errors=settings.max_errors,
-                           write_invalid_rows=True),
+                           write_invalid_rows=True, **table),
         submitted_by=str(user.id),
     )
     stores.uploads.record(task_id=queued.task_id, upload_folder=stores.files.upload_folder(upload.uri),
                           user_id=str(user.id), size=upload.size)
     return ValidationAccepted(task_id=queued.task_id, import_name=import_name, schema_version=schema.version)
+
+
+def _table_options(header_row: str | None, cell_range: str | None, columns: str | None,
+                   strict_header: bool) -> dict[str, Any]:
+    """The table options as a job carries them, checked by the core's own rules (422 when unusable)."""
+    from airflow_provider_typecheck.validation.errors import ReadError
+    from airflow_provider_typecheck.validation.readers import TableSpec
+
+    try:
+        return TableSpec.of(header_row, cell_range, columns, strict_header).as_options()
+    except ReadError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
 
 
 def _quota_room(ledger: UploadLedger, settings: TypecheckSettings, user: UserPublic) -> int:

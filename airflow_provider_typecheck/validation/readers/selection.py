@@ -103,6 +103,12 @@ class TableSpec:
                 raise ReadError(f"the header row {header_row} is outside the range {cell_range}")
         return spec
 
+    def as_options(self) -> dict[str, object]:
+        """The options that are set, as ``open_table`` and ``validate_file`` take them (and a job carries them)."""
+        options = {"header_row": self.header_row, "cell_range": str(self.cell_range) if self.cell_range else None,
+                   "columns": self.columns, "strict_header": self.strict_header}
+        return {name: value for name, value in options.items() if value is not None and value is not False}
+
     @property
     def first_row(self) -> int:
         """The first row of the sheet the table may use."""

@@ -175,8 +175,9 @@ def test_encoding_and_header_row_as_the_cli_takes_them(tmp_path) -> None:
     result = validate(path, encoding="cp1253", header_row=2, valid_out=str(valid_out)).execute({})
     assert (result["state"], result["total_rows"]) == ("valid", 2)
     assert "1,Αννα,ana@example.com" in valid_out.read_text(encoding="utf-8")
-    with pytest.raises(ValueError, match="header_row needs mode='local'"):
-        SpreadsheetValidateOperator(task_id="t", import_name="u", file="f", mode="worker", header_row=2)
+    # The job contract carries it to the workers too.
+    worker = SpreadsheetValidateOperator(task_id="t", import_name="u", file="f", mode="worker", header_row="2")
+    assert worker._table_options() == {"header_row": 2}
 
 
 def test_connection_ids_and_schema_store_override_the_settings() -> None:

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 import xlsxwriter
 import xlwt
 
 from airflow_provider_typecheck.validation import ReadError, open_table, validate_file
-from tests.sheets_reference import Rows, block, ods_rows, reference, write_ods, xls_rows, xlsx_rows
+from tests.sheets_reference import Rows, block, header_names, ods_rows, reference, write_ods, xls_rows, xlsx_rows
 
 ANY_TEXT = {"type": ["string", "null"]}
 
@@ -381,3 +383,26 @@ def test_ods_times_are_placed_through_repeated_rows_columns_and_merged_cells(tmp
     assert data[3][2:] == ("03:00:00", "04:00:00")
     assert data[4][2:] == ("2020-01-02", "2020-01-02")
     assert_agrees(path, rows, 1, {"properties": {"d": {"pattern": "^0[24]"}}, "required": ["d"]})
+
+
+@given(st.lists(st.sampled_from(["", " ", None, "a", "a.1", "a.2", "B", "C", "B.1", "a.1.1"]), min_size=1, max_size=8),
+       st.integers(min_value=0, max_value=30))
+def test_header_names_are_unique_and_follow_the_documented_rule(cells: list[str | None], first_column: int) -> None:
+    from airflow_provider_typecheck.validation.readers.header import name_columns
+
+    names, _ = name_columns("f", cells, range(first_column, first_column + len(cells)), 1)
+    assert names == header_names(cells, first_column)
+    assert len(set(names)) == len(names)
+
+
+def test_table_options_as_users_give_them_and_as_a_job_carries_them() -> None:
+    from airflow_provider_typecheck.validation.readers import TableSpec
+
+    assert TableSpec.of("auto", "e3:f9", "sku,stock", True).as_options() == {
+        "header_row": "auto", "cell_range": "E3:F9", "columns": ("sku", "stock"), "strict_header": True}
+    assert TableSpec.of("4").as_options() == {"header_row": 4}
+    assert TableSpec.of().as_options() == {}
+    for bad, message in [({"header_row": "0"}, "1 or more"), ({"cell_range": "A0:B2"}, "not a cell range"),
+                         ({"columns": ""}, "no columns named")]:
+        with pytest.raises(ReadError, match=message):
+            TableSpec.of(**bad)
