@@ -106,11 +106,22 @@ def app_client(job_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iter
 
     from airflow_provider_typecheck.api import create_app
 
+    from airflow_provider_typecheck.registry.models import UserCreate
+    from airflow_provider_typecheck.services import Services
+
     for name, value in {"TYPECHECK_JWT_SECRET": JWT_SECRET, "TYPECHECK_FIRST_ADMIN_USERNAME": ADMIN,
                         "TYPECHECK_FIRST_ADMIN_PASSWORD": ADMIN_PASSWORD}.items():
         monkeypatch.setenv(name, value)
-    with TestClient(create_app(TypecheckSettings())) as client:
-        token = client.post("/api/v1/login/access-token", data={"username": ADMIN, "password": ADMIN_PASSWORD})
+    settings = TypecheckSettings()
+    # An admin of this test's own: the session's PostgreSQL schema may hold another admin
+    # already, and the first-admin setting then creates none.
+    admin = f"{ADMIN}-{uuid.uuid4().hex[:8]}"
+    services = Services(settings)
+    services.users.create(UserCreate(username=admin, password=ADMIN_PASSWORD, role="admin"))
+    services.close()
+    with TestClient(create_app(settings)) as client:
+        token = client.post("/api/v1/login/access-token", data={"username": admin, "password": ADMIN_PASSWORD})
+        assert token.status_code == 200, token.text
         client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         yield client
 
