@@ -158,14 +158,20 @@ def worker(api_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def api(api_env: dict[str, str], worker: subprocess.Popen, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """``typecheck api`` on a free port of 127.0.0.1, with a worker behind it."""
+    with served_api(api_env, tmp_path_factory.mktemp("api_server") / "api.log") as served:
+        yield served
+
+
+@contextmanager
+def served_api(env: dict[str, str], log: Path) -> Iterator[Api]:
+    """``typecheck api`` with ``env`` on a free port of 127.0.0.1, its output in ``log``; stopped on exit."""
     port = free_port()
-    log = tmp_path_factory.mktemp("api_server") / "api.log"
-    process = start_cli(["api", "--host", "127.0.0.1", "--port", str(port)], api_env, log)
+    process = start_cli(["api", "--host", "127.0.0.1", "--port", str(port)], env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/api/v1/healthcheck/simple", process, log)
         with httpx.Client(base_url=f"{base}/api/v1", timeout=30) as client:
-            yield Api(base_url=base, client=client, env=api_env)
+            yield Api(base_url=base, client=client, env=env)
     finally:
         stop_process(process)
 

@@ -17,12 +17,11 @@ from fsspec.core import url_to_fs
 from tests.integration.api_support import (
     USERS_SCHEMA,
     Api,
-    free_port,
     new_user,
+    served_api,
     start_cli,
     stop_process,
     wait_finished,
-    wait_http,
 )
 
 pytestmark = [pytest.mark.integration("postgres"), pytest.mark.integration("redis"),
@@ -128,17 +127,9 @@ def test_a_worker_sweeps_periodically(api: Api, import_name: str, tmp_path: Path
 @pytest.fixture(scope="module")
 def quota_api(api: Api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A second ``typecheck api`` on the same services, with a tiny per-user quota."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("quota_api") / "api.log"
     env = {**api.env, "TYPECHECK_USER_QUOTA_BYTES": str(len(ROWS) * 2 + len(ROWS) // 2)}
-    process = start_cli(["api", "--host", "127.0.0.1", "--port", str(port)], env, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/api/v1/healthcheck/simple", process, log)
-        with httpx.Client(base_url=f"{base}/api/v1", timeout=30) as client:
-            yield Api(base_url=base, client=client, env=env)
-    finally:
-        stop_process(process)
+    with served_api(env, tmp_path_factory.mktemp("quota_api") / "api.log") as served:
+        yield served
 
 
 def test_a_users_uploads_are_bounded_by_their_quota(quota_api: Api, import_name: str) -> None:
