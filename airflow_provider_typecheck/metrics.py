@@ -62,6 +62,13 @@ class WorkerMetrics:
         self.jobs_in_flight = Gauge("typecheck_jobs_in_flight", "Jobs this worker holds now.", registry=r)
         self.reconnects = Counter("typecheck_worker_reconnects", "Times the RabbitMQ connection was lost.",
                                   registry=r)
+        # Files split across the pool (TYPECHECK_SPLIT_BYTES): the split, each part, the merge.
+        self.splits = Counter("typecheck_file_splits", "Files this worker split into parts for the pool.",
+                              registry=r)
+        self.parts_validated = Counter("typecheck_file_parts_validated",
+                                       "Parts of split files this worker validated.", registry=r)
+        self.merges = Counter("typecheck_file_merges", "Split files whose parts this worker merged into one report.",
+                              registry=r)
 
     def job_finished(self, state: str, *, seconds: float, rows: int | None, size: int | None,
                      peak_rss: int | None) -> None:

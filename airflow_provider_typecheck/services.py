@@ -11,7 +11,7 @@ Airflow, the connection ids an operator names) on first use, once::
     await services.redis_async()   # redis.asyncio.Redis for the running event loop (triggers)
     services.rabbitmq_parameters   # pika's parameters, from the one parser (jobs.rabbitmq)
     services.schemas           # the schema store (MongoDB or PostgreSQL) behind the Redis cache
-    services.users / .tasks / .files / .results
+    services.users / .tasks / .parts / .files / .results
     services.publish_validation(...)
 
 The API's dependencies (``api/deps.py``), the worker, the operators, the triggers, the
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.migrations import PostgresDatabase
     from airflow_provider_typecheck.registry.models import SchemaVersion, TaskStatus
     from airflow_provider_typecheck.registry.results import TaskResults
+    from airflow_provider_typecheck.registry.parts import PartStore
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
     from airflow_provider_typecheck.registry.users import UserStore
@@ -280,6 +281,14 @@ class Services:
         )
 
     @built_once
+    def parts(self) -> PartStore:
+        """The parts of files split across the workers (the worker's; beside the task status)."""
+        from airflow_provider_typecheck.registry.parts import PartStore
+
+        s = self.settings
+        return PartStore(self.redis, inflight_ttl_seconds=s.task_inflight_ttl_seconds, prefix=s.redis_prefix)
+
+    @built_once
     def results(self) -> TaskResults:
         """The one reader of task results (``get``; ``aget`` in an event loop)."""
         from airflow_provider_typecheck.registry.results import TaskResults
@@ -371,7 +380,7 @@ class Services:
             if "postgres" in built:
                 built["postgres"].close()
             for name in ("limits", "redis", "amqp_parameters", "mongo", "_postgres_hook", "postgres", "schema_backend", "cache",
-                         "schemas", "users", "tasks", "results", "login_throttle", "uploads", "files", "publisher"):
+                         "schemas", "users", "tasks", "parts", "results", "login_throttle", "uploads", "files", "publisher"):
                 built.pop(name, None)
 
 

@@ -121,6 +121,9 @@ class TypecheckSettings(BaseSettings):
     # three times this: /healthcheck counts live workers, and a redelivered job whose
     # holder has no heartbeat is taken over at once instead of after its lease.
     worker_heartbeat_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A CSV larger than this is split by a worker into parts of about this size, which the
+    # whole pool validates at once and the last one merges into the one report; 0: never split.
+    split_bytes: int = Field(default=256 * MiB, ge=0)
 
     # Retention (jobs/retention.py): a task's uploads and reports are deleted once its status
     # has expired; workers sweep every interval, leaving files younger than the grace period.

@@ -132,6 +132,9 @@ class Progress(BaseModel):
     rows_done: int
     rows_total: int | None
     percent: float | None
+    parts_done: int | None = Field(default=None, description="Parts of a file split across the workers that are "
+                                   "done (null: the file is validated whole).")
+    parts_total: int | None = Field(default=None, description="Parts the file was split into (null: not split).")
 
 
 class SummaryOut(BaseModel):
@@ -166,7 +169,8 @@ class TaskStatusOut(BaseModel):
             schema_version=status.schema_version,
             file_name=status.file_name,
             state=status.state.value,
-            progress=Progress(rows_done=status.rows_done, rows_total=status.rows_total, percent=status.percent),
+            progress=Progress(rows_done=status.rows_done, rows_total=status.rows_total, percent=status.percent,
+                              parts_done=status.parts_done, parts_total=status.parts_total),
             created_at=status.created_at,
             updated_at=status.updated_at,
             summary=None if summary is None or status.summary is None else SummaryOut.model_validate(summary.model_dump()),

@@ -4,6 +4,13 @@ A job names its file by URI (in the file store, or any place every worker can re
 the file itself never travels in a message. The version field ``v`` is checked first,
 so a message from a newer publisher is dead-lettered with a clear reason rather than
 half-understood.
+
+Two versions travel on the queue: ``"v": 1`` is a whole file (what every caller
+publishes), ``"v": 2`` one part of a file a worker split (:class:`ValidationPartJob`: the
+v1 fields plus ``part``, a byte range and the row it starts at). Whole jobs stay v1, so
+old and new publishers interoperate; a worker that reads v1 only refuses a part with its
+"unknown job contract version 2" reason, which is why workers are upgraded before
+splitting is turned on.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from airflow_provider_typecheck.registry.models import IMPORT_NAME_PATTERN
 
 CONTRACT_VERSION = 1
+PART_CONTRACT_VERSION = 2
+READ_VERSIONS = (CONTRACT_VERSION, PART_CONTRACT_VERSION)
 MAX_JOB_BYTES = 64 * 1024  # a job is a few hundred bytes; anything this big is not one
 
 
@@ -75,6 +84,42 @@ class ValidationJob(BaseModel):
         return self.model_dump_json().encode()
 
 
+class JobPart(BaseModel):
+    """
+    One part of a split file (the core's ``FilePart.to_dict()``): the byte range
+    ``[start, end)`` holding ``rows`` records, the first of them on spreadsheet row ``first_row``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=0)
+    count: int = Field(ge=1)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    first_row: int = Field(ge=1)
+    rows: int = Field(ge=0)
+
+    @property
+    def label(self) -> str:
+        """How a person is told which part: ``part 3 of 8 (rows 2001 to 3000)`` (1-based, spreadsheet rows)."""
+        last = self.first_row + max(self.rows, 1) - 1
+        return f"part {self.index + 1} of {self.count} (rows {self.first_row} to {last})"
+
+
+class ValidationPartJob(ValidationJob):
+    """A part of a split file (``"v": 2``): the whole job's fields, plus the part it checks."""
+
+    v: Literal[2] = PART_CONTRACT_VERSION  # type: ignore[assignment]
+    part: JobPart
+
+    @classmethod
+    def of(cls, job: ValidationJob, part: dict[str, Any]) -> ValidationPartJob:
+        """The part job of ``job`` for ``part`` (a ``FilePart.to_dict()``)."""
+        fields = job.model_dump()
+        fields.pop("v")
+        return cls(**fields, part=JobPart.model_validate(part))
+
+
 class ValidationEvent(BaseModel):
     """The announcement of a finished task on ``typecheck.events``."""
 
@@ -93,7 +138,7 @@ class ValidationEvent(BaseModel):
 
 def parse_job(body: bytes) -> ValidationJob:
     """
-    Read a message body as a :class:`ValidationJob`.
+    Read a message body as a :class:`ValidationJob` (v1) or a :class:`ValidationPartJob` (v2).
 
     :raises InvalidJob: not JSON, not an object, an unknown version, or a field that does
         not fit; its ``task_id`` is set when the message names one, so the task can be failed.
@@ -107,10 +152,12 @@ def parse_job(body: bytes) -> ValidationJob:
     if not isinstance(data, dict):
         raise InvalidJob(f"message is a JSON {type(data).__name__}, not an object")
     task_id = _task_id_of(data)
-    if data.get("v") != CONTRACT_VERSION:
-        raise InvalidJob(f"unknown job contract version {data.get('v')!r} (this worker reads v1)", task_id)
+    version = data.get("v")
+    if type(version) is not int or version not in READ_VERSIONS:
+        raise InvalidJob(f"unknown job contract version {version!r} (this worker reads v1 and v2)", task_id)
+    model = ValidationJob if version == CONTRACT_VERSION else ValidationPartJob
     try:
-        return ValidationJob.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "message"

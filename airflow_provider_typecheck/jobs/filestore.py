@@ -7,6 +7,8 @@ else ``~/.local/share/typecheck``)::
     reports/<task_id>.json            the full report of a task
     reports/<task_id>.invalid.csv     its invalid rows, when the job asked for them
     reports/<task_id>.valid.csv       its valid rows, when the job asked for them
+    reports/<task_id>.part-<i>.json   a split task's part i: its report (and .invalid.csv,
+                                      .valid.csv), until the parts are merged
 
 Nothing stays longer than its task: :mod:`.retention` deletes the uploads and reports
 of tasks whose status has expired.
@@ -186,6 +188,15 @@ class FileStore:
     def valid_rows_uri(self, task_id: str) -> str:
         return self.uri(self._report_path(task_id, ".valid.csv"))
 
+    def part_report_uri(self, task_id: str, index: int) -> str:
+        return self.uri(self._report_path(task_id, f"{_part(index)}.json"))
+
+    def part_invalid_rows_uri(self, task_id: str, index: int) -> str:
+        return self.uri(self._report_path(task_id, f"{_part(index)}.invalid.csv"))
+
+    def part_valid_rows_uri(self, task_id: str, index: int) -> str:
+        return self.uri(self._report_path(task_id, f"{_part(index)}.valid.csv"))
+
     def _report_path(self, task_id: str, suffix: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,128}", task_id) or task_id.startswith("."):
             raise InvalidInput(f"invalid task id {task_id!r}")
@@ -193,7 +204,30 @@ class FileStore:
 
     def write_report(self, task_id: str, report: dict[str, Any]) -> str:
         """Store a task's full report (complete or not at all) and return its URI."""
-        path = self._report_path(task_id, ".json")
+        return self._write_json(self._report_path(task_id, ".json"), report)
+
+    def write_part_report(self, task_id: str, index: int, report: dict[str, Any]) -> str:
+        """Store the report of part ``index`` of a split task (complete or not at all)."""
+        return self._write_json(self._report_path(task_id, f"{_part(index)}.json"), report)
+
+    def read_part_report(self, task_id: str, index: int) -> dict[str, Any]:
+        """:raises ReportNotFound: part ``index`` stored no report."""
+        try:
+            with self.fs.open(self._report_path(task_id, f"{_part(index)}.json"), "rb") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            raise ReportNotFound(f"no report for part {index} of task {task_id!r}") from None
+
+    def delete_parts(self, task_id: str, count: int) -> None:
+        """Delete the files parts ``0..count-1`` of a merged task left (gone already is fine)."""
+        for index in range(count):
+            for suffix in (".json", ".invalid.csv", ".valid.csv"):
+                try:
+                    self.fs.rm(self._report_path(task_id, f"{_part(index)}{suffix}"))
+                except FileNotFoundError:
+                    pass
+
+    def _write_json(self, path: str, report: dict[str, Any]) -> str:
         self.fs.makedirs(f"{self.root}/reports", exist_ok=True)
         body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode()
         target = f"{path}.{uuid.uuid4().hex}.part" if self._local else path
@@ -290,6 +324,10 @@ def _modified(entry: dict[str, Any]) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+def _part(index: int) -> str:
+    return f".part-{index:05d}"
 
 
 def safe_file_name(file_name: str) -> str:

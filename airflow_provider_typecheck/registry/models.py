@@ -262,6 +262,9 @@ class TaskStatus(_Frozen):
     error: str | None = None
     report_uri: str | None = None
     attempts: int = 0  # runs started by workers (more than one: a worker died or was stopped)
+    # A file split across the pool: its parts, and how many are done (None for a file run whole).
+    parts_total: int | None = None
+    parts_done: int | None = None
     worker: str | None = None  # the run holding (or last holding) the task: host:pid:run
     # Who may see it: the REST user's id, or (from Airflow) "airflow:<dag_id>.<task_id>" with ``airflow``.
     submitted_by: str | None = None

@@ -127,7 +127,9 @@ return {1, redis.call('HGETALL', KEYS[1])}
 # make poison, '1' when the broker redelivered the job (its holder's connection closed).
 # Returns {1, status} when claimed (the task is now 'reading'), {2, status} when the task
 # has finished already, {3, holder} while another live worker holds the lease, {4, status}
-# when workers died running it as often as makes poison, {0} when there is no such task.
+# when workers died running it as often as makes poison, {5, status} when a run split it
+# into parts already (registry/parts.py: its parts run, not the whole file), {0} when
+# there is no such task.
 # A task left 'reading' or 'validating' by a worker whose lease expired (it died), or
 # redelivered while its holder has no heartbeat left (its process is gone too), is taken
 # over and starts again from no rows done. The run's 'running' field is cleared only when
@@ -139,6 +141,9 @@ if not current then
 end
 if current == 'valid' or current == 'invalid' or current == 'failed' then
   return {2, redis.call('HGETALL', KEYS[1])}
+end
+if redis.call('HEXISTS', KEYS[1], 'parts_total') == 1 then
+  return {5, redis.call('HGETALL', KEYS[1])}
 end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[3] then
@@ -495,7 +500,9 @@ class TaskStatusStore:
         Returns ``("claimed", status)``; ``("finished", status)`` when there is nothing left
         to do; ``("busy", holder)`` while another live run holds the lease; ``("poison",
         status)`` when this makes ``poison_deaths`` deaths (the task is not claimed); or
-        ``("missing", None)`` when the task is not recorded (expired, or Redis lost it).
+        ``("missing", None)`` when the task is not recorded (expired, or Redis lost it);
+        ``("split", status)`` when a run split the file into parts (see :mod:`.parts`): the
+        task is not claimed, its parts run instead.
         """
         outcome, payload = self._scripts["claim"](
             keys=[self.task_key(task_id), self.lease_key(task_id), self.workers_key, self.stats_key],
@@ -507,7 +514,7 @@ class TaskStatusStore:
         if outcome == 3:
             return "busy", _text(payload)
         status = decode_status(dict(zip(payload[::2], payload[1::2], strict=True)))
-        return {1: "claimed", 2: "finished", 4: "poison"}[outcome], status
+        return {1: "claimed", 2: "finished", 4: "poison", 5: "split"}[outcome], status
 
     def worker_deaths(self, task_id: str) -> int:
         """How many runs of the task ended with their worker's death."""

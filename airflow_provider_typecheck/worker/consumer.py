@@ -3,8 +3,8 @@
 The connection lives in the process's main thread, which does nothing but pika I/O
 (so heartbeats keep flowing during a long file). Each delivery runs in a job thread
 (up to ``prefetch`` at once); the only thing that crosses back is a callback handed to
-``connection.add_callback_threadsafe``: publishing the event or a dead letter (with
-confirms), then the ack, nack or requeue. A lost connection is re-opened with
+``connection.add_callback_threadsafe``: publishing a split file's part jobs, the event or
+a dead letter (with confirms), then the ack, nack or requeue. A lost connection is re-opened with
 exponential backoff; jobs still running finish, and their unacked messages, requeued
 by the broker, are recognised as finished when they come back.
 """
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_typecheck.jobs.topology import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
+    EXCHANGE,
     REASON_HEADER,
     VALIDATION_QUEUE,
     VALIDATION_ROUTING_KEY,
@@ -71,6 +72,7 @@ class Worker:
             limits=services.limits,
             interrupt=self.interrupt,
             metrics=metrics,
+            parts=services.parts,
         )
         self._pool = ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="typecheck-job")
         self._inflight = 0
@@ -202,6 +204,8 @@ class Worker:
                 body: bytes, outcome: Outcome) -> None:
         import pika
 
+        if outcome.publish:
+            self._in_connection(connection, lambda: self._publish_jobs(channel, outcome.publish))
         if outcome.action == "dead_letter":
             headers = dict(properties.headers or {})
             headers[REASON_HEADER] = outcome.reason
@@ -225,6 +229,22 @@ class Worker:
             self._in_connection(connection, lambda: channel.basic_nack(tag, requeue=True))
         else:
             self._in_connection(connection, lambda: channel.basic_ack(tag))
+
+    @staticmethod
+    def _publish_jobs(channel: BlockingChannel, bodies: tuple[bytes, ...]) -> None:
+        """Publish a split file's part jobs on the work queue, each confirmed (the parent is acked after)."""
+        import json
+
+        import pika
+
+        from airflow_provider_typecheck.jobs.contract import PART_CONTRACT_VERSION
+
+        for body in bodies:
+            head = json.loads(body)
+            props = pika.BasicProperties(content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent,
+                                         message_id=f"{head['task_id']}:part:{head['part']['index']}",
+                                         type=f"typecheck.validation.v{PART_CONTRACT_VERSION}")
+            channel.basic_publish(EXCHANGE, VALIDATION_ROUTING_KEY, body, props, mandatory=True)
 
     def _in_connection(self, connection: BlockingConnection, call: Any) -> None:
         """Run ``call`` on the connection's thread and wait for it (publishes wait for their confirm)."""

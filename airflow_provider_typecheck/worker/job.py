@@ -10,6 +10,10 @@ running it ``poison_worker_deaths`` times (runs whose lease ran out without a fi
 release, counted in Redis by :meth:`TaskStatusStore.claim`). Lost connections, broker
 restarts and SIGTERM requeues do not count; the broker's delivery limit stays a high
 backstop. A redelivered job whose holder has no heartbeat left is taken over at once.
+
+A CSV larger than ``split_bytes`` is not run whole: its run plans byte ranges, records
+them, and its outcome publishes one part job (contract v2) per range; :mod:`.parts` runs
+the parts and merges their reports.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_typecheck.jobs.contract import InvalidJob, ValidationEvent, ValidationJob, parse_job
+from airflow_provider_typecheck.jobs.contract import (
+    InvalidJob,
+    ValidationEvent,
+    ValidationJob,
+    ValidationPartJob,
+    parse_job,
+)
 from airflow_provider_typecheck.registry.errors import (
     IllegalTransition,
     SchemaNotFound,
@@ -37,6 +47,7 @@ from airflow_provider_typecheck.registry.models import FINISHED_STATES, TaskStat
 if TYPE_CHECKING:
     from airflow_provider_typecheck.jobs.filestore import FileStore
     from airflow_provider_typecheck.metrics import WorkerMetrics
+    from airflow_provider_typecheck.registry.parts import PartStore
     from airflow_provider_typecheck.registry.results import ValidationSummary
     from airflow_provider_typecheck.registry.schemas import SchemaStore
     from airflow_provider_typecheck.registry.tasks import TaskStatusStore
@@ -58,6 +69,8 @@ class Outcome:
     event: ValidationEvent | None = None  # announce (with confirm) before acking
     reason: str | None = None  # why it is dead-lettered or requeued
     run: JobRun | None = None  # what this delivery's run did (None: nothing was run)
+    publish: tuple[bytes, ...] = ()  # jobs to publish (with confirm) before acking: a split file's parts
+    note: str | None = None  # what the log line says this delivery did, when no event ends it
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,8 @@ class JobRunner:
     :param limits: the core's limits (the settings', as everywhere: ``services.limits``).
     :param interrupt: set when the worker must stop; a job still running when the grace
         period ends stops at its next progress point and is requeued.
+    :param parts: where split files' parts are recorded; without it no file is split
+        (and a part job is failed).
     """
 
     def __init__(
@@ -98,8 +113,10 @@ class JobRunner:
         limits: Limits,
         interrupt: threading.Event,
         metrics: WorkerMetrics | None = None,
+        parts: PartStore | None = None,
     ) -> None:
         from airflow_provider_typecheck.metrics import PeakRss
+        from airflow_provider_typecheck.worker.parts import PartRunner
 
         self.settings = settings
         self.tasks = tasks
@@ -112,6 +129,7 @@ class JobRunner:
         # The queue's own limit when it was declared with another than the settings' (the consumer sets it).
         self.delivery_limit = settings.delivery_limit
         self._peak_rss = PeakRss()
+        self.parts = None if parts is None else PartRunner(self, parts)
 
     # --- deciding -------------------------------------------------------------------
 
@@ -131,7 +149,12 @@ class JobRunner:
             return Outcome("dead_letter", reason=err.reason)
         started = time.monotonic()
         try:
-            outcome = self._handle(job, delivery_count, redelivered or delivery_count > 0)
+            if isinstance(job, ValidationPartJob):
+                if self.parts is None:
+                    raise RuntimeError("this worker runs no parts of split files (it has no part store)")
+                outcome = self.parts.handle(job, delivery_count, redelivered or delivery_count > 0)
+            else:
+                outcome = self._handle(job, delivery_count, redelivered or delivery_count > 0)
         except RedisUnavailable as err:
             log.warning("task %s: requeued: %s", job.task_id, err)
             outcome = Outcome("requeue", reason=str(err))
@@ -149,13 +172,16 @@ class JobRunner:
         """The job's one INFO line, and its metrics (a redelivery of a finished job reports nothing)."""
         if outcome.action == "requeue":
             state = "requeued"
+        elif outcome.note is not None and outcome.event is None and outcome.action == "ack":
+            state = outcome.note  # a split, or a part done: the task goes on
         elif outcome.run is None and (outcome.action == "ack" or outcome.event is None):
             return  # finished by an earlier delivery: it was reported then
         else:
             state = outcome.event.state if outcome.event is not None else "dead-lettered"
         run = outcome.run or JobRun(seconds=seconds)
+        where = f" {job.part.label}" if isinstance(job, ValidationPartJob) else ""
         log.info(
-            "job %s: import=%s rows=%s invalid=%s duration=%.3fs state=%s", job.task_id, job.import_name,
+            "job %s%s: import=%s rows=%s invalid=%s duration=%.3fs state=%s", job.task_id, where, job.import_name,
             "-" if run.rows is None else run.rows, "-" if run.invalid is None else run.invalid, run.seconds, state,
             extra={"task_id": str(job.task_id), "import_name": job.import_name, "rows": run.rows,
                    "invalid_rows": run.invalid, "duration_seconds": round(run.seconds, 3), "state": state},
@@ -232,6 +258,8 @@ class JobRunner:
                 break
             if outcome == "finished":
                 return self._already_finished(found)
+            if outcome == "split" and self.parts is not None:
+                return self.parts.publish_again(job)  # a redelivered splitter: its parts run
             if outcome == "poison":
                 return self._dead_letter(job, f"workers died {deaths} times running the job: "
                                               "taken for a poison message")
@@ -261,7 +289,11 @@ class JobRunner:
         started = time.monotonic()
         self._peak_rss.reset()
         try:
-            report = self._validate(job, renewer)
+            if self.parts is not None:
+                split = self.parts.split(job, token, renewer, checksum, started)
+                if split is not None:
+                    return split
+            report = self._validate(job, _ProgressWriter(self, task_id, renewer), **self._row_outputs(job))
             # An upload's checksum was taken as its bytes arrived; any other file is read for it once.
             checksum = checksum or self._checksum(job)
         except StopJob as stop:
@@ -272,12 +304,7 @@ class JobRunner:
         except RedisUnavailable:
             self._release_quietly(task_id, token)
             raise
-        report_dict = report.to_dict()
-        # Reports are served to users: the file is the name it was uploaded under, never the store's path.
-        report_dict.update(task_id=task_id, import_name=job.import_name, schema_version=job.schema_version,
-                           file=job.file_name, file_name=job.file_name,
-                           warnings=[self._as_uploaded(job, warning) for warning in report.warnings])
-        report_uri = self.files.write_report(task_id, report_dict)
+        report_uri = self.files.write_report(task_id, self.served_report(job, report))
         summary = ValidationSummary.of_report(
             report, file_checksum=checksum, schema_version=job.schema_version, report_uri=report_uri,
             timings={"validate": report.elapsed_seconds, "total": time.monotonic() - started},
@@ -290,6 +317,15 @@ class JobRunner:
         run = JobRun(seconds=time.monotonic() - started, rows=report.total_rows, invalid=report.invalid_rows,
                      size=self._size_quietly(job.file_uri), peak_rss=self._peak_rss.read())
         return Outcome("ack", event=_event(finished), run=run)
+
+    def served_report(self, job: ValidationJob, report: ValidationReport) -> dict[str, Any]:
+        """The report as the file store keeps it for users."""
+        report_dict = report.to_dict()
+        # Reports are served to users: the file is the name it was uploaded under, never the store's path.
+        report_dict.update(task_id=str(job.task_id), import_name=job.import_name, schema_version=job.schema_version,
+                           file=job.file_name, file_name=job.file_name,
+                           warnings=[self._as_uploaded(job, warning) for warning in report.warnings])
+        return report_dict
 
     def _size_quietly(self, file_uri: str) -> int | None:
         try:
@@ -311,11 +347,19 @@ class JobRunner:
             message = message.replace(str(where), job.file_name or "the file")
         return message
 
-    def _validate(self, job: ValidationJob, renewer: _LeaseRenewer) -> ValidationReport:
-        from airflow_provider_typecheck.validation import compile_schema, validate_file
-        from airflow_provider_typecheck.validation.errors import TypecheckError
-
+    def _row_outputs(self, job: ValidationJob) -> dict[str, str]:
+        """Where the whole file's row outputs go, as ``validate_file`` takes them."""
         task_id = str(job.task_id)
+        wanted = {"invalid_out": job.options.write_invalid_rows and self.files.invalid_rows_uri(task_id),
+                  "valid_out": job.options.write_valid_rows and self.files.valid_rows_uri(task_id)}
+        return {name: self.files.local_path(uri) or uri for name, uri in wanted.items() if uri}
+
+    def source(self, job: ValidationJob) -> tuple[dict[str, Any], str]:
+        """
+        The job's schema and the file's path or URI, once both are known to be there.
+
+        :raises _JobFailed: the schema version was removed, or the file cannot be read.
+        """
         try:
             schema = self._retry(lambda: self.schemas.active(job.import_name, job.schema_version)).schema
         except SchemaNotFound:
@@ -329,19 +373,25 @@ class JobRunner:
             raise _JobFailed(f"the file {job.file_uri} cannot be reached: {err}") from None
         if not readable:
             raise _JobFailed(f"the file {job.file_uri} does not exist (or is not a regular file)")
+        return schema, source
+
+    def _validate(self, job: ValidationJob, progress: Callable[[int, int | None], None], *, part: Any = None,
+                  invalid_out: str | None = None, valid_out: str | None = None) -> ValidationReport:
+        """Validate the job's file (or ``part`` of it: a core ``FilePart``), writing the row outputs named."""
+        from airflow_provider_typecheck.validation import compile_schema, validate_file
+        from airflow_provider_typecheck.validation.errors import TypecheckError
+
+        task_id = str(job.task_id)
+        schema, source = self.source(job)
         options = job.options
         kwargs: dict[str, Any] = {"sheet": options.sheet, "delimiter": options.delimiter,
                                   "max_errors": options.max_errors, "encoding": options.encoding,
                                   **options.table_options()}
-        if options.write_invalid_rows or options.write_valid_rows:
+        if invalid_out or valid_out:
             self.files.prepare_outputs()
-        if options.write_invalid_rows:
-            kwargs["invalid_out"] = self.files.local_path(self.files.invalid_rows_uri(task_id)) or \
-                self.files.invalid_rows_uri(task_id)
-        if options.write_valid_rows:
-            kwargs["valid_out"] = self.files.local_path(self.files.valid_rows_uri(task_id)) or \
-                self.files.valid_rows_uri(task_id)
-        progress = _ProgressWriter(self, task_id, renewer)
+        kwargs.update((name, out) for name, out in (("invalid_out", invalid_out), ("valid_out", valid_out)) if out)
+        if part is not None:
+            kwargs["part"] = part
         limits = self.limits
         try:
             compiled = compile_schema(schema, max_bytes=limits.max_schema_bytes, max_depth=limits.max_schema_depth)

@@ -113,11 +113,11 @@ def test_messages_that_are_not_jobs_are_dead_lettered_with_a_reason(
     tmp_path: Path,
 ) -> None:
     good = write_csv(tmp_path / "good.csv", ["1,ann,30"])
-    # A newer publisher recorded its task and sent a v2 job this worker cannot read.
+    # A newer publisher recorded its task and sent a v3 job this worker cannot read.
     later = str(uuid.uuid4())
     status = services_for(job_settings).tasks.create(
         task_id=later, import_name=import_name, file_name="good.csv", schema_version=1)
-    newer = {"v": 2, "task_id": later, "import_name": import_name, "file_uri": good.as_uri()}
+    newer = {"v": 3, "task_id": later, "import_name": import_name, "file_uri": good.as_uri()}
     publish_raw(amqp, json.dumps(newer).encode())
     publish_raw(amqp, b"\x00garbage")
     after = services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id
@@ -126,12 +126,12 @@ def test_messages_that_are_not_jobs_are_dead_lettered_with_a_reason(
 
     assert _final(job_settings, after).state is TaskState.VALID  # the worker went on after both
     failed = _final(job_settings, later)
-    assert failed.state is TaskState.FAILED and "unknown job contract version 2" in failed.error
+    assert failed.state is TaskState.FAILED and "unknown job contract version 3" in failed.error
     assert status.state is TaskState.QUEUED
     dead = wait_for(lambda: drain(amqp, DEAD_LETTER_QUEUE) or None, timeout=10, what="dead letters")
     reasons = sorted(props.headers[REASON_HEADER] for _, props, _ in dead)
     assert len(reasons) == 2 and reasons[0].startswith("message is not JSON")
-    assert reasons[1].startswith("unknown job contract version 2")
+    assert reasons[1].startswith("unknown job contract version 3")
 
 
 def test_a_cancelled_job_is_skipped_when_it_arrives(
