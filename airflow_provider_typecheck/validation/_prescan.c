@@ -946,6 +946,110 @@ static PyObject *copy(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* ---------------------------------------------------------------- record ends (file parts) */
+
+/* The state carried from one stretch of a file to the next. */
+enum { REC_FIELD_START = 1, REC_IN_QUOTES = 2, REC_AFTER_CLOSE = 4, REC_CR = 8 };
+
+/*
+ * records(data, delimiter, state, offset, targets) -> (state, records, found, problem)
+ *
+ * Counts the records that end in `data`, a stretch of a CSV below its header that
+ * starts at byte `offset` of the file, reading quotes as Polars does for a well-formed
+ * file: a quote opens a field only at its start, "" inside a quoted field is a quote,
+ * and a line feed inside one ends no record. For each of the sorted `targets` (file
+ * offsets) that the stretch reaches, `found` holds (the first record end at or after
+ * it, the records of this stretch up to there). `problem` is -1, or the offset of the
+ * first byte whose reading the count cannot be sure of (a quote inside an unquoted
+ * field, text after a closing quote, a carriage return not followed by a line feed):
+ * the caller then does not split the file. `state` is REC_FIELD_START for the first
+ * stretch, and the returned one for each next.
+ */
+static PyObject *records(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int delimiter, state;
+    long long offset;
+    PyObject *targets_arg;
+    if (!PyArg_ParseTuple(args, "y*iiLO", &view, &delimiter, &state, &offset, &targets_arg)) return NULL;
+    PyObject *targets_seq = PySequence_Fast(targets_arg, "targets must be a sequence of offsets");
+    if (!targets_seq) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Py_ssize_t ntargets = PySequence_Fast_GET_SIZE(targets_seq);
+    long long *targets = PyMem_Calloc(ntargets ? ntargets * 3 : 1, sizeof(long long));
+    if (!targets) {
+        Py_DECREF(targets_seq);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    long long *bounds = targets + ntargets, *counts = targets + 2 * ntargets;
+    for (Py_ssize_t k = 0; k < ntargets; k++) {
+        targets[k] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(targets_seq, k));
+    }
+    Py_DECREF(targets_seq);
+    if (PyErr_Occurred()) {
+        PyMem_Free(targets);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *d = view.buf;
+    size_t n = (size_t)view.len;
+    long long count = 0, problem = -1;
+    Py_ssize_t reached = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = d[i];
+        if (state & REC_CR) {
+            if (c != '\n') {
+                problem = offset + (long long)i;
+                break;
+            }
+            state &= ~REC_CR;
+        }
+        if (state & REC_IN_QUOTES) {
+            if (c == '"') state = REC_AFTER_CLOSE;
+            else if (c == '\r') state |= REC_CR;
+            continue;
+        }
+        if (c == '\n') {
+            count++;
+            state = REC_FIELD_START;
+            while (reached < ntargets && offset + (long long)i + 1 >= targets[reached]) {
+                bounds[reached] = offset + (long long)i + 1;
+                counts[reached] = count;
+                reached++;
+            }
+        } else if (c == '"') {
+            if (!(state & (REC_FIELD_START | REC_AFTER_CLOSE))) {
+                problem = offset + (long long)i;
+                break;
+            }
+            state = REC_IN_QUOTES; /* a field's opening quote, or the second of "" inside one */
+        } else if (c == (unsigned char)delimiter) {
+            state = REC_FIELD_START;
+        } else if (c == '\r') {
+            state = REC_CR;
+        } else if (state & REC_AFTER_CLOSE) {
+            problem = offset + (long long)i;
+            break;
+        } else {
+            state = 0;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *found = PyList_New(reached);
+    for (Py_ssize_t k = 0; found && k < reached; k++) {
+        PyObject *pair = Py_BuildValue("(LL)", bounds[k], counts[k]);
+        if (!pair) Py_CLEAR(found);
+        else PyList_SET_ITEM(found, k, pair);
+    }
+    PyMem_Free(targets);
+    if (!found) return NULL;
+    return Py_BuildValue("(iLNL)", state, count, found, problem);
+}
+
 static PyMethodDef methods[] = {
     {"copy", copy, METH_VARARGS,
      "copy(data, start, stop) -> bytes: data[start:stop], FileChanged (not SIGBUS) if a mapped file shrank."},
@@ -953,6 +1057,9 @@ static PyMethodDef methods[] = {
      "scan(data, delimiter, columns, judge, threads=2, final=True, crlf=False, dict_limit=20000)\n"
      "-> (rows, suspect_rows, suspect_columns, suspect_records, end).\n"
      "Not final: stops before a record the data ends inside."},
+    {"records", records, METH_VARARGS,
+     "records(data, delimiter, state, offset, targets) -> (state, records, found, problem):\n"
+     "the records that end in a stretch of a CSV, and the first record end at or after each target."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -113,6 +113,20 @@ class RowSink:
         except OSError as err:
             raise OutputError(f"{self.target}: cannot write: {_reason(err)}") from None
 
+    def append_csv(self, path: str, *, header: bytes) -> None:
+        """Append the rows of a CSV file that begins with ``header``, as bytes (the first file's header too)."""
+        from airflow_provider_typecheck.validation.readers.sources import opened
+
+        try:
+            with opened(path) as handle:
+                if handle.read(len(header)) != header:
+                    raise OutputError(f"{path}: its header is not the one of the rows joined to it in {self.target}")
+                if self._handle.tell() == 0:
+                    self._handle.write(header)
+                shutil.copyfileobj(handle, self._handle, 1024 * 1024)
+        except OSError as err:
+            raise OutputError(f"{self.target}: cannot write: {_reason(err)}") from None
+
     def discard(self) -> None:
         """Drop what was written: nothing is left at the target or beside it."""
         try:

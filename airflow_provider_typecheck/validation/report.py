@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 # The report's keys in the order JSON output gives them.
@@ -74,6 +75,18 @@ class ValidationReport:
             "warnings": self.warnings,
             "elapsed_seconds": round(self.elapsed_seconds, 6),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
+        """A report from what :meth:`to_dict` wrote (a part's report, read back to be merged)."""
+        return cls(
+            file=data["file"], schema_draft=data["schema_draft"], header_row=data.get("header_row"),
+            total_rows=data["total_rows"], invalid_rows=data["invalid_rows"],
+            errors_by_column={column: dict(counts) for column, counts in data["errors_by_column"].items()},
+            errors=[CellError(**error) for error in data["errors"]],
+            errors_truncated=data["errors_truncated"], fallback_keywords=list(data["fallback_keywords"]),
+            warnings=list(data["warnings"]), elapsed_seconds=data.get("elapsed_seconds", 0.0),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = self.summary()

@@ -6,7 +6,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -28,6 +28,9 @@ from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.outputs import check_outputs
 from airflow_provider_typecheck.validation.readers import Table, open_table
 from airflow_provider_typecheck.validation.report import ValidationReport
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.validation.parts import FilePart
 
 ProgressCallback = Callable[[int, "int | None"], None]
 # A wide schema's file of fewer lines (and bytes) has each column's distinct texts judged by the
@@ -148,7 +151,7 @@ def validate_prescanned(
         # interned columns' keywords they would have left to python-jsonschema, as the
         # ordinary path's plan would (a natively checked column has none; a file the
         # ordinary path checks row by row has no plan).
-        report.fallback_keywords = list(compiled.plan(table.header, repetitive).fallback_keywords)
+        report.fallback_keywords = sorted(compiled.plan(table.header, repetitive).fallback_keywords)
     return report
 
 
@@ -196,6 +199,7 @@ def validate_file(
     cell_range: str | None = None,
     columns: Sequence[str] | str | None = None,
     strict_header: bool = False,
+    part: FilePart | None = None,
 ) -> ValidationReport:
     """Validate a CSV/XLSX/XLS file (a path or any fsspec URI) against ``schema``.
 
@@ -206,7 +210,9 @@ def validate_file(
     ``"auto"``; ``cell_range``, ``columns`` and ``strict_header`` say which
     table of the sheet is checked and how its header is named (see
     :func:`~airflow_provider_typecheck.validation.readers.open_table`);
-    ``workbook_limits`` caps what a workbook may inflate to. The row outputs are
+    ``workbook_limits`` caps what a workbook may inflate to; ``part`` validates
+    one range of a split CSV (see :mod:`..parts`): the report and the row
+    outputs hold that range's rows, numbered as in the whole file. The row outputs are
     written whole or not at all, and never over the input.
     Raises :class:`SchemaError`, :class:`ReadError` or :class:`OutputError` for unusable input.
     """
@@ -215,8 +221,11 @@ def validate_file(
     compiled = compile_schema(schema)
     table = open_table(source, sheet=sheet, delimiter=delimiter, batch_rows=batch_rows,
                        workbook_limits=workbook_limits, encoding=encoding, header_row=header_row,
-                       cell_range=cell_range, columns=columns, strict_header=strict_header)
+                       cell_range=cell_range, columns=columns, strict_header=strict_header, part=part)
     report = validate_table(table, compiled, max_errors=max_errors, invalid_out=invalid_out,
                             valid_out=valid_out, progress=progress)
+    if part is not None and report.total_rows != part.rows:
+        raise ReadError(f"{table.name}: part {part.index + 1} of {part.count} holds {report.total_rows} row(s) "
+                        f"where the split counted {part.rows}: the file changed after it was split")
     report.elapsed_seconds = time.perf_counter() - started
     return report

@@ -77,7 +77,7 @@ class Validation:
     def plan(self) -> Plan:
         """The vectorised checks, built when a batch first needs them."""
         plan = self.compiled.plan(self.header, self._repetitive)
-        self.report.fallback_keywords = list(plan.fallback_keywords)
+        self.report.fallback_keywords = sorted(plan.fallback_keywords)
         self.labels = LabelColumns(plan.checks)
         self.tally.use_labels(self.labels.keys)
         return plan

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airflow_provider_typecheck.validation.errors import ReadError
 from airflow_provider_typecheck.validation.filetypes import CSV_EXTENSIONS, EXCEL_EXTENSIONS, SPREADSHEET_EXTENSIONS
@@ -28,6 +29,8 @@ from airflow_provider_typecheck.validation.readers.header import column_letter
 from airflow_provider_typecheck.validation.readers.selection import AUTO, CellRange, HeaderRow, TableSpec
 from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent
 
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.validation.parts import FilePart
 
 __all__ = [
     "AUTO", "CSV_EXTENSIONS", "EXCEL_EXTENSIONS", "SPREADSHEET_EXTENSIONS", "CellRange", "CsvFile", "HeaderRow",
@@ -48,6 +51,7 @@ def open_table(
     cell_range: str | CellRange | None = None,
     columns: Sequence[str] | str | None = None,
     strict_header: bool = False,
+    part: FilePart | None = None,
 ) -> Table:
     """Open a CSV, XLSX or XLS file from a path or any fsspec URI.
 
@@ -65,7 +69,8 @@ def open_table(
     comma-separated text) keeps only those columns. Row numbers stay the
     sheet's own. A blank header cell is named by its column letter and a
     repeated name gets a suffix (see :mod:`.header`), with a warning;
-    ``strict_header`` refuses both instead.
+    ``strict_header`` refuses both instead. ``part`` (see :mod:`..parts`) opens
+    one byte range of a split CSV, its rows numbered as in the whole file.
     """
     if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be 1 or more, got {batch_rows}")
@@ -76,11 +81,13 @@ def open_table(
         check_regular_file(name, local)
     suffix = Path(name.split("?")[0]).suffix.lower()
     if suffix in EXCEL_EXTENSIONS:
+        if part is not None:
+            raise ReadError(f"{name}: a workbook is not split into byte ranges; validate it whole")
         return open_excel(name, sheet, workbook_limits, spec)
     if suffix in CSV_EXTENSIONS:
         if sheet is not None:
             raise ReadError(f"{name}: a CSV file has no sheets; a sheet ({sheet!r}) applies to XLSX/XLS files only")
         if delimiter in ('"', "\n", "\r"):
             raise ReadError(f"delimiter {delimiter!r} cannot separate fields: it quotes them or ends a row")
-        return open_csv(name, delimiter, batch_rows, encoding, spec)
+        return open_csv(name, delimiter, batch_rows, encoding, spec, part)
     raise ReadError(f"{name}: unknown file type {suffix or '(no extension)'!r}; expected .csv, .tsv, .xlsx or .xls")

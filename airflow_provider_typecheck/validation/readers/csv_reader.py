@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import mmap
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -20,6 +21,9 @@ from airflow_provider_typecheck.validation.readers.encodings import as_utf8, dec
 from airflow_provider_typecheck.validation.readers.header import name_columns
 from airflow_provider_typecheck.validation.readers.selection import AUTO, TableSpec, choose_columns, find_header_row
 from airflow_provider_typecheck.validation.readers.table import RaggedRow, Table, TableContent
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.validation.parts import FilePart
 
 # Files up to this size are read in one piece (fastest) and checked in batches of
 # WHOLE_FILE_BATCH_ROWS; larger ones stream in batches of STREAM_BATCH_ROWS rows
@@ -45,6 +49,9 @@ class CsvFile:
     delimiter: str
     options: dict[str, Any]
     batch_rows: int | None = None
+    # The offset in the file of the first byte below the header record, where the file is
+    # UTF-8 and the head holds the title lines (None otherwise): where a split's parts begin.
+    data_start: int | None = None
 
     def head(self, rows: int) -> pl.DataFrame:
         """The first ``rows`` data rows, as text."""
@@ -65,10 +72,31 @@ class CsvFile:
             yield data
 
 
-def open_csv(
-    name: str, delimiter: str | None, batch_rows: int | None, given_encoding: str | None = None,
-    spec: TableSpec = TableSpec(),
-) -> Table:
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where a CSV's table lies, as its head tells: what opening it (or splitting it) starts from."""
+
+    encoding: str  # the codec its bytes are read with ("utf8" for UTF-8)
+    skipped: int  # title lines above the header
+    delimiter: str
+    header: list[str]  # every field's name; a field outside a range under a name no header can hold
+    header_record: bytes  # the header record's bytes, as UTF-8
+    positions: list[int]  # the fields in the range (all without one)
+    chosen: list[str]  # the columns checked
+    warnings: list[str]
+    # The offset in the file of the first byte below the header record: known for a UTF-8
+    # file whose title lines are all in its head, else None.
+    data_start: int | None
+
+    @property
+    def first_row(self) -> int:
+        """The row number, in the file, of the first data row."""
+        return self.skipped + 2
+
+
+def csv_layout(name: str, delimiter: str | None, given_encoding: str | None = None,
+               spec: TableSpec = TableSpec()) -> CsvLayout:
+    """Read a CSV's head for its encoding, title lines, delimiter and header (ReadError when unusable)."""
     head = sources.read_head(name, csv_records.SNIFF_BYTES)
     if not head.strip():
         raise ReadError(f"{name}: the file is empty; expected a header row")
@@ -102,19 +130,31 @@ def open_csv(
     for position, column in zip(positions, names, strict=True):
         header[position] = column
     chosen = choose_columns(name, names, spec.columns, skipped + 1)
+    data_start = _data_start(head, skipped, header_record) if encoding == "utf8" else None
+    return CsvLayout(encoding, skipped, delimiter, header, header_record, positions, chosen, warnings, data_start)
 
-    table = _open_records(name, encoding=encoding, given_encoding=given_encoding, skipped=skipped,
-                          delimiter=delimiter, header=header, header_record=header_record, warnings=warnings,
-                          batch_rows=batch_rows)
+
+def open_csv(
+    name: str, delimiter: str | None, batch_rows: int | None, given_encoding: str | None = None,
+    spec: TableSpec = TableSpec(), part: FilePart | None = None,
+) -> Table:
+    layout = csv_layout(name, delimiter, given_encoding, spec)
+    if part is not None:
+        table = _open_part(name, part, layout, batch_rows)
+    else:
+        table = _open_records(name, encoding=layout.encoding, given_encoding=given_encoding,
+                              skipped=layout.skipped, delimiter=layout.delimiter, header=layout.header,
+                              header_record=layout.header_record, warnings=layout.warnings,
+                              batch_rows=batch_rows, data_start=layout.data_start)
     if not spec.selects:
         return table
     bounded = spec.cell_range is not None and spec.cell_range.last_column is not None
-    return table.restricted(chosen, spec.last_row, positions[-1] + 1 if bounded else None)
+    return table.restricted(layout.chosen, spec.last_row, layout.positions[-1] + 1 if bounded else None)
 
 
 def _open_records(
     name: str, *, encoding: str, given_encoding: str | None, skipped: int, delimiter: str, header: list[str],
-    header_record: bytes, warnings: list[str], batch_rows: int | None,
+    header_record: bytes, warnings: list[str], batch_rows: int | None, data_start: int | None = None,
 ) -> Table:
     """The table of the records below the header, every field named by ``header``."""
     local = local_path(name)
@@ -125,6 +165,55 @@ def _open_records(
         source = as_utf8(name, sources.read_bytes(name), encoding, warnings, guessed=given_encoding is None)
         if skipped:
             source = source.split(b"\n", skipped)[skipped]
+    return _records_table(name, source, skipped=skipped, delimiter=delimiter, header=header,
+                          header_record=header_record, warnings=warnings, batch_rows=batch_rows,
+                          reread=lambda: _recoded(name, encoding, given_encoding, skipped, warnings),
+                          data_start=data_start)
+
+
+def _recoded(name: str, encoding: str, given_encoding: str | None, skipped: int, warnings: list[str]) -> bytes:
+    """The whole file as UTF-8 once bytes past its head turned out not to be: cp1252 unless told."""
+    source = as_utf8(name, sources.read_bytes(name), "cp1252" if given_encoding is None else encoding,
+                     warnings, guessed=given_encoding is None)
+    return source.split(b"\n", skipped)[skipped] if skipped else source
+
+
+def _data_start(head: bytes, skipped: int, header_record: bytes) -> int | None:
+    """Where the records below the header begin in a UTF-8 file: past its byte order
+    mark, its ``skipped`` title lines and the header record; None beyond the head."""
+    position = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    for _ in range(skipped):
+        position = head.find(b"\n", position) + 1
+        if not position:
+            return None
+    return position + len(header_record)
+
+
+def _open_part(name: str, part: FilePart, layout: CsvLayout, batch_rows: int | None) -> Table:
+    """The table of one part of a split file: its header record and its range's bytes, read by offset."""
+    if layout.data_start is None or part.start < layout.data_start:
+        raise ReadError(f"{name}: part {part.index + 1} of {part.count} starts at byte {part.start}, above the "
+                        "records of a UTF-8 file: the file changed after it was split")
+    source = layout.header_record + sources.read_range(name, part.start, part.end)
+    if len(source) - len(layout.header_record) != part.end - part.start:
+        raise ReadError(f"{name}: part {part.index + 1} of {part.count} ends at byte {part.end}, past the end of "
+                        "the file: the file changed after it was split")
+
+    def changed() -> bytes:
+        raise ReadError(f"{name}: part {part.index + 1} of {part.count} holds bytes that are not UTF-8: "
+                        "the file changed after it was split")
+
+    return _records_table(name, source, skipped=part.first_row - 2, delimiter=layout.delimiter,
+                          header=layout.header, header_record=layout.header_record, warnings=layout.warnings,
+                          batch_rows=batch_rows, reread=changed)
+
+
+def _records_table(
+    name: str, source: bytes | str, *, skipped: int, delimiter: str, header: list[str], header_record: bytes,
+    warnings: list[str], batch_rows: int | None, reread: Callable[[], bytes], data_start: int | None = None,
+) -> Table:
+    """The table of ``source``: the header record and the records below it, UTF-8; the data rows
+    begin at row ``skipped + 2`` of the file (below ``skipped`` title rows, or earlier parts)."""
     streamed = isinstance(source, str) and os.path.getsize(source) > WHOLE_FILE_BYTES
     if header_record.endswith(b"\r") and not streamed:  # a bare CR ends the header: Polars must see an LF
         source = csv_records.lf_for_bare_crs(sources.as_bytes(source), delimiter) or source
@@ -136,7 +225,7 @@ def _open_records(
         raise_if_empty=False, quote_char='"',
     )
     if streamed:
-        return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows)
+        return _streamed_csv(name, source, delimiter, header, options, warnings, batch_rows, data_start)
 
     def read(text_source: bytes | str) -> tuple[pl.DataFrame, bool]:
         """The frame, and whether some row had too many fields (then truncated)."""
@@ -152,10 +241,7 @@ def _open_records(
         try:
             frame, too_long = read(text_source)
         except _NotUtf8:  # bad bytes after the sniffed head
-            text_source = as_utf8(name, sources.read_bytes(name), "cp1252" if given_encoding is None else encoding,
-                                   warnings, guessed=given_encoding is None)
-            if skipped:
-                text_source = text_source.split(b"\n", skipped)[skipped]
+            text_source = reread()
             frame, too_long = read(text_source)
         except ReadError:  # a bare CR after a closing quote is text after it, to Polars: malformed
             normalised = csv_records.lf_for_bare_crs(sources.as_bytes(text_source), delimiter)
@@ -192,8 +278,8 @@ def _open_records(
 
         return TableContent(batches, frame.height, ragged)
 
-    return Table(name, header, warnings, read_whole, CsvFile(name, source, delimiter, options, batch_rows),
-                 first_row=skipped + 2)
+    return Table(name, header, warnings, read_whole,
+                 CsvFile(name, source, delimiter, options, batch_rows, data_start), first_row=skipped + 2)
 
 
 def _lines_above_header(
@@ -285,7 +371,7 @@ def _read_with_csv_module(source: bytes | str, delimiter: str, header: list[str]
 
 def _streamed_csv(
     name: str, path: str, delimiter: str, header: list[str], options: dict[str, Any], warnings: list[str],
-    batch_rows: int | None,
+    batch_rows: int | None, data_start: int | None,
 ) -> Table:
     """A file too big to hold: batches from Polars' streaming reader, memory bounded by ``batch_rows``."""
     def read_streamed() -> TableContent:
@@ -303,4 +389,5 @@ def _streamed_csv(
             )
         return TableContent(batches, None, csv_records.ragged_rows(path, delimiter, len(header)))
 
-    return Table(name, header, warnings, read_streamed, CsvFile(name, path, delimiter, options, batch_rows))
+    return Table(name, header, warnings, read_streamed,
+                 CsvFile(name, path, delimiter, options, batch_rows, data_start))

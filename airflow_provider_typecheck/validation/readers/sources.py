@@ -61,6 +61,16 @@ def read_head(name: str, size: int) -> bytes:
         return handle.read(size)
 
 
+def read_range(name: str, start: int, end: int) -> bytes:
+    """The bytes ``[start, end)`` of the file, read by offset (a ranged read on an object store)."""
+    with opened(name) as handle:
+        try:
+            handle.seek(start)
+            return handle.read(end - start)
+        except OSError as err:
+            raise ReadError(f"{name}: cannot read bytes {start}-{end}: {err}") from None
+
+
 def as_bytes(source: bytes | str) -> bytes:
     """The bytes of a local file, or the bytes themselves."""
     if isinstance(source, bytes):
