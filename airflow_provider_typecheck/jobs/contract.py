@@ -101,9 +101,9 @@ class JobPart(BaseModel):
 
     @property
     def label(self) -> str:
-        """How a person is told which part: ``part 3 of 8 (rows 2001 to 3000)`` (1-based, spreadsheet rows)."""
+        """How a person is told which part: ``part 3 of 8 (rows 2,001-3,000)``, as the core's ``FilePart.describe``."""
         last = self.first_row + max(self.rows, 1) - 1
-        return f"part {self.index + 1} of {self.count} (rows {self.first_row} to {last})"
+        return f"part {self.index + 1} of {self.count} (rows {self.first_row:,}-{last:,})"
 
 
 class ValidationPartJob(ValidationJob):

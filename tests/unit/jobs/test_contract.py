@@ -19,6 +19,15 @@ from airflow_provider_typecheck.jobs.contract import (
 PART = {"index": 2, "count": 8, "start": 1000, "end": 2000, "first_row": 101, "rows": 50}
 
 
+def test_a_part_is_the_cores_file_part() -> None:
+    from airflow_provider_typecheck.validation.parts import FilePart
+
+    core = FilePart(**PART)
+    part = ValidationPartJob.of(_job(), core.to_dict()).part
+    assert FilePart.from_dict(part.model_dump()) == core
+    assert part.label == core.describe()
+
+
 def _job() -> ValidationJob:
     return ValidationJob(task_id=uuid.uuid4(), import_name="users", schema_version=3,
                          file_uri="file:///srv/big.csv", file_name="big.csv",
@@ -44,7 +53,7 @@ def test_a_part_job_is_v2_with_the_whole_jobs_fields_and_its_range() -> None:
         {k: v for k, v in json.loads(job.to_body()).items() if k != "v"}
     parsed = parse_job(part.to_body())
     assert type(parsed) is ValidationPartJob and parsed == part
-    assert parsed.part.label == "part 3 of 8 (rows 101 to 150)"
+    assert parsed.part.label == "part 3 of 8 (rows 101-150)"
 
 
 @pytest.mark.parametrize("change, where", [
