@@ -8,7 +8,6 @@ merged report, summary and row files must equal it, field by field and byte for 
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import uuid
 from collections.abc import Callable
@@ -147,12 +146,31 @@ def _running_parts(settings: TypecheckSettings, task_id: str) -> dict[int, str]:
     return {int(k.decode().split(":")[1]): v.decode() for k, v in raw.items() if k.startswith(b"running:")}
 
 
-def _messages_left(vhost: str) -> int:
-    """Messages in the work queue, ready or held by a worker (unacked)."""
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages"],
-                            check=True, capture_output=True, text=True, timeout=60).stdout
-    counts = dict(line.split("\t") for line in listed.splitlines() if "\t" in line)
-    return int(counts.get(VALIDATION_QUEUE, "0"))
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _settled(amqp: Any, ports: list[int]) -> bool:  # noqa: F811
+    """No job waits in the work queue and no worker holds one (each worker's own in-flight gauge)."""
+    import urllib.request
+
+    if amqp.queue_declare(VALIDATION_QUEUE, passive=True).method.message_count:
+        return False
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+            if "typecheck_jobs_in_flight 0.0" not in page.read().decode():
+                return False
+    return True
+
+
+def _settle(amqp: Any, ports: list[int]) -> None:  # noqa: F811
+    # Twice in a row: a message on its way from the queue to a worker is in neither count for an instant.
+    wait_for(lambda: _settled(amqp, ports) and _settled(amqp, ports), timeout=60, interval=0.2,
+             what="every part to be settled")
 
 
 def _part_runs(workers: list[Any]) -> int:
@@ -269,11 +287,12 @@ def test_a_worker_killed_mid_part_has_that_part_redone_once(
 
 def test_a_failed_part_fails_the_task_naming_the_part_and_the_rest_stop(
     amqp: Any, job_settings: TypecheckSettings, slow_import: str, start_worker: Callable[..., Any],  # noqa: F811
-    import_name: str, tmp_path: Path, rabbitmq_vhost: str,
+    import_name: str, tmp_path: Path,
 ) -> None:
     events = bind_events(amqp)
     data = _slow_csv(tmp_path / "slow.csv", 600_000)
-    worker = start_worker(env=SLOW_SPLIT)  # one worker: the parts run one after the other
+    port = _free_port()
+    worker = start_worker("--metrics-port", str(port), env=SLOW_SPLIT)  # one worker: one part after the other
     task_id = services_for(job_settings).publish_validation(slow_import, data.as_uri()).task_id
     wait_for(lambda: _running_parts(job_settings, task_id), timeout=60, interval=0.02, what="a part to run")
 
@@ -284,7 +303,7 @@ def test_a_failed_part_fails_the_task_naming_the_part_and_the_rest_stop(
     assert final.error.startswith("part ") and " (rows " in final.error, final.error
     assert final.error.endswith("the file slow.csv does not exist (or is not a regular file)"), final.error
     assert final.parts_done < final.parts_total
-    wait_for(lambda: _messages_left(rabbitmq_vhost) == 0, timeout=60, what="every part to be settled")
+    _settle(amqp, [port])
     assert [e["state"] for e in _events(amqp, events, task_id)] == ["failed"]
     with pytest.raises(ReportNotFound):
         services_for(job_settings).files.read_report(task_id)
@@ -293,18 +312,19 @@ def test_a_failed_part_fails_the_task_naming_the_part_and_the_rest_stop(
 
 def test_cancelling_a_split_task_stops_all_its_parts(
     amqp: Any, job_settings: TypecheckSettings, slow_import: str, start_worker: Callable[..., Any],  # noqa: F811
-    tmp_path: Path, rabbitmq_vhost: str,
+    tmp_path: Path,
 ) -> None:
     events = bind_events(amqp)
     data = _slow_csv(tmp_path / "slow.csv", 600_000)
-    workers = all_ready(*(start_worker(env=SLOW_SPLIT, wait=False) for _ in range(2)))
+    ports = [_free_port(), _free_port()]
+    workers = all_ready(*(start_worker("--metrics-port", str(port), env=SLOW_SPLIT, wait=False) for port in ports))
     task_id = services_for(job_settings).publish_validation(slow_import, data.as_uri()).task_id
     wait_for(lambda: len(_running_parts(job_settings, task_id)) == 2, timeout=60, interval=0.02,
              what="two parts running at once")
 
     services_for(job_settings).cancel_validation(task_id, reason="stopped by the DAG")
 
-    wait_for(lambda: _messages_left(rabbitmq_vhost) == 0, timeout=60, what="every part to be settled")
+    _settle(amqp, ports)
     status = services_for(job_settings).tasks.get(task_id)
     assert (status.state, status.error) == (TaskState.FAILED, "stopped by the DAG")
     assert status.parts_done < status.parts_total
