@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_typecheck.jobs.contract import (
@@ -43,6 +43,16 @@ from airflow_provider_typecheck.registry.errors import (
     TaskNotFound,
 )
 from airflow_provider_typecheck.registry.models import FINISHED_STATES, TaskState, TaskStatus
+from airflow_provider_typecheck.worker.outcomes import (
+    PROGRESS_INTERVAL_SECONDS,
+    JobFailed,
+    JobRun,
+    LeaseKeeper,
+    Outcome,
+    RedisUnavailable,
+    StopJob,
+    event_of,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.jobs.filestore import FileStore
@@ -57,39 +67,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL_SECONDS = 0.5
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the consumer must do with a delivery once the runner is done with it."""
-
-    action: str  # "ack" | "dead_letter" | "requeue"
-    event: ValidationEvent | None = None  # announce (with confirm) before acking
-    reason: str | None = None  # why it is dead-lettered or requeued
-    run: JobRun | None = None  # what this delivery's run did (None: nothing was run)
-    publish: tuple[bytes, ...] = ()  # jobs to publish (with confirm) before acking: a split file's parts
-    note: str | None = None  # what the log line says this delivery did, when no event ends it
-
-
-@dataclass(frozen=True)
-class JobRun:
-    """One run of a job, as the per-job log line and the metrics report it."""
-
-    seconds: float
-    rows: int | None = None
-    invalid: int | None = None
-    size: int | None = None
-    peak_rss: int | None = None
-
-
-class StopJob(Exception):
-    """The run stops at a progress point: cancelled, its lease lost, or the worker stopping."""
-
-
-class RedisUnavailable(Exception):
-    """Status writes kept failing for the whole retry window."""
 
 
 class JobRunner:
@@ -163,7 +141,7 @@ class JobRunner:
             log.exception("task %s: the worker failed", job.task_id)
             message = f"the worker failed: {type(err).__name__}: {err}"
             self._fail_quietly(str(job.task_id), message)
-            outcome = Outcome("ack", event=self._final_event(str(job.task_id)),
+            outcome = Outcome("ack", event=self._finalevent_of(str(job.task_id)),
                               run=JobRun(seconds=time.monotonic() - started))
         self._report(job, outcome, time.monotonic() - started)
         return outcome
@@ -198,9 +176,9 @@ class JobRunner:
         """Record that the task's event was confirmed (so a redelivery does not send it again)."""
         self._retry(lambda: self.tasks.mark_announced(task_id))
 
-    def _final_event(self, task_id: str) -> ValidationEvent | None:
+    def _finalevent_of(self, task_id: str) -> ValidationEvent | None:
         try:
-            return _event(self._retry(lambda: self.tasks.get(task_id)))
+            return event_of(self._retry(lambda: self.tasks.get(task_id)))
         except (TaskNotFound, RedisUnavailable):
             return None
 
@@ -218,7 +196,7 @@ class JobRunner:
         task_id = str(job.task_id)
         log.error("task %s: %s", task_id, reason)
         failed = self._retry(lambda: self.tasks.cancel(task_id, reason))
-        return Outcome("dead_letter", event=_event(failed), reason=reason)
+        return Outcome("dead_letter", event=event_of(failed), reason=reason)
 
     def _status_or_recreate(self, job: ValidationJob) -> TaskStatus:
         # A status lost with a Redis restart (or expired) is recorded again: the job
@@ -243,7 +221,7 @@ class JobRunner:
         # again only when the run that finished it could not get it confirmed.
         if self._retry(lambda: self.tasks.is_announced(status.task_id)):
             return Outcome("ack")
-        return Outcome("ack", event=_event(status))
+        return Outcome("ack", event=event_of(status))
 
     def _claim_and_run(self, job: ValidationJob, redelivered: bool) -> Outcome:
         task_id = str(job.task_id)
@@ -272,7 +250,8 @@ class JobRunner:
             if self.interrupt.is_set():
                 return Outcome("requeue", reason="the worker is stopping")
             time.sleep(min(1.0, lease / 3))
-        renewer = _LeaseRenewer(self, task_id, token)
+        renewer = LeaseKeeper(f"task-{task_id[:8]}",
+                              lambda: self.tasks.renew_lease(task_id, token, lease_seconds=lease), lease)
         renewer.start()
         try:
             return self._run(job, token, renewer, claimed.file_checksum)
@@ -281,7 +260,7 @@ class JobRunner:
 
     # --- running --------------------------------------------------------------------
 
-    def _run(self, job: ValidationJob, token: str, renewer: _LeaseRenewer, checksum: str | None) -> Outcome:
+    def _run(self, job: ValidationJob, token: str, renewer: LeaseKeeper, checksum: str | None) -> Outcome:
         from airflow_provider_typecheck.registry.results import ValidationSummary
 
         task_id = str(job.task_id)
@@ -298,7 +277,7 @@ class JobRunner:
             checksum = checksum or self._checksum(job)
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
-        except _JobFailed as failure:
+        except JobFailed as failure:
             outcome = self._finish_failed(job, self._as_uploaded(job, failure.message))
             return replace(outcome, run=JobRun(seconds=time.monotonic() - started, peak_rss=self._peak_rss.read()))
         except RedisUnavailable:
@@ -316,7 +295,7 @@ class JobRunner:
             return self._already_finished(self._retry(lambda: self.tasks.get(task_id)))
         run = JobRun(seconds=time.monotonic() - started, rows=report.total_rows, invalid=report.invalid_rows,
                      size=self._size_quietly(job.file_uri), peak_rss=self._peak_rss.read())
-        return Outcome("ack", event=_event(finished), run=run)
+        return Outcome("ack", event=event_of(finished), run=run)
 
     def served_report(self, job: ValidationJob, report: ValidationReport) -> dict[str, Any]:
         """The report as the file store keeps it for users."""
@@ -339,7 +318,7 @@ class JobRunner:
         try:
             return file_checksum(self.files.local_path(job.file_uri) or job.file_uri)
         except Exception as err:  # noqa: BLE001 - the file went away after it was validated
-            raise _JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
+            raise JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
 
     def _as_uploaded(self, job: ValidationJob, message: str) -> str:
         """``message`` with the file store's path and URI of the file replaced by its uploaded name."""
@@ -358,21 +337,21 @@ class JobRunner:
         """
         The job's schema and the file's path or URI, once both are known to be there.
 
-        :raises _JobFailed: the schema version was removed, or the file cannot be read.
+        :raises JobFailed: the schema version was removed, or the file cannot be read.
         """
         try:
             schema = self._retry(lambda: self.schemas.active(job.import_name, job.schema_version)).schema
         except SchemaNotFound:
-            raise _JobFailed(
+            raise JobFailed(
                 f"schema version {job.schema_version} of {job.import_name!r} does not exist (was it removed?)"
             ) from None
         source = self.files.local_path(job.file_uri) or job.file_uri
         try:
             readable = self.files.exists(job.file_uri)
         except Exception as err:  # noqa: BLE001 - any filesystem's failure to look is the same answer
-            raise _JobFailed(f"the file {job.file_uri} cannot be reached: {err}") from None
+            raise JobFailed(f"the file {job.file_uri} cannot be reached: {err}") from None
         if not readable:
-            raise _JobFailed(f"the file {job.file_uri} does not exist (or is not a regular file)")
+            raise JobFailed(f"the file {job.file_uri} does not exist (or is not a regular file)")
         return schema, source
 
     def _validate(self, job: ValidationJob, progress: Callable[[int, int | None], None], *, part: Any = None,
@@ -397,13 +376,13 @@ class JobRunner:
             compiled = compile_schema(schema, max_bytes=limits.max_schema_bytes, max_depth=limits.max_schema_depth)
             return validate_file(source, compiled, progress=progress, workbook_limits=limits.workbook, **kwargs)
         except TypecheckError as err:
-            raise _JobFailed(str(err)) from None
+            raise JobFailed(str(err)) from None
         except (StopJob, RedisUnavailable):
             raise
         except Exception as err:
             # A bug or a resource limit, not the file: fail the task rather than loop on it.
             log.exception("task %s: the validation raised", task_id)
-            raise _JobFailed(f"the worker could not validate the file: {type(err).__name__}: {err}") from None
+            raise JobFailed(f"the worker could not validate the file: {type(err).__name__}: {err}") from None
 
     def _finish(self, job: ValidationJob, token: str, report: ValidationReport, summary: ValidationSummary,
                 report_uri: str) -> TaskStatus:
@@ -429,7 +408,7 @@ class JobRunner:
         task_id = str(job.task_id)
         log.warning("task %s: failed: %s", task_id, message)
         failed = self._retry(lambda: self.tasks.cancel(task_id, message))
-        return Outcome("ack", event=_event(failed))
+        return Outcome("ack", event=event_of(failed))
 
     def _stopped(self, job: ValidationJob, token: str, why: str) -> Outcome:
         task_id = str(job.task_id)
@@ -472,16 +451,10 @@ class JobRunner:
             log.debug("could not release the lease of %s", task_id, exc_info=True)
 
 
-class _JobFailed(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 class _ProgressWriter:
     """The core's progress callback: writes at most every 0.5 s, and is where a run can stop."""
 
-    def __init__(self, runner: JobRunner, task_id: str, renewer: _LeaseRenewer) -> None:
+    def __init__(self, runner: JobRunner, task_id: str, renewer: LeaseKeeper) -> None:
         self.runner = runner
         self.task_id = task_id
         self.renewer = renewer
@@ -506,41 +479,3 @@ class _ProgressWriter:
             raise StopJob(f"the task is {err.current} (cancelled)") from None
         except TaskNotFound:
             pass  # Redis lost the status; it is written again when the run finishes
-
-
-class _LeaseRenewer(threading.Thread):
-    """Renews a run's lease every third of its length while the run lasts."""
-
-    def __init__(self, runner: JobRunner, task_id: str, token: str) -> None:
-        super().__init__(name=f"lease-{task_id[:8]}", daemon=True)
-        self.runner = runner
-        self.task_id = task_id
-        self.token = token
-        self.lost = threading.Event()
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        lease = self.runner.settings.worker_lease_seconds
-        while not self._done.wait(lease / 3):
-            try:
-                if not self.runner.tasks.renew_lease(self.task_id, self.token, lease_seconds=lease):
-                    log.error("task %s: another worker holds its lease now; stopping this run", self.task_id)
-                    self.lost.set()
-                    return
-            except Exception as err:  # noqa: BLE001 - Redis down: nobody can take the lease either
-                log.warning("task %s: could not renew its lease: %s", self.task_id, err)
-
-    def stop(self) -> None:
-        self._done.set()
-
-
-def _event(status: TaskStatus) -> ValidationEvent:
-    summary = status.summary if status.state is not TaskState.FAILED else {"error": status.error}
-    return ValidationEvent(
-        task_id=status.task_id,
-        import_name=status.import_name,
-        schema_version=status.schema_version,
-        state=status.state.value,
-        summary=summary,
-        report_uri=status.report_uri,
-    )

@@ -24,28 +24,27 @@ their next progress point (the task is no longer ``validating``) or on claim.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_provider_typecheck.jobs.contract import ValidationJob, ValidationPartJob
 from airflow_provider_typecheck.registry.errors import IllegalTransition, TaskNotFound
-from airflow_provider_typecheck.worker.job import (
+from airflow_provider_typecheck.worker.outcomes import (
     PROGRESS_INTERVAL_SECONDS,
+    JobFailed,
     JobRun,
+    LeaseKeeper,
     Outcome,
     RedisUnavailable,
     StopJob,
-    _event,
-    _JobFailed,
+    event_of,
 )
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.parts import PartStore
-    from airflow_provider_typecheck.worker.job import JobRunner, _LeaseRenewer
+    from airflow_provider_typecheck.worker.job import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,13 @@ class PartRunner:
 
     # --- the splitting run (a whole job) ----------------------------------------------
 
-    def split(self, job: ValidationJob, token: str, renewer: _LeaseRenewer, checksum: str | None,
+    def split(self, job: ValidationJob, token: str, renewer: LeaseKeeper, checksum: str | None,
               started: float) -> Outcome | None:
         """
         Split the job's file into part jobs, when it is a CSV larger than ``split_bytes``;
         None when it is run whole. The caller holds the task's lease.
 
-        :raises _JobFailed: the schema or the file is not there, or the file cannot be read.
+        :raises JobFailed: the schema or the file is not there, or the file cannot be read.
         """
         part_bytes = self.settings.split_bytes
         if part_bytes <= 0 or job.options.sheet is not None:
@@ -86,7 +85,7 @@ class PartRunner:
             plan = plan_parts(source, part_bytes=part_bytes, delimiter=options.delimiter, encoding=options.encoding,
                               checksum=checksum is None, **options.table_options())
         except TypecheckError as err:
-            raise _JobFailed(str(err)) from None
+            raise JobFailed(str(err)) from None
         if plan is None:
             return None
         task_id = str(job.task_id)
@@ -172,7 +171,7 @@ class PartRunner:
             files.write_part_report(task_id, index, report.to_dict())
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
-        except _JobFailed as failure:
+        except JobFailed as failure:
             return self._fail(job, token, f"{job.part.label}: {runner._as_uploaded(job, failure.message)}")
         except RedisUnavailable:
             self._release_quietly(job, token)
@@ -277,7 +276,7 @@ class PartRunner:
         self._forget_parts(task_id, plan.count)
         if runner.metrics is not None:
             runner.metrics.merges.inc()
-        return Outcome("ack", event=_event(finished),
+        return Outcome("ack", event=event_of(finished),
                        run=JobRun(seconds=merged.elapsed_seconds, rows=merged.total_rows, invalid=merged.invalid_rows,
                                   size=runner._size_quietly(job.file_uri)))
 
@@ -312,7 +311,7 @@ class PartRunner:
                 if not status.state.finished:  # a merger died between its lease and its final status
                     self.store.drop_lease(task_id, "announce", token)
                     return Outcome("requeue", reason="the task is not finished yet")
-                return Outcome("ack", event=_event(status))
+                return Outcome("ack", event=event_of(status))
             if self.runner.interrupt.is_set():
                 return Outcome("requeue", reason="the worker is stopping")
             time.sleep(min(1.0, lease / 3))  # another run is sending it: wait for its confirm (or its death)
@@ -336,14 +335,14 @@ class PartRunner:
         finally:
             self._release_quietly(job, token)
         log.warning("task %s: failed: %s", task_id, reason)
-        return Outcome(action, event=_event(failed), reason=reason, run=JobRun(seconds=0.0))
+        return Outcome(action, event=event_of(failed), reason=reason, run=JobRun(seconds=0.0))
 
     def _lost(self, job: ValidationJob) -> Outcome:
         # Redis lost the task's plan (a restart without persistence, or it expired): the
         # parts cannot be told apart any more; the file has to be submitted again.
         reason = "the plan of the split file was lost (Redis restarted without its data?); submit the file again"
         self.runner._fail_quietly(str(job.task_id), reason)
-        return Outcome("ack", event=self.runner._final_event(str(job.task_id)))
+        return Outcome("ack", event=self.runner._finalevent_of(str(job.task_id)))
 
     def _release_quietly(self, job: ValidationPartJob, token: str) -> None:
         try:
@@ -378,27 +377,3 @@ class _PartProgress:
             raise StopJob(f"the task is {err.current} (failed or cancelled)") from None
         except TaskNotFound:
             pass  # Redis lost it: the part's end says so
-
-
-class LeaseKeeper(threading.Thread):
-    """Renews a lease every third of its length (``renew`` says whether it is still ours)."""
-
-    def __init__(self, name: str, renew: Callable[[], Any], lease_seconds: float) -> None:
-        super().__init__(name=f"lease-{name}", daemon=True)
-        self.renew = renew
-        self.lease_seconds = lease_seconds
-        self.lost = threading.Event()
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(self.lease_seconds / 3):
-            try:
-                if not self.renew():
-                    log.error("%s: another worker holds the lease now; stopping this run", self.name)
-                    self.lost.set()
-                    return
-            except Exception as err:  # noqa: BLE001 - Redis down: nobody can take the lease either
-                log.warning("%s: could not renew the lease: %s", self.name, err)
-
-    def stop(self) -> None:
-        self._done.set()
