@@ -263,22 +263,30 @@ def test_a_worker_killed_mid_part_has_that_part_redone_once(
     tmp_path: Path,
 ) -> None:
     events = bind_events(amqp)
-    data = _slow_csv(tmp_path / "slow.csv", 600_000)
-    workers = {w.pid: w for w in all_ready(*(start_worker(env=SLOW_SPLIT, wait=False) for _ in range(2)))}
+    data = _slow_csv(tmp_path / "slow.csv", 900_000)
+    long_parts = {**SLOW_SPLIT, "TYPECHECK_SPLIT_BYTES": str(4 * 1024 * 1024)}  # 3 parts of 300,000 rows
+    workers = {w.pid: w for w in all_ready(*(start_worker(env=long_parts, wait=False) for _ in range(2)))}
     task_id = services_for(job_settings).publish_validation(slow_import, data.as_uri()).task_id
 
-    running = wait_for(lambda: _running_parts(job_settings, task_id), timeout=60, interval=0.02,
-                       what="a part to run")
-    index, holder = next(iter(running.items()))
-    victim = workers[int(holder.split(":")[1])]
+    def started() -> tuple[int, Any] | None:
+        for index, holder in _running_parts(job_settings, task_id).items():
+            worker = workers[int(holder.split(":")[1])]
+            if f"validating part {index + 1} of " in worker.log():
+                return index, worker
+        return None
+
+    index, victim = wait_for(started, timeout=60, interval=0.02, what="a part to run")
     victim.kill()  # kill -9, mid-part
+    parts = services_for(job_settings).parts
+    assert not services_for(job_settings).redis.hexists(parts.parts_key(task_id), f"done:{index}"), \
+        "the part ended before its worker was killed: make the parts longer"
 
     final = _final(job_settings, task_id, timeout=120)
     assert final.state is TaskState.VALID, final.error
-    assert (final.rows_done, final.rows_total, final.summary["total_rows"]) == (600_000, 600_000, 600_000)
+    assert (final.rows_done, final.rows_total, final.summary["total_rows"]) == (900_000, 900_000, 900_000)
     assert final.parts_done == final.parts_total and final.parts_total >= 3
     report = services_for(job_settings).files.read_report(task_id)
-    assert (report["total_rows"], report["invalid_rows"]) == (600_000, 0)
+    assert (report["total_rows"], report["invalid_rows"]) == (900_000, 0)
     label = f"validating part {index + 1} of {final.parts_total} "
     assert sum(w.log().count(label) for w in workers.values()) == 2  # the killed run, and the one redo
     assert _part_runs(list(workers.values())) == final.parts_total + 1
