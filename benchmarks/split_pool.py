@@ -7,6 +7,10 @@ run each, side by side in one run:
 
 * unsplit, 1 worker (``TYPECHECK_SPLIT_BYTES=0``): the reference;
 * split, 1 worker, and split, 2 workers (``--part-mb`` per part);
+* the same three with each worker pinned to a core of its own (``taskset``, one Polars
+  thread): a worker of the core's native scan uses every core it may, so on a 2-core
+  machine two unpinned workers only share what one already used; pinned, 1 against 2
+  is one machine against two, what a pool of many hosts scales by;
 * the split pass alone (``plan_parts`` with the checksum, in this process), and the share
   of the 2-worker run it takes (the task's ``timings.split`` too);
 * the file store's read throughput for this file (fsspec, 8 MiB reads; the page cache is
@@ -72,15 +76,17 @@ class Pool:
         self.services = Services(TypecheckSettings())
         self.workers: list[subprocess.Popen[bytes]] = []
 
-    def start_workers(self, count: int, split_bytes: int) -> None:
+    def start_workers(self, count: int, split_bytes: int, *, pinned: bool = False) -> None:
         logs = []
-        for _ in range(count):
+        for index in range(count):
             log = self.workdir / f"worker{len(self.workers)}.log"
+            command = [sys.executable, "-m", "airflow_provider_typecheck.cli", "worker"]
+            env = {**os.environ, **self.env, "TYPECHECK_SPLIT_BYTES": str(split_bytes)}
+            if pinned:  # one core each: sched_getaffinity (the native scan's threads) and Polars see one
+                command = ["taskset", "-c", str(index % (os.cpu_count() or 1)), *command]
+                env["POLARS_MAX_THREADS"] = "1"
             with open(log, "wb") as out:
-                self.workers.append(subprocess.Popen(
-                    [sys.executable, "-m", "airflow_provider_typecheck.cli", "worker"],
-                    env={**os.environ, **self.env, "TYPECHECK_SPLIT_BYTES": str(split_bytes)},
-                    stdout=out, stderr=subprocess.STDOUT))
+                self.workers.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
             logs.append(log)
         for process, log in zip(self.workers[-count:], logs, strict=True):
             while "consuming typecheck.validation" not in log.read_text(errors="replace"):
@@ -97,14 +103,22 @@ class Pool:
 
     def run(self, import_name: str, path: Path) -> tuple[float, dict]:
         """Publish one job for ``path``; return publish -> final status (s) and the final status."""
-        tasks = self.services.tasks
         started = time.perf_counter()
         task_id = self.services.publish_validation(import_name, path.as_uri()).task_id
-        while (state := self.services.redis.hget(tasks.task_key(task_id), "state")) is None \
-                or state.decode() not in FINISHED:
-            time.sleep(0.02)
+        self.wait([task_id])
         seconds = time.perf_counter() - started
-        return seconds, tasks.get(task_id).model_dump(mode="json")
+        return seconds, self.services.tasks.get(task_id).model_dump(mode="json")
+
+    def warm(self, import_name: str, small: Path, jobs: int) -> None:
+        """Small jobs first, so that each worker has imported and compiled what the big one needs."""
+        self.wait([self.services.publish_validation(import_name, small.as_uri()).task_id for _ in range(jobs)])
+
+    def wait(self, task_ids: list[str]) -> None:
+        tasks = self.services.tasks
+        for task_id in task_ids:
+            while (state := self.services.redis.hget(tasks.task_key(task_id), "state")) is None \
+                    or state.decode() not in FINISHED:
+                time.sleep(0.02)
 
     def close(self) -> None:
         self.stop_workers()
@@ -161,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     size = path.stat().st_size
     part_bytes = args.part_mb * MiB
     workdir = Path(tempfile.mkdtemp(prefix="typecheck-bench-split-"))
+    small = workdir / "small.csv"
+    with path.open() as users:
+        small.write_text("".join(next(users) for _ in range(1001)))  # the header and 1,000 rows
     pool = Pool(workdir)
     results: dict[str, tuple[float, dict]] = {}
     try:
@@ -168,45 +185,52 @@ def main(argv: list[str] | None = None) -> int:
         read, sha = read_throughput(path)  # also warms the page cache for every run below
         plan_seconds, parts = split_pass(path, part_bytes)
         load = os.getloadavg()
-        for name, workers, split in (("unsplit, 1 worker", 1, 0), ("split, 1 worker", 1, part_bytes),
-                                     ("split, 2 workers", 2, part_bytes)):
-            pool.start_workers(workers, split)
-            results[name] = pool.run("users", path)
-            pool.stop_workers()
+        for pinned in (False, True):
+            for name, workers, split in (("unsplit, 1 worker", 1, 0), ("split, 1 worker", 1, part_bytes),
+                                         ("split, 2 workers", 2, part_bytes)):
+                pool.start_workers(workers, split, pinned=pinned)
+                pool.warm("users", small, 4 * workers)
+                results[f"{name}{', a core each' if pinned else ''}"] = pool.run("users", path)
+                pool.stop_workers()
     finally:
         pool.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
     base = results["unsplit, 1 worker"][0]
     one, two = results["split, 1 worker"][0], results["split, 2 workers"][0]
+    base_pinned = results["unsplit, 1 worker, a core each"][0]
+    one_pinned = results["split, 1 worker, a core each"][0]
+    two_pinned = results["split, 2 workers, a core each"][0]
     rows = {name: status["summary"]["total_rows"] for name, (_, status) in results.items()}
     invalid = {name: status["summary"]["invalid_rows"] for name, (_, status) in results.items()}
     assert len(set(rows.values())) == 1 and len(set(invalid.values())) == 1, (rows, invalid)
-    timings = results["split, 2 workers"][1]["summary"]["timings"]
+    timings = results["split, 2 workers, a core each"][1]["summary"]["timings"]
     lines = [
         f"## One file across the pool (`python benchmarks/split_pool.py --rows {args.rows} "
         f"--part-mb {args.part_mb}`)", "",
         f"{args.rows:,} rows, {size / MiB:.0f} MiB, {parts} parts of {args.part_mb} MiB; 2 cores shared with "
         f"other work (load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start); one run each, side by "
-        f"side; publish -> final status; every run {rows['split, 2 workers']:,} rows, "
+        f"side; publish -> final status, each worker warmed by small jobs first; every run {rows['split, 2 workers']:,} rows, "
         f"{invalid['split, 2 workers']:,} invalid.", "",
-        "| run | seconds | vs unsplit, 1 worker |", "|---|---|---|",
-        *(f"| {name} | {seconds:.2f} | {base / seconds:.2f}x |" for name, (seconds, _) in results.items()), "",
-        f"2 workers vs 1 (split both): **{one / two:.2f}x**; 2 workers split vs 1 worker unsplit: "
-        f"**{base / two:.2f}x**.",
+        "| run | seconds | vs unsplit, 1 worker (same pinning) |", "|---|---|---|",
+        *(f"| {name} | {seconds:.2f} | {(base_pinned if 'core' in name else base) / seconds:.2f}x |"
+          for name, (seconds, _) in results.items()), "",
+        f"2 workers vs 1, both split: **{one / two:.2f}x** unpinned, **{one_pinned / two_pinned:.2f}x** a core "
+        f"each; 2 workers split vs 1 worker unsplit: {base / two:.2f}x unpinned, "
+        f"**{base_pinned / two_pinned:.2f}x** a core each.",
         f"Split pass alone (`plan_parts` with the checksum, this process): {plan_seconds:.2f} s "
-        f"({size / plan_seconds / MiB:.0f} MiB/s), **{plan_seconds / two:.0%}** of the 2-worker run "
-        f"(the task's own timings: split {timings.get('split', float('nan')):.2f} s, merge "
+        f"({size / plan_seconds / MiB:.0f} MiB/s), **{plan_seconds / two_pinned:.0%}** of the 2-worker run "
+        f"(a core each; its own timings: split {timings.get('split', float('nan')):.2f} s, merge "
         f"{timings.get('merge', float('nan')):.2f} s, total {timings.get('total', float('nan')):.2f} s).",
         f"File store read throughput (local file, page cache warm): {read / MiB:.0f} MiB/s; sha256 "
         f"{sha / MiB:.0f} MiB/s.",
     ]
-    # On paper: 50 GB on 16 workers. The split pass is one worker reading the whole file;
-    # the parts then run at the 1-worker split rate per worker, scaled by the 2-worker
-    # efficiency measured here, and no faster than the store can serve all 16 at once.
+    # On paper: 50 GB on 16 workers of one core each. The split pass is one worker reading
+    # the whole file; the parts then run at the 1-worker rate per worker, scaled by the
+    # 2-worker efficiency measured here, and no faster than the store serves all 16 at once.
     big = 50 * 1000**3
-    per_worker = size / (one - plan_seconds)  # bytes/s one worker validates, parts only
-    efficiency = (one / two) / 2
+    per_worker = size / max(one_pinned - plan_seconds, 1e-9)  # bytes/s one worker validates, parts only
+    efficiency = min(1.0, (one_pinned - plan_seconds) / max(two_pinned - plan_seconds, 1e-9) / 2)
     pool_rate = min(16 * per_worker * efficiency, read)
     split_big = big / (size / plan_seconds)
     merge_big = timings.get("merge", 0.0) * big / size
@@ -216,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{per_worker / MiB:.0f} MiB/s x {efficiency:.2f} efficiency = {16 * per_worker * efficiency / MiB:.0f} "
         f"MiB/s, capped by the store's {read / MiB:.0f} MiB/s) + merge ~{merge_big:.0f} s = "
         f"**~{(split_big + big / pool_rate + merge_big) / 60:.0f} min**, against "
-        f"~{big / (size / base) / 60:.0f} min on one worker unsplit.",
+        f"~{big / (size / base_pinned) / 60:.0f} min on one such worker unsplit "
+        f"(~{big / (size / base) / 60:.0f} min on one worker with both cores).",
     ]
     print("\n".join(lines))
     return 0
