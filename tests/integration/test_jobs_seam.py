@@ -65,7 +65,8 @@ def test_a_job_round_trips_through_its_message() -> None:
     [
         (b"\xff\xfe not json", "message is not JSON", False),
         (b"[1, 2]", "message is a JSON list, not an object", False),
-        (json.dumps({**JOB, "v": 2}).encode(), "unknown job contract version 2", True),
+        (json.dumps({**JOB, "v": 3}).encode(), "unknown job contract version 3", True),
+        (json.dumps({**JOB, "v": 2}).encode(), "invalid job: part: Field required", True),  # a part without its range
         (json.dumps({k: v for k, v in JOB.items() if k != "v"}).encode(), "unknown job contract version None", True),
         (json.dumps({**JOB, "schema_version": 0}).encode(), "invalid job: schema_version", True),
         (json.dumps({**JOB, "import_name": "a/b"}).encode(), "invalid job: import_name", True),
@@ -74,7 +75,7 @@ def test_a_job_round_trips_through_its_message() -> None:
         (b" " * 70_000, "larger than", False),
     ],
 )
-def test_a_message_that_is_not_a_v1_job_is_refused_with_a_reason(body: bytes, reason: str, names_task: bool) -> None:
+def test_a_message_that_is_not_a_job_is_refused_with_a_reason(body: bytes, reason: str, names_task: bool) -> None:
     with pytest.raises(InvalidJob) as refused:
         parse_job(body)
 
