@@ -28,6 +28,7 @@ from tests.integration.jobs_support import (  # noqa: F401
     all_ready,
     amqp,
     bind_events,
+    drain,
     events_by_task,
     job_env,
     job_settings,
@@ -340,6 +341,43 @@ def test_cancelling_a_split_task_stops_all_its_parts(
     assert [e["summary"] for e in _events(amqp, events, task_id)] == [{"error": "stopped by the DAG"}]
     with pytest.raises(ReportNotFound):
         services_for(job_settings).files.read_report(task_id)
+
+
+def test_a_part_that_kills_every_worker_fails_the_task_and_is_dead_lettered(
+    amqp: Any, job_settings: TypecheckSettings, slow_import: str, start_worker: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from airflow_provider_typecheck.jobs.topology import DEAD_LETTER_QUEUE, REASON_HEADER
+
+    data = _slow_csv(tmp_path / "slow.csv", 900_000)
+    long_parts = {**SLOW_SPLIT, "TYPECHECK_SPLIT_BYTES": str(4 * 1024 * 1024)}
+    workers = {w.pid: w for w in all_ready(*(start_worker(env=long_parts, wait=False) for _ in range(2)))}
+    task_id = services_for(job_settings).publish_validation(slow_import, data.as_uri()).task_id
+    parts = services_for(job_settings).parts
+    poison: int | None = None
+
+    for attempt in range(1, job_settings.poison_worker_deaths + 1):  # the part kills each worker that runs it
+        def started(attempt: int = attempt) -> tuple[int, Any] | None:
+            for index, holder in _running_parts(job_settings, task_id).items():
+                worker = workers.get(int(holder.split(":")[1]))
+                if (poison in (None, index) and parts.attempts(task_id, index) == attempt and worker is not None
+                        and worker.log().count(f"validating part {index + 1} of ") == 1):
+                    return index, worker
+            return None
+
+        poison, victim = wait_for(started, timeout=60, interval=0.02, what=f"run {attempt} of a part")
+        workers.pop(victim.pid).kill()
+        replacement = start_worker(env=long_parts, wait=False)
+        workers[replacement.pid] = replacement
+
+    final = _final(job_settings, task_id, timeout=120)
+    assert final.state is TaskState.FAILED
+    assert final.error.startswith(f"workers died 3 times running part {poison + 1} of {final.parts_total} (rows ")
+    assert final.error.endswith("taken for a poison message")
+    assert (parts.attempts(task_id, poison), parts.deaths(task_id, poison)) == (3, 3)
+    [(_, properties, body)] = wait_for(lambda: drain(amqp, DEAD_LETTER_QUEUE), timeout=30, what="the dead letter")
+    assert (json.loads(body)["task_id"], json.loads(body)["part"]["index"]) == (task_id, poison)
+    assert "taken for a poison message" in properties.headers[REASON_HEADER]
 
 
 # --- a splitter delivered again -----------------------------------------------------------
