@@ -279,3 +279,25 @@ def test_a_file_without_quotes_is_cut_on_its_line_ends(tmp_path):
         path.write_bytes(newline.join(lines).encode())
         whole, merged, parts = whole_and_split(path, 7000, tmp_path)
         assert merged == whole and parts > 5
+
+
+def test_a_file_on_an_object_store_is_split_by_ranged_reads(tmp_path):
+    import fsspec
+
+    path = messy_csv(tmp_path / "f.csv", 7)
+    uri = "memory://typecheck-parts/f.csv"
+    with fsspec.open(uri, "wb") as remote:
+        remote.write(path.read_bytes())
+    try:
+        plan = plan_parts(uri, part_bytes=4000, checksum=True)
+        local_plan = plan_parts(path, part_bytes=4000, checksum=True)
+        assert plan == local_plan and plan is not None
+        reports = [validate_file(uri, SCHEMA, part=part, max_errors=40) for part in plan.parts]
+        merged = merge_reports(reports, max_errors=40).to_dict()
+        whole = validate_file(path, SCHEMA, max_errors=40).to_dict()
+        for report in (merged, whole):
+            report.pop("elapsed_seconds")
+            report.pop("file")
+        assert merged == whole
+    finally:
+        fsspec.filesystem("memory").rm("/typecheck-parts", recursive=True)
