@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import polars as pl
 import referencing.jsonschema
 from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator
 
@@ -43,6 +42,7 @@ from airflow_provider_typecheck.validation.cells import (
     coerce_text,
 )
 from airflow_provider_typecheck.validation.formats import FORMAT_RULES
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.patterns import PatternTooSlow, runs_in_polars, search
 from airflow_provider_typecheck.validation.schema import draft_of, governing_subschemas
 
@@ -123,7 +123,6 @@ class Scope:
         if "$ref" in schema and issubclass(draft_of(self.validator), REF_OVERRIDES_SIBLINGS):
             return [("$ref", schema["$ref"])]
         return list(schema.items())
-
 
 
 @dataclass
@@ -702,7 +701,6 @@ def allowed_types(subschema: Any, scope: Scope, seen: set[int] | None = None) ->
     for child, child_scope in children:
         named |= allowed_types(child, child_scope, seen) or set()
     return frozenset(named) if named else None
-
 
 
 @dataclass(frozen=True)

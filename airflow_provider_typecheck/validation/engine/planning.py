@@ -8,15 +8,20 @@ from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-import polars as pl
 import referencing.exceptions
 
 from airflow_provider_typecheck.validation.cells import Cell
 from airflow_provider_typecheck.validation.compiler import Check, Plan, build_plan, plan_cells
 from airflow_provider_typecheck.validation.errors import SchemaError
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
 from airflow_provider_typecheck.validation.references import new_validator
-from airflow_provider_typecheck.validation.schema import bounded_validator_class, check_schema, validator_class
+from airflow_provider_typecheck.validation.schema import (
+    bounded_validator_class,
+    check_schema,
+    checked_text,
+    validator_class,
+)
 
 # Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
 SAMPLE_ROWS = 20_000
@@ -75,10 +80,9 @@ def compile_schema(
     if isinstance(schema, CompiledSchema):
         return schema
     # Checked first: it refuses what is not an object, and what nests too deeply to serialise.
-    draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
-    # Key order is kept, not sorted: python-jsonschema applies keywords in the
-    # schema's order, which decides the order of errors and where is_valid stops.
-    canonical = json.dumps(schema, separators=(",", ":"))
+    # Its compact JSON keeps the key order, not sorted: python-jsonschema applies keywords
+    # in the schema's order, which decides the order of errors and where is_valid stops.
+    canonical, draft = checked_text(schema, max_bytes=max_bytes, max_depth=max_depth)
     return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical, draft)
 
 

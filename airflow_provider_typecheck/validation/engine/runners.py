@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import polars as pl
-
 from airflow_provider_typecheck.validation import prescan
 from airflow_provider_typecheck.validation.engine.planning import (
     SAMPLE_ROWS,
@@ -24,6 +22,7 @@ from airflow_provider_typecheck.validation.engine.verdicts import (
     row_by_row,
 )
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.outputs import check_outputs
 from airflow_provider_typecheck.validation.readers import Table, open_table
@@ -121,13 +120,25 @@ def validate_prescanned(
         with source.mapped() as data:
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
                                         cells, batch_rows=source.batch_rows):
-                suspects = source.records(segment.records)
+                if not segment.suspects:
+                    # Nothing to read back (and Polars, imported on first use, stays unimported).
+                    validation.add_cleared(segment.rows)
+                    done += segment.rows
+                    if progress is not None:
+                        progress(done, done if segment.last else None)
+                    continue
                 if segment.short:
                     validation.note_ragged({index + table.first_row: ragged_message(fields, len(table.header))
                                             for index, fields in segment.short.items()})
-                validation.add_suspects(suspects, [index + table.first_row for index in segment.suspects],
-                                        segment.flagged)
-                validation.add_cleared(segment.rows - suspects.height)
+                numbers = [index + table.first_row for index in segment.suspects]
+                rows = (source.scanned_rows(segment.records) if validation.takes_suspect_rows(len(numbers))
+                        else None)
+                if rows is not None and len(rows) == len(numbers):
+                    validation.add_suspect_rows(rows, numbers, segment.flagged)
+                else:
+                    suspects = source.records(segment.records)
+                    validation.add_suspects(suspects, numbers, segment.flagged)
+                validation.add_cleared(segment.rows - len(numbers))
                 done += segment.rows
                 if progress is not None:
                     progress(done, done if segment.last else None)
