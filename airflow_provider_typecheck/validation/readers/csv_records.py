@@ -309,6 +309,15 @@ def scanned_rows(data: bytes, delimiter: str, width: int) -> list[tuple[str | No
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if '"' not in text and "\r" not in text.replace("\r\n", "\n"):
+        # No quoted field: one record a line (CRLF or LF), split at each delimiter.
+        lines = text.replace("\r\n", "\n").split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the last newline ends a record; it does not start one
+        split = [line.split(delimiter) for line in lines[1:]]
+        if any(len(fields) > width or fields == [""] for fields in split):
+            return None
+        return [(*(field or None for field in fields), *(None,) * (width - len(fields))) for fields in split]
     field = _field_pattern(delimiter)
     rows: list[tuple[str | None, ...]] = []
     at, size = 0, len(text)

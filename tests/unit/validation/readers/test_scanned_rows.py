@@ -14,6 +14,8 @@ RECORDS = [
     'a,b,c\n1\n2,3\n',  # short rows are padded with nulls
     'a;b;c\n1;"x;y";\n',
     'a,b,c\n1,2,3',  # no newline at the end
+    'a,b,c\r\n1,,3\r\n4,5\r\n',  # no quote at all: split line by line
+    'a,b,c\n\xa0,x y,\n',
     'a,b,c\n é ,"ü",€\n',
     '"a","b\nb",c\n1,2,3\n',  # a header spanning lines
 ]
