@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
@@ -64,8 +63,9 @@ class CompiledSchema:
         return self._plans[key]
 
 
+# Keyed by the text itself (Python caches a string's hash): no digest, whose hashlib costs every start.
 @lru_cache(maxsize=128)
-def _compile_cached(digest: str, canonical: str, draft: str) -> CompiledSchema:
+def _compile_cached(canonical: str, draft: str) -> CompiledSchema:
     return CompiledSchema(json.loads(canonical), draft=draft)
 
 
@@ -83,7 +83,7 @@ def compile_schema(
     # Its compact JSON keeps the key order, not sorted: python-jsonschema applies keywords
     # in the schema's order, which decides the order of errors and where is_valid stops.
     canonical, draft = checked_text(schema, max_bytes=max_bytes, max_depth=max_depth)
-    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical, draft)
+    return _compile_cached(canonical, draft)
 
 
 def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> list[str]:
