@@ -726,6 +726,8 @@ def plan_cells(
         governing = governing_subschemas(schema, name)
         if not governing:
             allowed = None
+        elif len(governing) == 1:  # most columns: their one property (allowed_types gives None, not empty)
+            allowed = allowed_types(governing[0], scope)
         else:
             # As within one subschema: the types named across all governing subschemas.
             named = frozenset().union(*(allowed_types(sub, scope) or () for sub in governing))

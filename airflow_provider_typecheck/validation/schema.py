@@ -193,7 +193,20 @@ def _check_schema_text(text: str, max_depth: int) -> str:
     if any(f'"{key}":' in text for key in _REFERENCES):
         # Without references no chain loops, and none is longer than the nesting, checked already.
         _check_in_place_chains(schema, cls, max_depth)
+    # The check only read its parse: compile_schema, which parses the same text next, may take it.
+    _unclaimed_parse.clear()
+    _unclaimed_parse[text] = schema
     return DRAFTS[cls]
+
+
+# The last checked text's parse, until parsed_text takes it (one: a schema may be megabytes).
+_unclaimed_parse: dict[str, Any] = {}
+
+
+def parsed_text(text: str) -> Any:
+    """``json.loads(text)``: a parse held by no one else (the check's, when it checked ``text`` last)."""
+    parsed = _unclaimed_parse.pop(text, None)  # one atomic step: two threads never both get it
+    return json.loads(text) if parsed is None else parsed
 
 
 def _pattern_within_budget(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:

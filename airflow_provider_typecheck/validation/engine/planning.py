@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -19,6 +18,7 @@ from airflow_provider_typecheck.validation.schema import (
     bounded_validator_class,
     check_schema,
     checked_text,
+    parsed_text,
     validator_class,
 )
 
@@ -66,7 +66,8 @@ class CompiledSchema:
 # Keyed by the text itself (Python caches a string's hash): no digest, whose hashlib costs every start.
 @lru_cache(maxsize=128)
 def _compile_cached(canonical: str, draft: str) -> CompiledSchema:
-    return CompiledSchema(json.loads(canonical), draft=draft)
+    # A parse of its own: the caller's schema may change after this.
+    return CompiledSchema(parsed_text(canonical), draft=draft)
 
 
 def compile_schema(
