@@ -659,6 +659,12 @@ def main(argv: list[str] | None = None) -> int:
         if big_md:
             md_lines += ["", big_md]
         md_lines += ["", "![results](results.png)", ""]
+        # Sections kept by hand below the generated ones (an earlier full run, the jobs, API and
+        # operations benchmarks the docs link to) stay.
+        previous = (HERE / "RESULTS.md").read_text() if (HERE / "RESULTS.md").exists() else ""
+        kept = previous.find("\n## Earlier full run")
+        if kept >= 0:
+            md_lines += [previous[kept + 1:].rstrip("\n"), ""]
         (HERE / "RESULTS.md").write_text("\n".join(md_lines))
         raw = {ds: {name: {"skipped": c.skipped, "runs": [{k: v for k, v in r.__dict__.items() if k != "invalid_rows"}
                                                           for r in c.runs]}
