@@ -24,6 +24,8 @@ from airflow_provider_typecheck.validation.schema import (
 
 # Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
 SAMPLE_ROWS = 20_000
+# A sample of fewer rows calls no column repetitive: it says too little.
+SAMPLE_MIN_ROWS = 1000
 
 
 class CompiledSchema:
@@ -92,7 +94,7 @@ def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> 
     if sample is None:
         return []
     head = sample.head(rows)
-    if head.height < 1000:
+    if head.height < SAMPLE_MIN_ROWS:
         return []
     distinct = head.select(pl.all().approx_n_unique()).row(0)
     # Hashing a column twice (unique, then is_in) beats parsing every row once

@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow_provider_typecheck.validation import prescan
 from airflow_provider_typecheck.validation.engine.planning import (
+    SAMPLE_MIN_ROWS,
     SAMPLE_ROWS,
     CompiledSchema,
     compile_schema,
@@ -33,6 +34,8 @@ ProgressCallback = Callable[[int, "int | None"], None]
 # pre-scan, repetitive or not (repetitive_columns calls no column of fewer rows repetitive).
 SMALL_FILE_ROWS = 1000
 SMALL_FILE_BYTES = 16 * 1024 * 1024
+# A narrow schema's file this small is counted in lines before its sample is read.
+SHORT_SAMPLE_BYTES = 1024 * 1024
 
 
 def validate_frame(
@@ -98,13 +101,17 @@ def validate_prescanned(
 
     def internable() -> list[str]:
         # Only columns the scan cannot check natively need to know.
-        if len(table.header) >= WIDE_SCHEMA_COLUMNS:
-            with source.mapped() as data:
+        with source.mapped() as data:
+            if len(table.header) >= WIDE_SCHEMA_COLUMNS:
                 head = data[:SMALL_FILE_BYTES + 1]
-            if len(head) <= SMALL_FILE_BYTES and head.count(b"\n") - 1 < SMALL_FILE_ROWS:  # less the header's
-                # A wide schema's short file: judging each distinct text of a column once costs
-                # less than a plan (per column) or python-jsonschema on whole rows (per cell).
-                return table.header
+                if len(head) <= SMALL_FILE_BYTES and head.count(b"\n") - 1 < SMALL_FILE_ROWS:  # less the header's
+                    # A wide schema's short file: judging each distinct text of a column once costs
+                    # less than a plan (per column) or python-jsonschema on whole rows (per cell).
+                    return table.header
+            elif len(data) <= SHORT_SAMPLE_BYTES and data[:].count(b"\n") < SAMPLE_MIN_ROWS:
+                # Fewer rows than lines (the last may lack its newline): too few for repetitive_columns
+                # to call any column repetitive, so no sample is read (a Polars read).
+                return repetitive
         # The sample costs a read.
         repetitive.extend(repetitive_columns(source.head(SAMPLE_ROWS)))
         return repetitive
