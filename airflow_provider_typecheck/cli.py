@@ -276,9 +276,10 @@ def _validate(args: argparse.Namespace) -> int:
         opening = pool.submit(open_table, args.file, sheet=sheet, delimiter=args.delimiter,
                               batch_rows=args.batch_rows, workbook_limits=workbook_limits,
                               **_table_options(args))
-        from airflow_provider_typecheck.validation import compile_schema, load_schema, validate_table
+        from airflow_provider_typecheck.validation import compile_schema, read_schema, validate_table
 
-        compiled = compile_schema(load_schema(args.schema, **schema_limits), **schema_limits)
+        # Checked once, by compile_schema (load_schema would check it too).
+        compiled = compile_schema(read_schema(args.schema, **schema_limits), **schema_limits)
         table = opening.result()
     progress = _ProgressBar(sys.stderr) if interactive else None
     plan = _local_parts(args, table) if args.jobs > 1 else None

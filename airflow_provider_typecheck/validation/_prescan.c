@@ -106,12 +106,16 @@ static void interned_free(Interned *t) {
     memset(t, 0, sizeof(*t));
 }
 
+#define INITIAL_SLOTS 16
+
 /* The code of this text, interning it if new; NO_CODE when out of memory or past `limit` texts. */
 static uint32_t intern(Interned *t, const unsigned char *p, size_t n, size_t limit) {
     if (t->capacity == 0) {
-        t->slots = calloc(1024, sizeof(Slot));
+        /* Small at first, doubling: a wide schema's short file has thousands of interned
+         * columns of a few texts each, and 2,000 tables of 1,024 slots cost 50 MiB of zeroed pages. */
+        t->slots = calloc(INITIAL_SLOTS, sizeof(Slot));
         if (!t->slots) return NO_CODE;
-        t->capacity = 1024;
+        t->capacity = INITIAL_SLOTS;
     }
     uint64_t h = hash_bytes(p, n);
     size_t mask = t->capacity - 1, i = (size_t)h & mask;
@@ -122,7 +126,7 @@ static uint32_t intern(Interned *t, const unsigned char *p, size_t n, size_t lim
     }
     if (t->count >= limit || t->count >= NO_CODE - 1) return NO_CODE;
     if (t->arena_used + n > t->arena_capacity) {
-        size_t capacity = t->arena_capacity ? t->arena_capacity * 2 : 65536;
+        size_t capacity = t->arena_capacity ? t->arena_capacity * 2 : 1024;
         while (capacity < t->arena_used + n) capacity *= 2;
         char *arena = realloc(t->arena, capacity);
         if (!arena) return NO_CODE;
@@ -130,7 +134,7 @@ static uint32_t intern(Interned *t, const unsigned char *p, size_t n, size_t lim
         t->arena_capacity = capacity;
     }
     if (t->count == t->codes_capacity) {
-        size_t capacity = t->codes_capacity ? t->codes_capacity * 2 : 1024;
+        size_t capacity = t->codes_capacity ? t->codes_capacity * 2 : INITIAL_SLOTS;
         uint64_t *offsets = realloc(t->offsets, capacity * sizeof(uint64_t));
         if (!offsets) return NO_CODE;
         t->offsets = offsets;
