@@ -455,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--replot", action="store_true", help="redraw results.png from results.json, run nothing")
+    ap.add_argument("--wide-columns", type=int, default=5, metavar="ROUNDS",
+                    help="rounds of wide_columns.py (10,000 columns x 3 rows against python-jsonschema per row, "
+                         "and the start-up on a 10-row file), whole processes; 0 skips it (default 5)")
     args = ap.parse_args(argv)
     if args.worker:
         return worker_main(args)
@@ -591,6 +594,25 @@ def main(argv: list[str] | None = None) -> int:
         print("\n## The users file in other shapes (ours / plain Polars read of the same file)\n"
               + text_table(variant_rows, VARIANT_HEADER))
     targets = target_checks(results)
+    wide_columns = None
+    if args.wide_columns > 0 and not cli_reason:
+        from wide_columns import compare
+
+        # The engine timed (and --baseline's) through PYTHONPATH, as every CLI run of this one.
+        wide_columns = compare(10_000, 3, args.wide_columns, BASELINE_ENV if args.baseline else None)
+        print("\n## 10,000 columns x 3 rows (wide_columns.py)\n" + wide_columns["markdown"])
+        for problem in wide_columns["disagree"]:
+            print(f"  FAIL  wide_columns: {problem}")
+            failed = True
+        for case, by_cli in wide_columns["ratios"].items():
+            targets.append((f"10,000 columns x 3 rows, {case}: typecheck validate / python-jsonschema per row <= 1.0 "
+                            "(goal 0.5)", f"{by_cli['ours']:.2f}x", by_cli["ours"] <= 1.0))
+        for case, by_cli in wide_columns["startup"].items():
+            if case != "python -c pass":
+                wall, cpu = by_cli["ours"]
+                targets.append((f"start-up, {case}: typecheck validate <= 0.25 s", f"{wall:.3f} s wall, {cpu:.3f} s CPU",
+                                wall <= 0.25))
+
     print("\nTargets:")
     for label, value, ok in targets:
         print(f"  {'PASS' if ok else 'MISS' if ok is False else '----'}  {label}: {value}")
@@ -625,6 +647,11 @@ def main(argv: list[str] | None = None) -> int:
                          markdown_table(variant_rows, VARIANT_HEADER)]
         for ds, rows in out:
             md_lines += ["", f"## {ds}: {total_rows[ds]:,} rows (`{paths[ds].name}`)", "", markdown_table(rows)]
+        if wide_columns is not None:
+            md_lines += ["", "## Wide files and start-up (`wide_columns.py`)", "",
+                         "`typecheck validate` against python-jsonschema checking each row (the `csv` module, "
+                         "whole processes, round-robin); `base` is the `--baseline` engine's CLI in the same rounds.",
+                         "", wide_columns["markdown"]]
         md_lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
         md_lines += [f"| {l} | {v} | {'pass' if ok else 'MISS' if ok is False else '-'} |" for l, v, ok in targets]
         md_lines += ["", "## Agreement on the set of invalid rows", ""]
@@ -632,6 +659,12 @@ def main(argv: list[str] | None = None) -> int:
         if big_md:
             md_lines += ["", big_md]
         md_lines += ["", "![results](results.png)", ""]
+        # Sections kept by hand below the generated ones (an earlier full run, the jobs, API and
+        # operations benchmarks the docs link to) stay.
+        previous = (HERE / "RESULTS.md").read_text() if (HERE / "RESULTS.md").exists() else ""
+        kept = previous.find("\n## Earlier full run")
+        if kept >= 0:
+            md_lines += [previous[kept + 1:].rstrip("\n"), ""]
         (HERE / "RESULTS.md").write_text("\n".join(md_lines))
         raw = {ds: {name: {"skipped": c.skipped, "runs": [{k: v for k, v in r.__dict__.items() if k != "invalid_rows"}
                                                           for r in c.runs]}

@@ -1,7 +1,9 @@
-"""Very wide files: a few rows, thousands of columns, where the per-column work is the cost.
+"""Very wide files: a few rows, thousands of columns, where the per-column work is the cost;
+and the start-up of ``typecheck validate`` on a 10-row file.
 
     python benchmarks/wide_columns.py                     # 10,000 columns x 3 rows, 5 rounds
     python benchmarks/wide_columns.py --columns 9074 --rows 3
+    python benchmarks/wide_columns.py --baseline-pythonpath DIR   # also a snapshot's CLI (run.py --baseline)
     python benchmarks/wide_columns.py --profile           # cProfile of one run of ours, top 25
 
 For each case (all rows valid; every row with errors) it times whole processes,
@@ -12,6 +14,13 @@ cell turned into its JSON value by the typing contract's rules, ``iter_errors``
 on every row; it imports nothing of ours, nor Polars). Prints medians and the
 median of the per-round ratios ours / reference, which the speed issue wants
 within 1.0x (goal 0.5x); exits 1 when the two disagree on the invalid rows.
+
+Start-up, in the same rounds: ``typecheck validate`` on the first 10 rows of the
+users file (datagen.py), against its schema (enum and pattern columns: the
+Polars path) and against the schema without them (every column checked by the
+native pre-scan, which never imports Polars); wall and CPU seconds (user +
+system) of the whole process, medians. The issue's target: 0.25 s.
+``run.py --wide-columns ROUNDS`` runs all of it and puts it in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import csv
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -107,13 +117,18 @@ def reference_main(path: Path, schema_path: Path) -> int:
     return 0
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system, from this process's children's usage) of a whole
+    process, and its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"{cmd[:2]} exited {done.returncode}: {done.stderr[-2000:]}")
-    return elapsed, done.stdout
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, done.stdout
 
 
 def ours_cmd(path: Path, schema_path: Path) -> list[str]:
@@ -137,44 +152,125 @@ def profile_ours(path: Path, schema: dict) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
 
+def make_startup_cases(folder: Path) -> list[tuple[str, Path, Path]]:
+    """The first 10 users rows, against the users schema and against it without enum and pattern."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from datagen import users_frame, users_schema
+
+    path = folder / "users_10.csv"
+    users_frame(10).drop("_defect").write_csv(path)
+    full = users_schema()
+    native = json.loads(json.dumps(full))
+    native["properties"]["country"].pop("enum")
+    native["properties"]["plan"].pop("pattern")
+    cases = []
+    for name, schema in (("10 users rows, users schema", full),
+                         ("10 users rows, without enum and pattern", native)):
+        schema_path = folder / f"users_10_{'full' if schema is full else 'native'}.schema.json"
+        schema_path.write_text(json.dumps(schema))
+        cases.append((name, path, schema_path))
+    return cases
+
+
+def compare(columns: int, rows: int, rounds: int, baseline_env: dict[str, str] | None = None) -> dict:
+    """Time the wide cases and the start-up cases, round-robin; the results as data and markdown.
+
+    ``baseline_env`` (an environment whose PYTHONPATH names another engine) adds that
+    engine's CLI, ``base``, to the same rounds.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="typecheck-wide-"))
+    clis = {"ours": None} | ({"base": baseline_env} if baseline_env is not None else {})
+    wide = []
+    disagree = []
+    for broken in (False, True):
+        path, schema = make_case(folder, columns, rows, broken)
+        schema_path = path.with_suffix(".schema.json")
+        schema_path.write_text(json.dumps(schema))
+        wide.append(("errors in every row" if broken else "all rows valid", path, schema_path))
+    startup = make_startup_cases(folder)
+    times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    verdicts: dict[tuple[str, str], set[int]] = {}
+    for _ in range(rounds):
+        for case, path, schema_path in wide:
+            for name in (*clis, "reference"):
+                cmd = reference_cmd(path, schema_path) if name == "reference" else ours_cmd(path, schema_path)
+                elapsed, _, out = timed(cmd, clis.get(name))
+                times.setdefault((case, name), []).append(elapsed)
+                verdicts[(case, name)] = (set(json.loads(out)) if name == "reference"
+                                          else {error["row"] for error in json.loads(out)["errors"]})
+        for case, path, schema_path in startup:
+            for name in clis:
+                elapsed, seconds, _ = timed(ours_cmd(path, schema_path), clis[name])
+                times.setdefault((case, name), []).append(elapsed)
+                cpu.setdefault((case, name), []).append(seconds)
+        elapsed, seconds, _ = timed([sys.executable, "-P", "-c", "pass"])
+        times.setdefault(("python -c pass", "ours"), []).append(elapsed)
+        cpu.setdefault(("python -c pass", "ours"), []).append(seconds)
+    for case, _, _ in wide:
+        for name in clis:
+            if verdicts[(case, name)] != verdicts[(case, "reference")]:
+                disagree.append(f"{name} on {case}: {sorted(verdicts[(case, name)])[:10]} vs "
+                                f"{sorted(verdicts[(case, 'reference')])[:10]}")
+
+    def ratio(case: str, name: str) -> float:
+        pairs = zip(times[(case, name)], times[(case, "reference")], strict=True)
+        return statistics.median(a / b for a, b in pairs)
+
+    med = {key: statistics.median(values) for key, values in times.items()}
+    med_cpu = {key: statistics.median(values) for key, values in cpu.items()}
+    header = ["case", "ours", "python-jsonschema per row", "ours / reference", *(["base / reference"] if "base" in clis
+                                                                                 else [])]
+    lines = [f"{columns:,} columns x {rows} rows, {rounds} rounds, whole processes (medians)", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ratios = {}
+    for case, _, _ in wide:
+        ratios[case] = {name: ratio(case, name) for name in clis}
+        cells = [case, f"{med[(case, 'ours')]:.2f} s", f"{med[(case, 'reference')]:.2f} s",
+                 f"{ratios[case]['ours']:.2f}x", *([f"{ratios[case]['base']:.2f}x"] if "base" in clis else [])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Start-up: `typecheck validate` of a 10-row file, whole process (medians; target 0.25 s)", "",
+              "| case | wall s | CPU s (user + system) |" + (" base wall s | base CPU s |" if "base" in clis else ""),
+              "|---|---|---|" + ("---|---|" if "base" in clis else "")]
+    startups = {}
+    for case, _, _ in [*startup, ("python -c pass", None, None)]:
+        startups[case] = {name: (med[(case, name)], med_cpu[(case, name)]) for name in clis if (case, name) in med}
+        cells = [case, f"{med[(case, 'ours')]:.3f}", f"{med_cpu[(case, 'ours')]:.3f}"]
+        if "base" in clis:
+            cells += ([f"{med[(case, 'base')]:.3f}", f"{med_cpu[(case, 'base')]:.3f}"] if (case, "base") in med
+                      else ["", ""])
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"load average at the end: {os.getloadavg()[0]:.2f}"]
+    return {"markdown": "\n".join(lines), "ratios": ratios, "startup": startups, "disagree": disagree,
+            "columns": columns, "rows": rows, "rounds": rounds}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--columns", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline-pythonpath", type=Path,
+                        help="also time the CLI with this directory first on PYTHONPATH (an engine snapshot)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--reference", nargs=2, type=Path, metavar=("FILE", "SCHEMA"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference:
         return reference_main(*args.reference)
-    folder = Path(tempfile.mkdtemp(prefix="typecheck-wide-"))
-    failed = False
-    print(f"{args.columns:,} columns x {args.rows} rows, {args.rounds} rounds, whole processes (medians)\n")
-    print("| case | ours | python-jsonschema per row | ours / reference |\n|---|---|---|---|")
-    for broken in (False, True):
-        path, schema = make_case(folder, args.columns, args.rows, broken)
-        schema_path = path.with_suffix(".schema.json")
-        schema_path.write_text(json.dumps(schema))
-        if args.profile:
+    if args.profile:
+        folder = Path(tempfile.mkdtemp(prefix="typecheck-wide-"))
+        for broken in (False, True):
+            path, schema = make_case(folder, args.columns, args.rows, broken)
             profile_ours(path, schema)
-            continue
-        times: dict[str, list[float]] = {"ours": [], "reference": []}
-        verdicts = {}
-        for _ in range(args.rounds):
-            for name, cmd in (("ours", ours_cmd), ("reference", reference_cmd)):
-                elapsed, out = timed(cmd(path, schema_path))
-                times[name].append(elapsed)
-                verdicts[name] = ({error["row"] for error in json.loads(out)["errors"]} if name == "ours"
-                                  else set(json.loads(out)))
-        if verdicts["ours"] != verdicts["reference"]:
-            failed = True
-            print(f"DISAGREE on {path.name}: ours {sorted(verdicts['ours'])} reference {sorted(verdicts['reference'])}")
-        mine, theirs = statistics.median(times["ours"]), statistics.median(times["reference"])
-        ratio = statistics.median(a / b for a, b in zip(times["ours"], times["reference"], strict=True))
-        print(f"| {'errors in every row' if broken else 'all rows valid'} | {mine:.2f} s | {theirs:.2f} s "
-              f"| {ratio:.2f}x |")
-    print(json.dumps({"columns": args.columns, "rows": args.rows, "load": os.getloadavg()[0]}))
-    return 1 if failed else 0
+        return 0
+    baseline_env = None
+    if args.baseline_pythonpath:
+        baseline_env = dict(os.environ, PYTHONPATH=str(args.baseline_pythonpath.resolve()))
+    result = compare(args.columns, args.rows, args.rounds, baseline_env)
+    print(result["markdown"])
+    for problem in result["disagree"]:
+        print(f"DISAGREE {problem}")
+    return 1 if result["disagree"] else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ sheet costs a second to build.
 from __future__ import annotations
 
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -90,3 +91,22 @@ def _header(signature: bytes, name: str, crc: int, compressed: int, size: int, o
                            0) + encoded
     return struct.pack("<4sHHHHHHIIIHHHHHII", signature, 20, 20, 0, 8, 0, 0x21, crc, compressed, size,
                        len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+
+
+def with_big_sheet(source: Path, target: Path, dimension: str, rows: int, row: bytes = _ROW) -> Path:
+    """``source`` (an xlsx) with its sheet replaced by ``rows`` copies of ``row``: honest
+    sizes in the zip directory, small on disk, big once inflated."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for part in original.infolist():
+            if part.filename != SHEET:
+                bomb.writestr(part, original.read(part))
+                continue
+            with bomb.open(part.filename, "w") as sheet:
+                sheet.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet '
+                            b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                            + f'<dimension ref="{dimension}"/><sheetData>'.encode())
+                chunk = row * 10_000
+                for _ in range(rows // 10_000):
+                    sheet.write(chunk)
+                sheet.write(_SHEET_TAIL)
+    return target

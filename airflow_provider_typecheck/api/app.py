@@ -56,7 +56,7 @@ def create_app(settings: TypecheckSettings | None = None) -> FastAPI:
     # One app of the process shares the process's services (the plugin's views use them too).
     services = get_services() if settings is None else Services(settings)
     from airflow_provider_typecheck.api.routes import cache, healthcheck, login, metrics, schemas, users, validation
-    from airflow_provider_typecheck.logging import install_control_escaping
+    from airflow_provider_typecheck.logs import install_control_escaping
 
     install_control_escaping()  # paths, names and messages in log lines come from users
 

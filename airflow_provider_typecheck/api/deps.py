@@ -31,10 +31,6 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="api/v1/login/access-token", auto_
 
 UNAUTHORIZED = "could not validate credentials"
 
-# The routes' name for the app's services: what they use of it are its stores.
-Stores = Services
-
-
 class AppServices:
     """An app's services, with the settings' first admin created before the first use."""
 
@@ -51,12 +47,12 @@ def get_settings(request: Request) -> TypecheckSettings:
     return request.app.state.settings
 
 
-def get_stores(request: Request) -> Services:
+def get_app_services(request: Request) -> Services:
     return request.app.state.services.get()
 
 
 SettingsDep = Annotated[TypecheckSettings, Depends(get_settings)]
-StoresDep = Annotated[Services, Depends(get_stores)]
+ServicesDep = Annotated[Services, Depends(get_app_services)]
 
 
 def _unauthorized() -> HTTPException:
@@ -67,9 +63,9 @@ def _unauthorized() -> HTTPException:
     )
 
 
-def issue_access_token(user: UserPublic, settings: TypecheckSettings, stores: Stores) -> str:
+def issue_access_token(user: UserPublic, settings: TypecheckSettings, services: Services) -> str:
     """The bearer token of a user who just logged in (it names the user's id and token version)."""
-    return stores.users.issue_access_token(user.id, settings=settings)
+    return services.users.issue_access_token(user.id, settings=settings)
 
 
 _T = TypeVar("_T")
@@ -80,14 +76,14 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def login_guarded(request: Request, stores: Stores, username: str, check: Callable[[], _T]) -> _T:
+def login_guarded(request: Request, services: Services, username: str, check: Callable[[], _T]) -> _T:
     """
     Run a password ``check`` for ``username`` behind the login throttle.
 
     A throttled attempt is a 429 with ``Retry-After``, before any password is hashed.
     ``check`` raising :class:`AuthenticationError` counts as a failed attempt.
     """
-    throttle = stores.login_throttle
+    throttle = services.login_throttle
     attempt = throttle.begin(username, client_address(request))
     if attempt.wait_seconds is not None:
         raise HTTPException(
@@ -107,7 +103,7 @@ def login_guarded(request: Request, stores: Stores, username: str, check: Callab
 
 
 def get_current_user(
-    token: Annotated[str | None, Depends(oauth2_scheme)], settings: SettingsDep, stores: StoresDep
+    token: Annotated[str | None, Depends(oauth2_scheme)], settings: SettingsDep, services: ServicesDep
 ) -> UserPublic:
     """
     The user a valid bearer token names, as stored now.
@@ -119,7 +115,7 @@ def get_current_user(
     if not token:
         raise _unauthorized()
     try:
-        return stores.users.user_for_access_token(token, settings=settings)
+        return services.users.user_for_access_token(token, settings=settings)
     except AuthenticationError:
         raise _unauthorized() from None
 

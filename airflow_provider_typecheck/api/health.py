@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from airflow_provider_typecheck.api.models import HealthOut, ServiceHealth, WorkersHealth
 
 if TYPE_CHECKING:
-    from airflow_provider_typecheck.api.deps import Stores
     from airflow_provider_typecheck.services import Services
     from airflow_provider_typecheck.settings import TypecheckSettings
 
@@ -36,7 +35,7 @@ def read_queue_depths(services: Services, timeout: float) -> dict[str, int]:
 
 
 def probes(
-    stores: Stores, settings: TypecheckSettings, readings: dict[str, dict[str, int] | int] | None = None
+    services: Services, settings: TypecheckSettings, readings: dict[str, dict[str, int] | int] | None = None
 ) -> dict[str, Callable[[], object]]:
     """
     One callable per service; each raises when its service does not answer properly.
@@ -47,24 +46,24 @@ def probes(
     found = readings if readings is not None else {}
 
     def postgresql() -> object:
-        stores.users.ping(settings.api_health_timeout_seconds)
+        services.users.ping(settings.api_health_timeout_seconds)
         return True
 
     def redis() -> object:
-        stores.tasks.ping()
-        found["workers_alive"] = stores.tasks.live_workers()
+        services.tasks.ping()
+        found["workers_alive"] = services.tasks.live_workers()
         return True
 
     def rabbitmq() -> object:
-        found["queues"] = read_queue_depths(stores, settings.api_health_timeout_seconds)
+        found["queues"] = read_queue_depths(services, settings.api_health_timeout_seconds)
         return True
 
     def schema_store() -> object:
-        stores.schemas.ping(settings.api_health_timeout_seconds)
+        services.schemas.ping(settings.api_health_timeout_seconds)
         return True
 
     def file_store() -> object:
-        stores.files.ping()
+        services.files.ping()
         return True
 
     return {

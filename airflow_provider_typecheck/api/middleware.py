@@ -106,4 +106,4 @@ class BodyLimit:
 
 def body_too_large(detail: str) -> HTTPException:
     """A 413 that closes the connection: the client may still be sending, and the rest is not read."""
-    return HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail, headers={"Connection": "close"})
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail, headers={"Connection": "close"})

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from airflow_provider_typecheck.validation.outputs import check_outputs
     from airflow_provider_typecheck.validation.readers import open_table
     from airflow_provider_typecheck.validation.report import CellError, ValidationReport
-    from airflow_provider_typecheck.validation.schema import check_schema, load_schema
+    from airflow_provider_typecheck.validation.schema import check_schema, load_schema, read_schema
 
 _HOMES = {
     "CompiledSchema": "engine",
@@ -44,6 +44,7 @@ _HOMES = {
     "ValidationReport": "report",
     "check_schema": "schema",
     "load_schema": "schema",
+    "read_schema": "schema",
 }
 
 __all__ = sorted(_HOMES)

@@ -26,7 +26,7 @@ from functools import cached_property
 from itertools import product
 from typing import Any
 
-import polars as pl
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 
 NUMERAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 INTEGER = re.compile(r"[+-]?[0-9]+")

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import polars as pl
 import referencing.jsonschema
 from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator
 
@@ -43,6 +42,7 @@ from airflow_provider_typecheck.validation.cells import (
     coerce_text,
 )
 from airflow_provider_typecheck.validation.formats import FORMAT_RULES
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.patterns import PatternTooSlow, runs_in_polars, search
 from airflow_provider_typecheck.validation.schema import draft_of, governing_subschemas
 
@@ -123,7 +123,6 @@ class Scope:
         if "$ref" in schema and issubclass(draft_of(self.validator), REF_OVERRIDES_SIBLINGS):
             return [("$ref", schema["$ref"])]
         return list(schema.items())
-
 
 
 @dataclass
@@ -704,7 +703,6 @@ def allowed_types(subschema: Any, scope: Scope, seen: set[int] | None = None) ->
     return frozenset(named) if named else None
 
 
-
 @dataclass(frozen=True)
 class Plan:
     """The compiled checks for one schema and one header."""
@@ -728,6 +726,8 @@ def plan_cells(
         governing = governing_subschemas(schema, name)
         if not governing:
             allowed = None
+        elif len(governing) == 1:  # most columns: their one property (allowed_types gives None, not empty)
+            allowed = allowed_types(governing[0], scope)
         else:
             # As within one subschema: the types named across all governing subschemas.
             named = frozenset().union(*(allowed_types(sub, scope) or () for sub in governing))

@@ -12,11 +12,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import polars as pl
-
 from airflow_provider_typecheck.validation.cells import FALSE_SPELLINGS, TRUE_SPELLINGS
 from airflow_provider_typecheck.validation.formats import FORMAT_RULES
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.readers import Table, open_table
 

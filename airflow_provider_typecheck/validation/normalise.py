@@ -132,6 +132,10 @@ def flat_view(schema: Mapping[str, Any], validator: Any, header: Sequence[str]) 
             return None
         required.update(dict.fromkeys(names))
     properties: dict[str, Any] = {}
+    if len(branches) == 1:  # the loop below, for one branch: its property, else additionalProperties
+        own, additional = branches[0].get("properties", {}), branches[0].get("additionalProperties", True)
+        properties = {name: own[name] if name in own else additional for name in header}
+        return {"type": "object", "properties": properties, "required": list(required)}
     for name in header:
         parts = []
         for branch in branches:

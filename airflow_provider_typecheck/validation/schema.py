@@ -15,21 +15,25 @@ import re
 import stat
 import warnings
 from collections.abc import Iterator, Mapping
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import attrs
 import jsonschema.validators
-import referencing
-import referencing.exceptions
-import referencing.jsonschema
 from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from airflow_provider_typecheck.validation import patterns
 from airflow_provider_typecheck.validation.errors import SchemaError
-from airflow_provider_typecheck.validation.references import new_validator, refused_uri
+from airflow_provider_typecheck.validation.reference_chains import (
+    DATA_KEYWORDS,
+    NAMED_SUBSCHEMAS,
+    REFERENCES,
+    check_in_place_chains,
+    json_pointer,
+)
+from airflow_provider_typecheck.validation.references import new_validator
 from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
 
 
@@ -41,23 +45,21 @@ DRAFTS: dict[type, str] = {
     Draft202012Validator: "2020-12",
 }
 
-# Keywords whose values are data, not subschemas: never walk into them.
-_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
-# Keywords whose value maps arbitrary names to subschemas.
-_NAMED_SUBSCHEMAS = frozenset(
-    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
-)
-
-
-def json_pointer(parts: Iterator[Any] | list[Any]) -> str:
-    """RFC 6901 pointer for a sequence of keys and indexes."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
-
-
 def load_schema(
     path: str | Path, *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES, max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
 ) -> dict[str, Any]:
     """Read a JSON Schema file and check it (see :func:`check_schema`); errors name the file and the problem."""
+    schema = read_schema(path, max_bytes=max_bytes, max_depth=max_depth)
+    check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
+    return schema
+
+
+def read_schema(
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES, max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
+) -> Any:
+    """Read and parse a JSON Schema file, not yet checked: for a caller that hands it to
+    ``compile_schema`` next, which checks it (checking a 10,000-column schema twice costs
+    a tenth of a second). Errors name the file and the problem, as :func:`load_schema`'s do."""
     try:
         status = os.stat(path)
         if stat.S_ISDIR(status.st_mode):
@@ -81,7 +83,6 @@ def load_schema(
         raise SchemaError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
     except RecursionError:
         raise SchemaError(f"{path} nests deeper than {max_depth} levels") from None
-    check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
     return schema
 
 
@@ -116,6 +117,17 @@ def check_schema(
     itself, or holds references that loop without descending into a value
     (``{"$ref": "#"}``): python-jsonschema would recurse without end there.
     """
+    return checked_text(schema, max_bytes=max_bytes, max_depth=max_depth)[1]
+
+
+def checked_text(
+    schema: object, *, max_bytes: int = DEFAULT_MAX_SCHEMA_BYTES, max_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
+) -> tuple[str, str]:
+    """:func:`check_schema`, returning the schema as compact JSON (keys in their order) and its draft.
+
+    The text is what ``compile_schema`` keys and copies its compiled schema by: checking
+    and compiling serialise (and walk) the schema once between them.
+    """
     if not isinstance(schema, dict):
         raise SchemaError(f"the schema must be a JSON object, not {type(schema).__name__}")
     # Before anything recursive (json.dumps included) looks at it.
@@ -128,23 +140,21 @@ def check_schema(
         raise SchemaError(f"the schema is not JSON: {err}") from None
     if len(text) > max_bytes or len(text.encode()) > max_bytes:
         raise SchemaError(f"the schema is {len(text.encode()):,} bytes as compact JSON; the limit is {max_bytes:,}")
-    return _check_schema_text(text, max_depth)
+    return text, _check_schema_text(text, max_depth)
 
 
 def _nesting_depth(value: Any, limit: int) -> int:
     """How deeply objects and arrays nest in ``value`` (a scalar is 0); stops counting past ``limit``."""
-    deepest = 0
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest
+    # Level by level: a 10,000-column schema is three wide levels, walked in list comprehensions.
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level and depth <= limit:
+        depth += 1
+        children: list[Any] = []
+        for item in level:
+            children.extend(item.values() if isinstance(item, dict) else item)
+        level = [child for child in children if isinstance(child, (dict, list))]
+    return depth
 
 
 @lru_cache(maxsize=256)
@@ -156,7 +166,9 @@ def _check_schema_text(text: str, max_depth: int) -> str:
         pointer = json_pointer(error.absolute_path)
         keyword = error.absolute_path[-1] if error.absolute_path else error.validator
         raise SchemaError(f"{keyword!r}: {error.message}", pointer)
-    for pointer, regex in _regexes(schema, []):
+    # The compact text holds every key as "key": a schema without the word has none of them
+    # (the walks cost 0.1 s on a 10,000-column schema).
+    for pointer, regex in _regexes(schema, []) if '"pattern' in text else ():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": refused below
@@ -169,8 +181,23 @@ def _check_schema_text(text: str, max_depth: int) -> str:
                 "Python's re reads them literally and the regex engine otherwise: escape them (\\[, \\{)",
                 pointer,
             )
-    _check_in_place_chains(schema, cls, max_depth)
+    if any(f'"{key}":' in text for key in REFERENCES):
+        # Without references no chain loops, and none is longer than the nesting, checked already.
+        check_in_place_chains(schema, cls, max_depth)
+    # The check only read its parse: compile_schema, which parses the same text next, may take it.
+    _unclaimed_parse.clear()
+    _unclaimed_parse[text] = schema
     return DRAFTS[cls]
+
+
+# The last checked text's parse, until parsed_text takes it (one: a schema may be megabytes).
+_unclaimed_parse: dict[str, Any] = {}
+
+
+def parsed_text(text: str) -> Any:
+    """``json.loads(text)``: a parse held by no one else (the check's, when it checked ``text`` last)."""
+    parsed = _unclaimed_parse.pop(text, None)  # one atomic step: two threads never both get it
+    return json.loads(text) if parsed is None else parsed
 
 
 def _pattern_within_budget(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -230,9 +257,12 @@ def _distinct_properties(schema: dict[str, Any]) -> dict[str, Any]:
     properties = schema.get("properties")
     if not isinstance(properties, dict) or len(properties) < 2:
         return schema
+    # repr tells 1 from 1.0 and true apart, as JSON would, at a third of json.dumps' cost (the
+    # schema is JSON-parsed text here). Equal subschemas with their keys in another order
+    # are checked apart: a few more, never fewer.
     first_of_kind: dict[str, str] = {}
     for name, sub in properties.items():
-        first_of_kind.setdefault(json.dumps(sub, sort_keys=True), name)
+        first_of_kind.setdefault(repr(sub), name)
     if len(first_of_kind) == len(properties):
         return schema
     return {**schema, "properties": {name: properties[name] for name in first_of_kind.values()}}
@@ -244,9 +274,9 @@ def _subschemas(schema: Any, path: list[Any]) -> Iterator[tuple[list[Any], dict[
         return
     yield path, schema
     for key, value in schema.items():
-        if key in _DATA_KEYWORDS:
+        if key in DATA_KEYWORDS:
             continue
-        if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+        if key in NAMED_SUBSCHEMAS and isinstance(value, dict):
             for name, sub in value.items():
                 yield from _subschemas(sub, [*path, key, name])
         elif isinstance(value, dict):
@@ -263,189 +293,6 @@ def _regexes(schema: dict[str, Any], root: list[Any]) -> Iterator[tuple[str, str
         if isinstance(sub.get("patternProperties"), dict):
             for regex in sub["patternProperties"]:
                 yield json_pointer([*path, "patternProperties", regex]), regex
-
-
-# Keywords that apply their subschemas to the very value being checked: a chain of
-# them does not get shorter as the value gets smaller, so a loop never ends.
-_IN_PLACE_SCHEMAS = ("not", "if", "then", "else")
-_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
-_IN_PLACE_MAPS = ("dependentSchemas", "dependencies")
-_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
-
-
-@lru_cache(maxsize=16)
-def _specification(cls: type) -> Any:
-    """The ``referencing`` specification by which ``cls`` reads ``$id`` and finds subresources."""
-    return referencing.jsonschema.specification_with(
-        cls.META_SCHEMA.get("$schema", ""), default=referencing.Specification.OPAQUE
-    )
-
-
-class _SchemaGraph:
-    """Every subschema with the resolver python-jsonschema would hold there, and where
-    each reference leads.
-
-    It follows python-jsonschema's ``descend``: a subschema's ``$id`` moves the
-    base URI as its parent's draft reads it, and its own ``$schema`` picks the
-    draft of its keywords and of its children's ``$id``. Each reference is
-    resolved by the same registry the validators use (see
-    :mod:`~airflow_provider_typecheck.validation.references`): one that names a
-    document the schema does not hold, or resolves outside the schema (a
-    meta-schema), is refused, so nothing downstream ever needs a fetch.
-    """
-
-    def __init__(self, schema: dict[str, Any], cls: type) -> None:
-        self.schema = schema
-        self.nodes: dict[int, tuple[Any, Any, type, tuple[Any, ...]]] = {}  # id -> (subschema, resolver, draft, path)
-        self.targets: dict[int, list[Any]] = {}  # id -> what its references resolve to
-        # (subschema, its parent's draft, resolver, path, whether the resolver already stands in it)
-        pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]] = [
-            (schema, cls, new_validator(cls, schema)._resolver, (), True)
-        ]
-        with_references: list[int] = []
-        while pending or with_references:
-            if pending:
-                with_references.extend(self._collect(pending))
-            else:
-                node_id = with_references.pop()
-                self.targets[node_id] = self._resolve(node_id, pending)
-
-    def where(self, node_id: int) -> str:
-        """Where a subschema is, as a JSON pointer (through the reference that led to it, if any)."""
-        return _where(self.nodes[node_id][3])
-
-    def _collect(self, pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]]) -> Iterator[int]:
-        """Walk the pending subtrees; yield the subschemas that hold references."""
-        while pending:
-            sub, parent_cls, resolver, path, entered = pending.pop()
-            if not isinstance(sub, dict) or id(sub) in self.nodes:
-                continue
-            # The root and a reference's target come with a resolver standing in them already.
-            if not entered and ("$id" in sub or "id" in sub):
-                resolver = resolver.in_subresource(_specification(parent_cls).create_resource(sub))
-            cls = jsonschema.validators.validator_for(sub, default=parent_cls) if "$schema" in sub else parent_cls
-            self.nodes[id(sub)] = (sub, resolver, cls, path)
-            if any(isinstance(sub.get(key), str) for key in _REFERENCES):
-                yield id(sub)
-            for key, value in sub.items():
-                if key in _DATA_KEYWORDS:
-                    continue
-                if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
-                    pending.extend((child, cls, resolver, (*path, key, name), False) for name, child in value.items())
-                elif isinstance(value, dict):
-                    pending.append((value, cls, resolver, (*path, key), False))
-                elif isinstance(value, list):
-                    pending.extend((child, cls, resolver, (*path, key, index), False)
-                                   for index, child in enumerate(value))
-
-    def _resolve(self, node_id: int, pending: list[tuple[Any, type, Any, tuple[Any, ...], bool]]) -> list[Any]:
-        sub, resolver, cls, path = self.nodes[node_id]
-        targets = []
-        for key in _REFERENCES:
-            if not isinstance(sub.get(key), str):
-                continue
-            try:
-                resolved = resolver.lookup(sub[key])
-            except referencing.exceptions.Unresolvable as err:
-                if (uri := refused_uri(err)) is not None:
-                    raise SchemaError(_outside_message(key, sub[key], uri), _where((*path, key))) from None
-                raise SchemaError(f"{key} {sub[key]!r} cannot be resolved within this schema", _where(path)) from None
-            contents = resolved.contents
-            if isinstance(contents, (dict, list)) and id(contents) not in self.nodes:
-                if id(contents) not in self._inside:
-                    raise SchemaError(_outside_message(key, sub[key], "a meta-schema"), _where((*path, key)))
-                # A value under enum, const, ... that a reference makes a subschema.
-                pending.append((contents, cls, resolved.resolver, (_Via(f"{_where(path)} -> {sub[key]}"),), True))
-            targets.append(contents)
-        return targets
-
-    @cached_property
-    def _inside(self) -> set[int]:
-        """The identity of every object and array of the schema (data included)."""
-        found: set[int] = set()
-        stack = [self.schema]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, (dict, list)) and id(item) not in found:
-                found.add(id(item))
-                stack.extend(item.values() if isinstance(item, dict) else item)
-        return found
-
-
-class _Via(str):
-    """A path's start that is the reference which led there, not a key."""
-
-
-def _where(path: tuple[Any, ...]) -> str:
-    if path and isinstance(path[0], _Via):
-        return path[0] + json_pointer(list(path[1:]))
-    return json_pointer(list(path))
-
-
-def _outside_message(keyword: str, ref: str, target: str) -> str:
-    where = target if target == "a meta-schema" else repr(target)
-    return (f"{keyword} {ref!r} points outside this schema (to {where}); references are never fetched: "
-            "inline the referenced schema under $defs instead")
-
-
-def _check_in_place_chains(schema: dict[str, Any], cls: type, max_depth: int) -> None:
-    """Refuse references that leave the schema or resolve nowhere, references that loop
-    back without descending into a value, and chains of references and in-place
-    keywords longer than ``max_depth``.
-
-    A tree (``"items": {"$ref": "#"}``) descends into a smaller value at each
-    turn and ends; ``{"$ref": "#"}`` or ``a -> allOf -> b -> a`` never does, and
-    python-jsonschema would recurse until Python's stack runs out.
-    """
-    graph = _SchemaGraph(schema, cls)
-    nodes = graph.nodes
-
-    edges: dict[int, list[int]] = {}
-
-    def in_place(node_id: int) -> list[int]:
-        if node_id not in edges:
-            edges[node_id] = _in_place_children(node_id)
-        return edges[node_id]
-
-    def _in_place_children(node_id: int) -> list[int]:
-        sub = nodes[node_id][0]
-        children = [sub[key] for key in _IN_PLACE_SCHEMAS if key in sub]
-        children += [child for key in _IN_PLACE_LISTS if isinstance(sub.get(key), list) for child in sub[key]]
-        children += [child for key in _IN_PLACE_MAPS if isinstance(sub.get(key), dict)
-                     for child in sub[key].values() if isinstance(child, dict)]
-        children += graph.targets.get(node_id, [])
-        return [id(child) for child in children if isinstance(child, dict)]
-
-    # Longest chain from each subschema, depth first without recursion; a subschema met
-    # again while its own chain is being followed closes a loop.
-    longest: dict[int, int] = {}
-    for start in list(nodes):
-        if start in longest:
-            continue
-        stack = [(start, iter(in_place(start)))]
-        on_path = {start}
-        while stack:
-            node_id, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                on_path.discard(node_id)
-                longest[node_id] = 1 + max((longest[c] for c in in_place(node_id)), default=0)
-                if longest[node_id] > max_depth:
-                    raise SchemaError(
-                        f"references and in-place keywords (allOf, not, $ref, ...) chain deeper than {max_depth}",
-                        graph.where(start),
-                    )
-            elif child in on_path:
-                raise SchemaError(
-                    "this subschema leads back to itself through references and in-place keywords "
-                    "(allOf, anyOf, not, $ref, ...) without descending into a property or an item: "
-                    "validating would never end",
-                    graph.where(child),
-                )
-            elif child not in longest:
-                on_path.add(child)
-                stack.append((child, iter(in_place(child))))
 
 
 def governing_subschemas(root: Mapping[str, Any], column: str) -> list[Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import polars as pl
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 
 MS_PER_DAY = 86_400_000
 # fastexcel's text for an XLSX/XLS date-time: ``2016-10-20 10:11:12``, ``… 10:11:12.500``. (A text cell

@@ -22,7 +22,7 @@ RESTART_DELAY_SECONDS = 2.0
 
 def run_worker_process(prefetch: int, log_format: LogFormat = "text", metrics_port: int | None = None) -> int:
     """Run one worker in this process until SIGTERM; return its exit code (0)."""
-    from airflow_provider_typecheck.logging import install_control_escaping
+    from airflow_provider_typecheck.logs import install_control_escaping
     from airflow_provider_typecheck.services import get_services
     from airflow_provider_typecheck.worker.consumer import Worker
 

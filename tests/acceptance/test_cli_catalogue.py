@@ -12,13 +12,14 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.forged_workbooks import with_big_sheet
 
 TYPECHECK = str(Path(sys.executable).parent / "typecheck")
 SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
@@ -82,7 +83,7 @@ CASES = [
     Case("corrupt xlsx", validate("corrupt.xlsx"), 2, "corrupt.xlsx: the workbook is truncated or damaged"),
     Case("truncated xlsx", validate("truncated.xlsx"), 2, "truncated.xlsx: the workbook is truncated or damaged"),
     Case("zip bomb xlsx", validate("bomb.xlsx"), 2,
-         "bomb.xlsx: the workbook inflates to 64,212,591 bytes of XML; the limit is 33,554,432",
+         "bomb.xlsx: the workbook inflates to 64,212,629 bytes of XML; the limit is 33,554,432",
          env={"TYPECHECK_MAX_WORKBOOK_UNCOMPRESSED_BYTES": str(32 * 1024 * 1024)}),
     Case("sheet spanning a million columns", validate("wide.xlsx"), 2, "spans 17,179,869,184 cells"),
     Case("missing sheet", validate("ok.xlsx", "--sheet", "nope"), 2, "no sheet named 'nope'"),
@@ -165,6 +166,10 @@ CASES = [
 ]
 
 
+# Two text cells on row 2, repeated: a sheet small on disk and big once inflated.
+TWO_CELL_ROW = b'<row r="2"><c r="A2" t="inlineStr"><is><t>1</t></is></c><c r="B2" t="inlineStr"><is><t>a</t></is></c></row>'
+
+
 def _xlsx(path: Path, rows: list[list[object]]) -> Path:
     import xlsxwriter
 
@@ -174,23 +179,6 @@ def _xlsx(path: Path, rows: list[list[object]]) -> Path:
         sheet.write_row(r, 0, row)
     book.close()
     return path
-
-
-def _replace_sheet(source: Path, target: Path, dimension: str, rows: int) -> None:
-    """``source`` with a sheet of ``rows`` repeated rows: small on disk, big once inflated."""
-    row = b'<row r="2"><c r="A2" t="inlineStr"><is><t>1</t></is></c><c r="B2" t="inlineStr"><is><t>a</t></is></c></row>'
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as bomb:
-        for part in original.infolist():
-            if part.filename != "xl/worksheets/sheet1.xml":
-                bomb.writestr(part, original.read(part))
-                continue
-            with bomb.open(part.filename, "w") as sheet:
-                sheet.write(f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                            f'<dimension ref="{dimension}"/><sheetData>'.encode())
-                chunk = row * 100_000
-                for _ in range(rows // 100_000):
-                    sheet.write(chunk)
-                sheet.write(b"</sheetData></worksheet>")
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +203,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Co
     ok = _xlsx(d / "ok.xlsx", [["id", "name"], [1, "Ann"]])
     (d / "truncated.xlsx").write_bytes(ok.read_bytes()[: ok.stat().st_size // 2])
     # The same as the default limit's 512 MiB, at a lowered limit: compressing costs less.
-    _replace_sheet(ok, d / "bomb.xlsx", "A1:B600001", 600_000)
-    _replace_sheet(ok, d / "wide.xlsx", "A1:XFD1048576", 100_000)
+    with_big_sheet(ok, d / "bomb.xlsx", "A1:B600001", 600_000, row=TWO_CELL_ROW)
+    with_big_sheet(ok, d / "wide.xlsx", "A1:XFD1048576", 100_000, row=TWO_CELL_ROW)
     assert (d / "bomb.xlsx").stat().st_size < 300_000
 
     def run(case: Case) -> subprocess.CompletedProcess[str]:

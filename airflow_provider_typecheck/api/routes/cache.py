@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from airflow_provider_typecheck.api.deps import StoresDep, require_admin
+from airflow_provider_typecheck.api.deps import ServicesDep, require_admin
 from airflow_provider_typecheck.api.models import CacheClearOut, CacheStatsOut
 from airflow_provider_typecheck.api.responses import ADMIN, errors
 
@@ -14,11 +14,11 @@ SAMPLE_KEYS = 20
 
 
 @router.get("")
-def cache_stats(stores: StoresDep) -> CacheStatsOut:
-    stats = stores.cache.stats()
-    return CacheStatsOut(**stats.model_dump(), sample_keys=stores.cache.sample_keys(SAMPLE_KEYS))
+def cache_stats(services: ServicesDep) -> CacheStatsOut:
+    stats = services.cache.stats()
+    return CacheStatsOut(**stats.model_dump(), sample_keys=services.cache.sample_keys(SAMPLE_KEYS))
 
 
 @router.delete("/clear")
-def clear_cache(stores: StoresDep) -> CacheClearOut:
-    return CacheClearOut(cleared=stores.cache.clear())
+def clear_cache(services: ServicesDep) -> CacheClearOut:
+    return CacheClearOut(cleared=services.cache.clear())

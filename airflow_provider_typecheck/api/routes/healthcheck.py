@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep
+from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, ServicesDep
 from airflow_provider_typecheck.api.health import check_health, probes, with_liveness, without_details
 from airflow_provider_typecheck.api.models import HealthOut, SimpleHealth
 from airflow_provider_typecheck.api.responses import errors
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/healthcheck", tags=["healthcheck"])
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "At least one service is down."}, **errors(401)},
 )
-def healthcheck(user: CurrentUser, stores: StoresDep, settings: SettingsDep) -> JSONResponse:
+def healthcheck(user: CurrentUser, services: ServicesDep, settings: SettingsDep) -> JSONResponse:
     """
     PostgreSQL, Redis, RabbitMQ, the schema store and the file store, each probed with a short
     timeout; and the workers: how many are alive, how many jobs wait (``degraded`` when jobs
@@ -26,7 +26,7 @@ def healthcheck(user: CurrentUser, stores: StoresDep, settings: SettingsDep) -> 
     admins only.
     """
     readings: dict[str, dict[str, int] | int] = {}
-    health = check_health(probes(stores, settings, readings), settings.api_health_timeout_seconds)
+    health = check_health(probes(services, settings, readings), settings.api_health_timeout_seconds)
     health = with_liveness(health, readings)
     if user.role != "admin":
         health = without_details(health)

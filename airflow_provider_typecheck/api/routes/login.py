@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 
-from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep, issue_access_token, login_guarded
+from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, ServicesDep, issue_access_token, login_guarded
 from airflow_provider_typecheck.api.models import Token, UserOut
 from airflow_provider_typecheck.api.responses import AUTH, errors
 from airflow_provider_typecheck.registry import security
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/login", tags=["login"])
 @router.post("/access-token", responses=errors(*AUTH, 429))
 def login_access_token(
     request: Request,
-    stores: StoresDep,
+    services: ServicesDep,
     settings: SettingsDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -35,10 +35,10 @@ def login_access_token(
         if not is_valid_username(username):
             # No stored user can have this name: the same refusal after the same work.
             security.authenticate(lambda _: None, username, password)
-        return stores.users.authenticate(username, password)
+        return services.users.authenticate(username, password)
 
-    user = login_guarded(request, stores, username, check)
-    return Token(access_token=issue_access_token(user, settings, stores))
+    user = login_guarded(request, services, username, check)
+    return Token(access_token=issue_access_token(user, settings, services))
 
 
 @router.get("/test-token", responses=errors(*AUTH))

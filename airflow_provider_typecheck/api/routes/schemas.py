@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from airflow_provider_typecheck.api.deps import CurrentUser, StoresDep
+from airflow_provider_typecheck.api.deps import CurrentUser, ServicesDep
 from airflow_provider_typecheck.api.models import (
     SchemaEntryOut,
     SchemaListOut,
@@ -33,7 +33,7 @@ def upload_schema(
     import_name: ImportName,
     schema: Annotated[dict[str, Any], Body(description="The JSON Schema itself.")],
     user: CurrentUser,
-    stores: StoresDep,
+    services: ServicesDep,
     response: Response,
     new: Annotated[bool, Query(description="Add a version (true) or replace the active one (false).")] = False,
 ) -> SchemaUploadOut:
@@ -43,7 +43,7 @@ def upload_schema(
     creates an import name owns it: a new version or a replacement by anyone but its
     owner or an admin is a 403.
     """
-    result = stores.schemas.put(import_name, schema, new_version=new, actor=user.username, writer=_writer(user))
+    result = services.schemas.put(import_name, schema, new_version=new, actor=user.username, writer=_writer(user))
     if result.outcome is PutOutcome.UNCHANGED:
         response.status_code = status.HTTP_200_OK
     return SchemaUploadOut(import_name=result.import_name, version=result.version, status=result.outcome.value)
@@ -51,7 +51,7 @@ def upload_schema(
 
 @router.get("/status", responses=errors(*AUTH, 404))
 def schema_status(
-    stores: StoresDep,
+    services: ServicesDep,
     user: CurrentUser,
     import_name: str | None = None,
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
@@ -59,7 +59,7 @@ def schema_status(
 ) -> SchemaStatusOut | SchemaListOut:
     """One import's versions, or (without ``import_name``) a page of every import."""
     if import_name is not None:
-        found = stores.schemas.status(import_name)
+        found = services.schemas.status(import_name)
         return SchemaStatusOut(
             import_name=found.import_name,
             active_version=found.active_version,
@@ -68,7 +68,7 @@ def schema_status(
                 for v in found.versions
             ],
         )
-    page = stores.schemas.list(skip=skip, limit=limit)
+    page = services.schemas.list(skip=skip, limit=limit)
     return SchemaListOut(
         data=[SchemaEntryOut.model_validate(entry.model_dump()) for entry in page.items], count=page.total
     )
@@ -77,21 +77,21 @@ def schema_status(
 @router.get("/{import_name}", responses=errors(*AUTH, 404))
 def get_schema(
     import_name: ImportName,
-    stores: StoresDep,
+    services: ServicesDep,
     user: CurrentUser,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> dict[str, Any]:
     """The schema itself: the active version, or the one named."""
-    return stores.schemas.active(import_name, version).schema
+    return services.schemas.active(import_name, version).schema
 
 
 @router.delete("/remove/{import_name}", responses=errors(*AUTH, 403, 404))
-def remove_schema(import_name: ImportName, stores: StoresDep, user: CurrentUser) -> SchemaRemoveOut:
+def remove_schema(import_name: ImportName, services: ServicesDep, user: CurrentUser) -> SchemaRemoveOut:
     """
     Roll back to the previous version; removing the only version deletes the import
     (and frees its name). Only the schema's owner and admins may; 403 for anyone else.
     """
-    result = stores.schemas.remove(import_name, writer=_writer(user))
+    result = services.schemas.remove(import_name, writer=_writer(user))
     return SchemaRemoveOut(
         import_name=result.import_name,
         status="deleted" if result.active_version is None else "rolled_back",

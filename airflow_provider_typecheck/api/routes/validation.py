@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from airflow_provider_typecheck.api import reports, uploads
-from airflow_provider_typecheck.api.deps import CurrentUser, SettingsDep, StoresDep
+from airflow_provider_typecheck.api.deps import CurrentUser, ServicesDep, SettingsDep
 from airflow_provider_typecheck.api.middleware import body_too_large
 from airflow_provider_typecheck.api.models import TaskListOut, TaskStatusOut, ValidationAccepted
 from airflow_provider_typecheck.api.responses import AUTH, errors
@@ -16,8 +16,8 @@ from airflow_provider_typecheck.registry.models import TaskState, TaskStatus, Us
 from airflow_provider_typecheck.settings import TypecheckSettings
 
 if TYPE_CHECKING:
-    from airflow_provider_typecheck.api.deps import Stores
     from airflow_provider_typecheck.jobs.retention import UploadLedger
+    from airflow_provider_typecheck.services import Services
 
 router = APIRouter(prefix="/validation", tags=["validation"])
 
@@ -47,7 +47,7 @@ def upload_spreadsheet(
     import_name: str,
     request: Request,
     user: CurrentUser,
-    stores: StoresDep,
+    services: ServicesDep,
     settings: SettingsDep,
     sheet: Annotated[str | None, Query(max_length=255, description="Sheet name or 0-based index (XLSX/XLS).")] = None,
     delimiter: Annotated[str | None, Query(min_length=1, max_length=4, description="CSV delimiter.")] = None,
@@ -74,8 +74,8 @@ def upload_spreadsheet(
     from airflow_provider_typecheck.jobs.filestore import UploadTooLarge
 
     table = _table_options(header_row, cell_range, columns, strict_header)  # 422 before a byte is read
-    schema = stores.schemas.active(import_name, schema_version)  # 404 before a byte is read
-    room = _quota_room(stores.uploads, settings, user)
+    schema = services.schemas.active(import_name, schema_version)  # 404 before a byte is read
+    room = _quota_room(services.uploads, settings, user)
     # A declared Content-Length past max_upload_bytes was refused already (middleware).
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
@@ -86,7 +86,7 @@ def upload_spreadsheet(
                                              uploads.boundary_of(request.headers.get("content-type")))
         file_name = reader.open()
         uploads.sniff(file_name, reader.head())
-        upload = stores.files.save_upload(reader, file_name, max_bytes=min(limit, room))  # type: ignore[arg-type]
+        upload = services.files.save_upload(reader, file_name, max_bytes=min(limit, room))  # type: ignore[arg-type]
     except uploads.UnsupportedFile as err:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from None
     except uploads.BrokenMultipart as err:
@@ -96,7 +96,7 @@ def upload_spreadsheet(
     except UploadTooLarge:
         raise (_over_quota(settings) if room < limit else body_too_large(uploads.too_large_detail(limit))) from None
     sheet_option: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
-    queued = stores.publish_validation(
+    queued = services.publish_validation(
         import_name,
         upload.uri,
         file_name=file_name,
@@ -106,7 +106,7 @@ def upload_spreadsheet(
                            write_invalid_rows=True, **table),
         submitted_by=str(user.id),
     )
-    stores.uploads.record(task_id=queued.task_id, upload_folder=stores.files.upload_folder(upload.uri),
+    services.uploads.record(task_id=queued.task_id, upload_folder=services.files.upload_folder(upload.uri),
                           user_id=str(user.id), size=upload.size)
     return ValidationAccepted(task_id=queued.task_id, import_name=import_name, schema_version=schema.version)
 
@@ -146,7 +146,7 @@ def _over_quota(settings: TypecheckSettings) -> HTTPException:
 def validation_status(
     request: Request,
     user: CurrentUser,
-    stores: StoresDep,
+    services: ServicesDep,
     task_id: Annotated[str | None, Query(max_length=128)] = None,
     import_name: Annotated[str | None, Query(max_length=128)] = None,
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
@@ -157,20 +157,20 @@ def validation_status(
     own tasks, every task for an admin. Another user's task is a 404, as an unknown one.
     """
     if task_id is not None:
-        return _status_out(request, _visible_task(stores, user, task_id))
+        return _status_out(request, _visible_task(services, user, task_id))
     if import_name is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give task_id or import_name")
     submitter = None if user.role == "admin" else str(user.id)
-    tasks = stores.tasks.for_import(import_name, skip=skip, limit=limit, submitted_by=submitter)
+    tasks = services.tasks.for_import(import_name, skip=skip, limit=limit, submitted_by=submitter)
     return TaskListOut(
         data=[_status_out(request, t) for t in tasks],
-        count=stores.tasks.count_for_import(import_name, submitted_by=submitter),
+        count=services.tasks.count_for_import(import_name, submitted_by=submitter),
     )
 
 
-def _visible_task(stores: Stores, user: UserPublic, task_id: str) -> TaskStatus:
+def _visible_task(services: Services, user: UserPublic, task_id: str) -> TaskStatus:
     """The task if ``user`` may see it; otherwise the very 404 of an unknown task (no oracle)."""
-    task = stores.results.status(task_id)
+    task = services.results.status(task_id)
     if not task.visible_to(user):
         raise TaskNotFound(f"no task {task_id!r}")
     return task
@@ -201,7 +201,7 @@ def validation_report(
     task_id: str,
     request: Request,
     user: CurrentUser,
-    stores: StoresDep,
+    services: ServicesDep,
     format: Literal["json", "csv", "html"] = "json",  # noqa: A002 - the seed's query parameter name
     raw: Annotated[bool, Query(description="csv: the stored rows byte for byte, cells that a spreadsheet "
                                            "program would run as formulas included.")] = False,
@@ -210,10 +210,10 @@ def validation_report(
     ``csv`` is the invalid rows, with every cell starting with ``=``, ``+``, ``-``, ``@``, a
     tab or a carriage return (a formula to a spreadsheet program; plain numbers excepted)
     prefixed with ``'`` unless ``raw``."""
-    task = reports.require_finished(_visible_task(stores, user, task_id))
+    task = reports.require_finished(_visible_task(services, user, task_id))
     if format == "csv":
-        return reports.invalid_rows_response(stores, task_id, raw=raw)
+        return reports.invalid_rows_response(services, task_id, raw=raw)
     if format == "json":
-        return reports.report_json_response(stores, task)
+        return reports.report_json_response(services, task)
     base = _report_path(request, task_id)
-    return reports.report_page_response(stores, task, json_url=f"{base}?format=json", csv_url=f"{base}?format=csv")
+    return reports.report_page_response(services, task, json_url=f"{base}?format=json", csv_url=f"{base}?format=csv")

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-import polars as pl
 import referencing.exceptions
 
 from airflow_provider_typecheck.validation.cells import Cell
 from airflow_provider_typecheck.validation.compiler import Check, Plan, build_plan, plan_cells
 from airflow_provider_typecheck.validation.errors import SchemaError
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.limits import DEFAULT_MAX_SCHEMA_BYTES, DEFAULT_MAX_SCHEMA_DEPTH
 from airflow_provider_typecheck.validation.references import new_validator
-from airflow_provider_typecheck.validation.schema import bounded_validator_class, check_schema, validator_class
+from airflow_provider_typecheck.validation.schema import (
+    bounded_validator_class,
+    check_schema,
+    checked_text,
+    parsed_text,
+    validator_class,
+)
 
 # Rows read ahead to tell which columns repeat their values (the first batch, when reading whole).
 SAMPLE_ROWS = 20_000
+# A sample of fewer rows calls no column repetitive: it says too little.
+SAMPLE_MIN_ROWS = 1000
 
 
 class CompiledSchema:
@@ -59,9 +65,11 @@ class CompiledSchema:
         return self._plans[key]
 
 
+# Keyed by the text itself (Python caches a string's hash): no digest, whose hashlib costs every start.
 @lru_cache(maxsize=128)
-def _compile_cached(digest: str, canonical: str, draft: str) -> CompiledSchema:
-    return CompiledSchema(json.loads(canonical), draft=draft)
+def _compile_cached(canonical: str, draft: str) -> CompiledSchema:
+    # A parse of its own: the caller's schema may change after this.
+    return CompiledSchema(parsed_text(canonical), draft=draft)
 
 
 def compile_schema(
@@ -75,11 +83,10 @@ def compile_schema(
     if isinstance(schema, CompiledSchema):
         return schema
     # Checked first: it refuses what is not an object, and what nests too deeply to serialise.
-    draft = check_schema(schema, max_bytes=max_bytes, max_depth=max_depth)
-    # Key order is kept, not sorted: python-jsonschema applies keywords in the
-    # schema's order, which decides the order of errors and where is_valid stops.
-    canonical = json.dumps(schema, separators=(",", ":"))
-    return _compile_cached(hashlib.sha256(canonical.encode()).hexdigest(), canonical, draft)
+    # Its compact JSON keeps the key order, not sorted: python-jsonschema applies keywords
+    # in the schema's order, which decides the order of errors and where is_valid stops.
+    canonical, draft = checked_text(schema, max_bytes=max_bytes, max_depth=max_depth)
+    return _compile_cached(canonical, draft)
 
 
 def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> list[str]:
@@ -87,7 +94,7 @@ def repetitive_columns(sample: pl.DataFrame | None, rows: int = SAMPLE_ROWS) -> 
     if sample is None:
         return []
     head = sample.head(rows)
-    if head.height < 1000:
+    if head.height < SAMPLE_MIN_ROWS:
         return []
     distinct = head.select(pl.all().approx_n_unique()).row(0)
     # Hashing a column twice (unique, then is_in) beats parsing every row once

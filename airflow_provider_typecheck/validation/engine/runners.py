@@ -8,10 +8,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from airflow_provider_typecheck.validation import prescan
 from airflow_provider_typecheck.validation.engine.planning import (
+    SAMPLE_MIN_ROWS,
     SAMPLE_ROWS,
     CompiledSchema,
     compile_schema,
@@ -24,6 +23,7 @@ from airflow_provider_typecheck.validation.engine.verdicts import (
     row_by_row,
 )
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.limits import WorkbookLimits
 from airflow_provider_typecheck.validation.outputs import check_outputs
 from airflow_provider_typecheck.validation.readers import Table, open_table
@@ -37,6 +37,8 @@ ProgressCallback = Callable[[int, "int | None"], None]
 # pre-scan, repetitive or not (repetitive_columns calls no column of fewer rows repetitive).
 SMALL_FILE_ROWS = 1000
 SMALL_FILE_BYTES = 16 * 1024 * 1024
+# A narrow schema's file this small is counted in lines before its sample is read.
+SHORT_SAMPLE_BYTES = 1024 * 1024
 
 
 def validate_frame(
@@ -102,13 +104,17 @@ def validate_prescanned(
 
     def internable() -> list[str]:
         # Only columns the scan cannot check natively need to know.
-        if len(table.header) >= WIDE_SCHEMA_COLUMNS:
-            with source.mapped() as data:
+        with source.mapped() as data:
+            if len(table.header) >= WIDE_SCHEMA_COLUMNS:
                 head = data[:SMALL_FILE_BYTES + 1]
-            if len(head) <= SMALL_FILE_BYTES and head.count(b"\n") - 1 < SMALL_FILE_ROWS:  # less the header's
-                # A wide schema's short file: judging each distinct text of a column once costs
-                # less than a plan (per column) or python-jsonschema on whole rows (per cell).
-                return table.header
+                if len(head) <= SMALL_FILE_BYTES and head.count(b"\n") - 1 < SMALL_FILE_ROWS:  # less the header's
+                    # A wide schema's short file: judging each distinct text of a column once costs
+                    # less than a plan (per column) or python-jsonschema on whole rows (per cell).
+                    return table.header
+            elif len(data) <= SHORT_SAMPLE_BYTES and data[:].count(b"\n") < SAMPLE_MIN_ROWS:
+                # Fewer rows than lines (the last may lack its newline): too few for repetitive_columns
+                # to call any column repetitive, so no sample is read (a Polars read).
+                return repetitive
         # The sample costs a read.
         repetitive.extend(repetitive_columns(source.head(SAMPLE_ROWS)))
         return repetitive
@@ -124,13 +130,25 @@ def validate_prescanned(
         with source.mapped() as data:
             for segment in prescan.scan(data, source.delimiter, rules, compiled.schema, compiled.validator,
                                         cells, batch_rows=source.batch_rows):
-                suspects = source.records(segment.records)
+                if not segment.suspects:
+                    # Nothing to read back (and Polars, imported on first use, stays unimported).
+                    validation.add_cleared(segment.rows)
+                    done += segment.rows
+                    if progress is not None:
+                        progress(done, done if segment.last else None)
+                    continue
                 if segment.short:
                     validation.note_ragged({index + table.first_row: ragged_message(fields, len(table.header))
                                             for index, fields in segment.short.items()})
-                validation.add_suspects(suspects, [index + table.first_row for index in segment.suspects],
-                                        segment.flagged)
-                validation.add_cleared(segment.rows - suspects.height)
+                numbers = [index + table.first_row for index in segment.suspects]
+                rows = (source.scanned_rows(segment.records) if validation.takes_suspect_rows(len(numbers))
+                        else None)
+                if rows is not None and len(rows) == len(numbers):
+                    validation.add_suspect_rows(rows, numbers, segment.flagged)
+                else:
+                    suspects = source.records(segment.records)
+                    validation.add_suspects(suspects, numbers, segment.flagged)
+                validation.add_cleared(segment.rows - len(numbers))
                 done += segment.rows
                 if progress is not None:
                     progress(done, done if segment.last else None)

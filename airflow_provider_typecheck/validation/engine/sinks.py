@@ -6,10 +6,9 @@ import json
 import os
 from collections.abc import Collection, Mapping, Sequence
 
-import polars as pl
-
 from airflow_provider_typecheck.validation.engine.planning import LabelColumns
 from airflow_provider_typecheck.validation.engine.tally import RAGGED_LABEL, label
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.outputs import RowSink
 
 

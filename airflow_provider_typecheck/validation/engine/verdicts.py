@@ -7,14 +7,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-import polars as pl
-
 from airflow_provider_typecheck.validation.compiler import Plan
 from airflow_provider_typecheck.validation.engine.errorlist import ErrorList
 from airflow_provider_typecheck.validation.engine.explain import Explainer
 from airflow_provider_typecheck.validation.engine.planning import CompiledSchema, LabelColumns
 from airflow_provider_typecheck.validation.engine.sinks import RowOutputs
 from airflow_provider_typecheck.validation.engine.tally import Tally
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.report import ValidationReport
 
 # Up to this many rows the pre-scan could not clear are checked row by row by
@@ -150,17 +149,18 @@ class Validation:
 
     def _add_row_by_row(self, batch: pl.DataFrame, numbers: pl.Series) -> None:
         """Check a few rows with python-jsonschema alone (see PYTHON_BATCH_ROWS)."""
-        self._judge_rows(batch, numbers.to_list(), lambda index, texts: self.explainer.row_errors(texts))
+        self._judge_rows(batch.rows(), numbers.to_list(), lambda index, texts: self.explainer.row_errors(texts),
+                         batch)
 
     def _judge_rows(
-        self, batch: pl.DataFrame, numbers: Sequence[int],
-        errors_of: Callable[[int, tuple[str | None, ...]], list[Any]],
+        self, rows: Sequence[tuple[str | None, ...]], numbers: Sequence[int],
+        errors_of: Callable[[int, tuple[str | None, ...]], list[Any]], batch: pl.DataFrame | None,
     ) -> None:
         """Check rows one by one: ``errors_of(index, texts)`` gives a row's python-jsonschema errors
-        (a ragged row's come from the whole row)."""
+        (a ragged row's come from the whole row). ``batch``, the rows' frame, is for the row outputs."""
         invalid: list[int] = []
         labels: list[str] = []
-        for index, texts in enumerate(batch.rows()):
+        for index, texts in enumerate(rows):
             row_number = numbers[index]
             ragged = self._ragged.get(row_number)
             errors = errors_of(index, texts) if ragged is None else self.explainer.row_errors(texts)
@@ -172,7 +172,10 @@ class Validation:
                 self.errors.add_ragged(row_number, ragged)
             self.errors.add(row_number, texts, errors)
         self.report.invalid_rows += len(invalid)
-        self.outputs.write_listed(batch, invalid, numbers, labels)
+        if batch is not None:
+            self.outputs.write_listed(batch, invalid, numbers, labels)
+        elif self.outputs.active:
+            raise AssertionError("rows without their frame while row outputs are written")
 
     def add_suspects(self, batch: pl.DataFrame, row_numbers: Sequence[int], flagged: Sequence[Sequence[int]]) -> None:
         """Check the rows the native pre-scan could not clear; ``flagged`` lists each one's doubtful cells.
@@ -185,7 +188,20 @@ class Validation:
         if batch.height > PYTHON_SUSPECTS or self.planned:
             self.add(batch, row_numbers)
             return
-        self.report.total_rows += batch.height
+        self.add_suspect_rows(batch.rows(), row_numbers, flagged, batch)
+
+    def takes_suspect_rows(self, count: int) -> bool:
+        """Whether ``count`` suspects may come as texts alone (:meth:`add_suspect_rows`), without a frame:
+        they are checked row by row, and no row output needs their frame."""
+        return count <= PYTHON_SUSPECTS and not self.planned and not self.outputs.active
+
+    def add_suspect_rows(
+        self, rows: Sequence[tuple[str | None, ...]], row_numbers: Sequence[int], flagged: Sequence[Sequence[int]],
+        batch: pl.DataFrame | None = None,
+    ) -> None:
+        """:meth:`add_suspects` for rows checked row by row; ``batch``, their frame, is needed when
+        rows are written out (see :meth:`takes_suspect_rows`)."""
+        self.report.total_rows += len(rows)
 
         def errors_of(index: int, texts: tuple[str | None, ...]) -> list[Any]:
             # An absent cell (empty, null not allowed) has no errors of its own: its ``required``
@@ -193,7 +209,7 @@ class Validation:
             present = {self.header[c] for c in flagged[index] if texts[c] or self.cells[c].nullable}
             return self.explainer.errors_for(texts, present | {None})
 
-        self._judge_rows(batch, row_numbers, errors_of)
+        self._judge_rows(rows, row_numbers, errors_of, batch)
 
     def add_cleared(self, rows: int) -> None:
         """Count rows found valid without being checked here (the native pre-scan cleared them)."""

@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.locations import local_path
 from airflow_provider_typecheck.validation.readers import csv_records, sources
 from airflow_provider_typecheck.validation.readers.encodings import as_utf8, decode_head
@@ -57,14 +56,19 @@ class CsvFile:
         """The first ``rows`` data rows, as text."""
         source = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
         try:
-            return pl.read_csv(source, **self.options, n_rows=rows)
+            return pl.read_csv(source, **_polars(self.options), n_rows=rows)
         except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
             # A ragged or unusual head: no sample, and the scan will decline the file anyway.
-            return pl.DataFrame(schema=self.options["schema"])
+            return pl.DataFrame(schema=_polars(self.options)["schema"])
 
     def records(self, data: bytes) -> pl.DataFrame:
         """A header record and some of the file's records, read exactly as the whole file would be."""
         return _read_csv(self.name, data, self.options)
+
+    def scanned_rows(self, data: bytes) -> list[tuple[str | None, ...]] | None:
+        """:meth:`records`' rows as tuples of texts, without Polars, for a few records the
+        native pre-scan passed; None when Polars must read them (see :func:`csv_records.scanned_rows`)."""
+        return csv_records.scanned_rows(data, self.delimiter, len(self.options["schema"]))
 
     @contextmanager
     def mapped(self) -> Iterator[bytes | mmap.mmap]:
@@ -221,7 +225,7 @@ def _records_table(
     # quote inside a name (item,len",id) ran on into the next rows.
     options: dict[str, Any] = dict(
         separator=delimiter, has_header=False, skip_lines=csv_records.line_count(header_record),
-        schema={column: pl.String for column in header}, missing_columns="insert",
+        schema=header, missing_columns="insert",  # every column as text: see _polars
         raise_if_empty=False, quote_char='"',
     )
     if streamed:
@@ -324,6 +328,13 @@ def _fields(line: str, delimiter: str) -> list[str]:
 _TRUNCATED = {"truncate_ragged_lines": True, "extra_columns": "ignore"}
 
 
+def _polars(options: dict[str, Any]) -> dict[str, Any]:
+    """The read options as Polars takes them: ``schema`` lists the column names, each read as text.
+    (Kept as names until a read: naming ``pl.String`` imports Polars, which a file the native
+    pre-scan clears whole never needs.)"""
+    return {**options, "schema": dict.fromkeys(options["schema"], pl.String)}
+
+
 class _NotUtf8(Exception):
     pass
 
@@ -334,7 +345,7 @@ class _TooManyFields(Exception):
 
 def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.DataFrame:
     try:
-        return pl.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source, **options)
+        return pl.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source, **_polars(options))
     except pl.exceptions.ComputeError as err:
         message = str(err)
         if "more fields" in message:
@@ -347,7 +358,7 @@ def _read_csv(name: str, source: bytes | str, options: dict[str, Any]) -> pl.Dat
                             "is never closed, or has text after its closing quote") from None
         raise ReadError(f"{name}: cannot parse as CSV: {message.splitlines()[0]}") from None
     except pl.exceptions.NoDataError:
-        return pl.DataFrame(schema=options["schema"])
+        return pl.DataFrame(schema=_polars(options)["schema"])
     except pl.exceptions.SchemaError:  # the first row has more fields than the header
         raise _TooManyFields from None
 
@@ -376,7 +387,7 @@ def _streamed_csv(
     """A file too big to hold: batches from Polars' streaming reader, memory bounded by ``batch_rows``."""
     def read_streamed() -> TableContent:
         def batches() -> Iterator[pl.DataFrame]:
-            lazy = pl.scan_csv(path, **options | _TRUNCATED)
+            lazy = pl.scan_csv(path, **_polars(options | _TRUNCATED))
             try:
                 yield from lazy.collect_batches(chunk_size=batch_rows or STREAM_BATCH_ROWS, lazy=True)
             except pl.exceptions.ComputeError as err:

@@ -7,10 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from airflow_provider_typecheck.validation import timetext, workbooks
 from airflow_provider_typecheck.validation.errors import ReadError
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.limits import WorkbookLimits, check_workbook
 from airflow_provider_typecheck.validation.readers.sources import read_bytes
 from airflow_provider_typecheck.validation.readers.header import name_columns

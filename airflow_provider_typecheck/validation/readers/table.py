@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import polars as pl
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.validation.readers.csv_reader import CsvFile

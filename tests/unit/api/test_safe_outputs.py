@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_typecheck.api.downloads import formula_safe_csv, neutralise_cell
 from airflow_provider_typecheck.api.report_page import json_for_html
-from airflow_provider_typecheck.logging import escape_control, install_control_escaping
+from airflow_provider_typecheck.logs import escape_control, install_control_escaping
 
 
 @pytest.mark.parametrize(

@@ -215,3 +215,89 @@ def test_merging_caps_the_errors_and_keeps_warnings_once():
     assert len(exact.errors) == 6 and not exact.errors_truncated
     with pytest.raises(ValueError):
         merge_reports([], max_errors=1)
+
+
+def reference_records(data: bytes, targets: list[int]) -> tuple[int, list[tuple[int, int]], int]:
+    """The record count of a CSV below its header, byte by byte, as the native count must give it."""
+    state, count, found, index = "start", 0, [], 0
+    for position, byte in enumerate(data):
+        char = chr(byte)
+        if state == "cr" and char != "\n":
+            return count, found, position
+        if state == "quoted" or state == "quoted-cr":
+            if state == "quoted-cr" and char != "\n":
+                return count, found, position
+            state = "closed" if char == '"' else "quoted-cr" if char == "\r" else "quoted"
+        elif char == "\n":
+            count += 1
+            state = "start"
+            while index < len(targets) and position + 1 >= targets[index]:
+                found.append((position + 1, count))
+                index += 1
+        elif char == '"':
+            if state not in ("start", "closed"):
+                return count, found, position
+            state = "quoted"
+        elif char == ",":
+            state = "start"
+        elif char == "\r":
+            state = "cr"
+        elif state == "closed":
+            return count, found, position
+        else:
+            state = "field"
+    return count, found, -1
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_native_count_reads_records_as_the_reference_does(seed):
+    from airflow_provider_typecheck.validation import _prescan
+
+    chance = random.Random(seed)
+    # Some stretches without quotes (the fast path), some with well-formed or stray ones.
+    alphabet = chance.choice([["a", ",", "\n"], ["a", ",", "\r\n"], ["a", ",", "\n", '"x"', '"y\nz"', '""'],
+                              ["a", ",", "\n", '"', "\r", "\r\n"]])
+    data = "".join(chance.choice(alphabet) for _ in range(chance.randint(0, 400))).encode()
+    targets = sorted(chance.sample(range(1, 500), 6))
+    expected_count, expected_found, expected_problem = reference_records(data, targets)
+    # The same bytes in stretches of any length give the same answer.
+    cut = chance.randint(0, len(data))
+    state, total, found, problem = _prescan.records(data[:cut], ord(","), 1, 0, targets)
+    if problem < 0:
+        state, more, found_after, problem = _prescan.records(data[cut:], ord(","), state, cut, targets[len(found):])
+        found += [(end, total + before) for end, before in found_after]
+        total += more
+    assert problem == expected_problem
+    if problem < 0:
+        assert (total, found) == (expected_count, expected_found)
+
+
+def test_a_file_without_quotes_is_cut_on_its_line_ends(tmp_path):
+    lines = ["id,name,age,email"] + [f"{i},ann,{'x' if i % 7 == 0 else 7},a@b.com" for i in range(3000)]
+    for newline in ("\n", "\r\n"):
+        path = tmp_path / "plain.csv"
+        path.write_bytes(newline.join(lines).encode())
+        whole, merged, parts = whole_and_split(path, 7000, tmp_path)
+        assert merged == whole and parts > 5
+
+
+def test_a_file_on_an_object_store_is_split_by_ranged_reads(tmp_path):
+    import fsspec
+
+    path = messy_csv(tmp_path / "f.csv", 7)
+    uri = "memory://typecheck-parts/f.csv"
+    with fsspec.open(uri, "wb") as remote:
+        remote.write(path.read_bytes())
+    try:
+        plan = plan_parts(uri, part_bytes=4000, checksum=True)
+        local_plan = plan_parts(path, part_bytes=4000, checksum=True)
+        assert plan == local_plan and plan is not None
+        reports = [validate_file(uri, SCHEMA, part=part, max_errors=40) for part in plan.parts]
+        merged = merge_reports(reports, max_errors=40).to_dict()
+        whole = validate_file(path, SCHEMA, max_errors=40).to_dict()
+        for report in (merged, whole):
+            report.pop("elapsed_seconds")
+            report.pop("file")
+        assert merged == whole
+    finally:
+        fsspec.filesystem("memory").rm("/typecheck-parts", recursive=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_typecheck.validation import ReadError, WorkbookLimits, open_table
-from tests.forged_workbooks import SHEET, MiB, lying_workbook
+from tests.forged_workbooks import SHEET, MiB, lying_workbook, with_big_sheet
 
 ROW = '<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>x</t></is></c></row>'
 
@@ -25,33 +25,17 @@ def workbook(path: Path, rows: int = 2) -> Path:
     return path
 
 
-def with_sheet(source: Path, target: Path, dimension: str, rows: int) -> Path:
-    """``source`` with its sheet replaced by ``rows`` rows of XML: small on disk, big inflated."""
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as bomb:
-        for part in original.infolist():
-            if part.filename != "xl/worksheets/sheet1.xml":
-                bomb.writestr(part, original.read(part))
-                continue
-            with bomb.open(part.filename, "w") as sheet:
-                sheet.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet '
-                            b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                            + f'<dimension ref="{dimension}"/><sheetData>'.encode())
-                chunk = "".join(ROW.format(r=1) for _ in range(10_000)).encode()
-                for _ in range(rows // 10_000):
-                    sheet.write(chunk)
-                sheet.write(b"</sheetData></worksheet>")
-    return target
-
-
 def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
-    bomb = with_sheet(workbook(tmp_path / "plain.xlsx"), tmp_path / "bomb.xlsx", "A1:A300000", 300_000)
+    bomb = with_big_sheet(workbook(tmp_path / "plain.xlsx"), tmp_path / "bomb.xlsx", "A1:A300000", 300_000,
+                          row=ROW.format(r=1).encode())
     assert bomb.stat().st_size < 200_000  # about 17 MB of XML inside
     with pytest.raises(ReadError, match=r"bomb.xlsx: the workbook inflates to [0-9,]+ bytes of XML; the limit is 1,048,576"):
         open_table(bomb, workbook_limits=WorkbookLimits(max_uncompressed_bytes=1024 * 1024))
 
 
 def test_a_sheet_spanning_too_many_cells_is_refused(tmp_path: Path) -> None:
-    wide = with_sheet(workbook(tmp_path / "plain.xlsx"), tmp_path / "wide.xlsx", "A1:XFD1048576", 10_000)
+    wide = with_big_sheet(workbook(tmp_path / "plain.xlsx"), tmp_path / "wide.xlsx", "A1:XFD1048576", 10_000,
+                          row=ROW.format(r=1).encode())
     with pytest.raises(ReadError, match="sheet 'data' spans 17,179,869,184 cells; the limit is 20,000,000"):
         open_table(wide)
 

@@ -1,0 +1,52 @@
+"""The suspects' records split without Polars read exactly as Polars reads them."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_typecheck.validation.readers import csv_records, open_table
+
+RECORDS = [
+    'a,b,c\n1,2,3\n',
+    'a,b,c\n,,\n"",,""\n',  # unquoted empty: null; quoted empty: ""
+    'a,b,c\n"x ""y"" z","multi\nline",\n',  # doubled quotes, a newline inside quotes, a trailing empty
+    'a,b,c\r\n1,"two\r\nlines",3\r\n4,5,6\r\n',  # CRLF, inside quotes too
+    'a,b,c\n1\n2,3\n',  # short rows are padded with nulls
+    'a;b;c\n1;"x;y";\n',
+    'a,b,c\n1,2,3',  # no newline at the end
+    'a,b,c\r\n1,,3\r\n4,5\r\n',  # no quote at all: split line by line
+    'a,b,c\n\xa0,x y,\n',
+    'a,b,c\n é ,"ü",€\n',
+    '"a","b\nb",c\n1,2,3\n',  # a header spanning lines
+]
+
+
+@pytest.mark.parametrize("data", RECORDS)
+def test_like_polars(tmp_path, data: str) -> None:
+    path = tmp_path / "records.csv"
+    path.write_bytes(data.encode())
+    table = open_table(path)
+    assert table.csv is not None
+    rows = table.csv.scanned_rows(data.encode())
+    assert rows is not None
+    assert rows == table.csv.records(data.encode()).rows()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        'a,b\n1,2\n\n3,4\n',  # a blank row
+        'a,b\n1,2,3\n',  # too long
+        'a,b\n1,x"y\n',  # a quote inside an unquoted field
+        'a,b\n1,"x"y\n',  # text after a closing quote
+        'a,b\n1,x\ry\n',  # a bare CR
+        'a,b\n1,"open\n',  # a quote never closed
+    ],
+)
+def test_what_the_scan_declines_is_left_to_polars(data: str) -> None:
+    assert csv_records.scanned_rows(data.encode(), ",", 2) is None
+
+
+def test_big_stretches_are_left_to_polars() -> None:
+    data = b"a\n" + b"x\n" * csv_records.PLAIN_READ_BYTES
+    assert csv_records.scanned_rows(data, ",", 1) is None
