@@ -3,7 +3,7 @@
 Needs the machine's RabbitMQ, Redis and PostgreSQL. Works in names of its own, removed at
 the end (a virtual host, a Redis key prefix, a PostgreSQL schema, a temporary file store);
 workers are real ``typecheck worker`` processes. One 3M-row users CSV (``datagen``), one
-run each, side by side in one run:
+run each, side by side in one run (each case the median of ``--rounds`` runs):
 
 * unsplit, 1 worker (``TYPECHECK_SPLIT_BYTES=0``): the reference;
 * split, 1 worker, and split, 2 workers (``--part-mb`` per part);
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=3_000_000)
     ap.add_argument("--part-mb", type=int, default=32, help="TYPECHECK_SPLIT_BYTES of the split runs, in MiB")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of each case; the median is kept (default 3)")
     ap.add_argument("--slow-schema", action="store_true",
                     help="add a pattern with a lookahead to email: python's re checks every distinct value, "
                          "a schema whose validation is slow against the read")
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                                          ("split, 2 workers", 2, part_bytes)):
                 pool.start_workers(workers, split, pinned=pinned)
                 pool.warm("users", small, 4 * workers)
-                results[f"{name}{', a core each' if pinned else ''}"] = pool.run("users", path)
+                runs = sorted((pool.run("users", path) for _ in range(args.rounds)), key=lambda run: run[0])
+                results[f"{name}{', a core each' if pinned else ''}"] = runs[len(runs) // 2]
                 pool.stop_workers()
     finally:
         pool.close()
@@ -215,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         f"## One file across the pool (`python benchmarks/split_pool.py --rows {args.rows} "
         f"--part-mb {args.part_mb}{' --slow-schema' if args.slow_schema else ''}`)", "",
         f"{args.rows:,} rows, {size / MiB:.0f} MiB, {parts} parts of {args.part_mb} MiB; 2 cores shared with "
-        f"other work (load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start); one run each, side by "
-        f"side; publish -> final status, each worker warmed by small jobs first; every run {rows['split, 2 workers']:,} rows, "
+        f"other work (load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start); each case the median "
+        f"of {args.rounds} runs, side by side; publish -> final status, each worker warmed by small jobs first; "
+        f"every run {rows['split, 2 workers']:,} rows, "
         f"{invalid['split, 2 workers']:,} invalid.", "",
         "| run | seconds | vs unsplit, 1 worker (same pinning) |", "|---|---|---|",
         *(f"| {name} | {seconds:.2f} | {(base_pinned if 'core' in name else base) / seconds:.2f}x |"
