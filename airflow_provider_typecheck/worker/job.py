@@ -141,7 +141,7 @@ class JobRunner:
             log.exception("task %s: the worker failed", job.task_id)
             message = f"the worker failed: {type(err).__name__}: {err}"
             self._fail_quietly(str(job.task_id), message)
-            outcome = Outcome("ack", event=self._finalevent_of(str(job.task_id)),
+            outcome = Outcome("ack", event=self._final_event(str(job.task_id)),
                               run=JobRun(seconds=time.monotonic() - started))
         self._report(job, outcome, time.monotonic() - started)
         return outcome
@@ -176,7 +176,7 @@ class JobRunner:
         """Record that the task's event was confirmed (so a redelivery does not send it again)."""
         self._retry(lambda: self.tasks.mark_announced(task_id))
 
-    def _finalevent_of(self, task_id: str) -> ValidationEvent | None:
+    def _final_event(self, task_id: str) -> ValidationEvent | None:
         try:
             return event_of(self._retry(lambda: self.tasks.get(task_id)))
         except (TaskNotFound, RedisUnavailable):

@@ -342,7 +342,7 @@ class PartRunner:
         # parts cannot be told apart any more; the file has to be submitted again.
         reason = "the plan of the split file was lost (Redis restarted without its data?); submit the file again"
         self.runner._fail_quietly(str(job.task_id), reason)
-        return Outcome("ack", event=self.runner._finalevent_of(str(job.task_id)))
+        return Outcome("ack", event=self.runner._final_event(str(job.task_id)))
 
     def _release_quietly(self, job: ValidationPartJob, token: str) -> None:
         try:

@@ -424,3 +424,29 @@ def test_a_split_job_delivered_again_publishes_only_the_parts_not_done(
         assert json.loads(Path(services.files.local_path(final.report_uri)).read_text())["total_rows"] == 700
     finally:
         services.close()
+
+
+def test_a_part_whose_plan_redis_lost_fails_its_task_with_a_reason(
+    job_env: dict[str, str], import_name: str, tmp_path: Path,  # noqa: F811
+) -> None:
+    from airflow_provider_typecheck.worker.job import JobRunner
+
+    services = Services(TypecheckSettings(split_bytes=PART_BYTES))
+    data = _shaped_csv(tmp_path / "lf.csv", "\n")
+    job = ValidationJob(task_id=uuid.uuid4(), import_name=import_name, schema_version=1, file_uri=data.as_uri(),
+                        file_name=data.name)
+    task_id = str(job.task_id)
+    services.tasks.create(task_id=task_id, import_name=import_name, file_name=data.name, schema_version=1)
+    runner = JobRunner(services.settings, tasks=services.tasks, schemas=services.schemas, files=services.files,
+                       limits=services.limits, interrupt=threading.Event(), parts=services.parts)
+    try:
+        first = ValidationPartJob.model_validate_json(runner.handle(job.to_body(), 0).publish[0])
+        services.parts.forget(task_id)  # as a Redis restart without persistence would
+
+        lost = runner.handle(first.to_body(), 0)
+
+        status = services.tasks.get(task_id)
+        assert status.state is TaskState.FAILED and status.error.startswith("the plan of the split file was lost")
+        assert (lost.action, lost.event.state, lost.event.summary) == ("ack", "failed", {"error": status.error})
+    finally:
+        services.close()
