@@ -343,6 +343,25 @@ def test_cancelling_a_split_task_stops_all_its_parts(
         services_for(job_settings).files.read_report(task_id)
 
 
+def test_sigterm_mid_part_finishes_that_part_and_leaves_the_rest_to_the_pool(
+    job_settings: TypecheckSettings, slow_import: str, start_worker: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    data = _slow_csv(tmp_path / "slow.csv", 900_000)
+    long_parts = {**SLOW_SPLIT, "TYPECHECK_SPLIT_BYTES": str(4 * 1024 * 1024)}  # the grace period: 20 s
+    first = start_worker(env=long_parts)
+    task_id = services_for(job_settings).publish_validation(slow_import, data.as_uri()).task_id
+    wait_for(lambda: "validating part " in first.log(), timeout=60, interval=0.02, what="a part to run")
+
+    assert first.terminate() == 0
+    assert first.log().count("state=part done") == 1  # the part it held, and no other
+    second = start_worker(env=long_parts)
+
+    final = _final(job_settings, task_id, timeout=120)
+    assert final.state is TaskState.VALID and final.summary["total_rows"] == 900_000
+    assert _part_runs([first, second]) == final.parts_total  # no part ran twice
+
+
 def test_a_part_that_kills_every_worker_fails_the_task_and_is_dead_lettered(
     amqp: Any, job_settings: TypecheckSettings, slow_import: str, start_worker: Callable[..., Any],  # noqa: F811
     tmp_path: Path,
