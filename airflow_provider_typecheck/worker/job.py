@@ -269,7 +269,7 @@ class JobRunner:
         self._peak_rss.reset()
         try:
             if self.parts is not None:
-                split = self.parts.split(job, token, renewer, checksum, started)
+                split, checksum = self.parts.split(job, token, renewer, checksum, started)
                 if split is not None:
                     return split
             report = self._validate(job, _ProgressWriter(self, task_id, renewer), **self._row_outputs(job))

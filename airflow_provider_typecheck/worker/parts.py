@@ -3,8 +3,8 @@
 The path of a split file (see docs/architecture.md):
 
 1. A whole job (contract v1) for a CSV larger than ``split_bytes`` is claimed as any job;
-   its run plans byte ranges at row boundaries (the core's ``plan_parts``, one pass that
-   also takes the checksum when the task has none), records the plan in Redis (once: a
+   its run plans byte ranges at row boundaries (the core's ``plan_parts``, one pass, while
+   a second thread takes the checksum when the task has none), records the plan in Redis (once: a
    redelivered splitter finds it), moves the task to ``validating`` with its rows and
    parts, and its outcome carries one part job (contract v2) per range. The consumer
    publishes them on the work queue with confirms, then acks the whole job.
@@ -44,6 +44,7 @@ from airflow_provider_typecheck.worker.outcomes import (
 
 if TYPE_CHECKING:
     from airflow_provider_typecheck.registry.parts import PartStore
+    from airflow_provider_typecheck.validation.parts import PartPlan
     from airflow_provider_typecheck.worker.job import JobRunner
 
 log = logging.getLogger(__name__)
@@ -60,48 +61,69 @@ class PartRunner:
     # --- the splitting run (a whole job) ----------------------------------------------
 
     def split(self, job: ValidationJob, token: str, renewer: LeaseKeeper, checksum: str | None,
-              started: float) -> Outcome | None:
+              started: float) -> tuple[Outcome | None, str | None]:
         """
         Split the job's file into part jobs, when it is a CSV larger than ``split_bytes``;
-        None when it is run whole. The caller holds the task's lease.
+        the outcome is None when it is run whole. The caller holds the task's lease. The
+        checksum returned is the file's, when this took it (a file run whole needs it too).
 
         :raises JobFailed: the schema or the file is not there, or the file cannot be read.
         """
         part_bytes = self.settings.split_bytes
         if part_bytes <= 0 or job.options.sheet is not None:
-            return None
+            return None, checksum
         _, source = self.runner.source(job)
         try:
             size = self.runner.files.size(job.file_uri)
         except Exception:  # noqa: BLE001 - the planner reads the file and says what is wrong with it
             size = None
         if size is not None and size <= part_bytes:
-            return None
-        from airflow_provider_typecheck.validation.errors import TypecheckError
-        from airflow_provider_typecheck.validation.parts import plan_parts
-
-        options = job.options
-        try:
-            plan = plan_parts(source, part_bytes=part_bytes, delimiter=options.delimiter, encoding=options.encoding,
-                              checksum=checksum is None, **options.table_options())
-        except TypecheckError as err:
-            raise JobFailed(str(err)) from None
+            return None, checksum
+        plan, checksum = self._plan(job, source, part_bytes, checksum)
         if plan is None:
-            return None
+            return None, checksum
         task_id = str(job.task_id)
         parts = [part.to_dict() for part in plan.parts]
         recorded = self.runner._retry(lambda: self.store.record_plan(
-            task_id, parts, total_rows=plan.total_rows, checksum=checksum or plan.checksum))
+            task_id, parts, total_rows=plan.total_rows, checksum=checksum))
         renewer.stop()
         self.runner._release_quietly(task_id, token)  # the task's parts run now; its whole run ends here
         if recorded == "finished":  # cancelled while it was planned
-            return self.runner._already_finished(self.runner._retry(lambda: self.runner.tasks.get(task_id)))
+            return self.runner._already_finished(self.runner._retry(lambda: self.runner.tasks.get(task_id))), checksum
         log.info("task %s: split %s into %d parts (%d rows)", task_id, job.file_name, len(parts), plan.total_rows)
         if self.runner.metrics is not None:
             self.runner.metrics.splits.inc()
         return Outcome("ack", publish=tuple(ValidationPartJob.of(job, part).to_body() for part in parts),
                        note=f"split into {len(parts)} parts",
-                       run=JobRun(seconds=time.monotonic() - started, rows=plan.total_rows, size=size))
+                       run=JobRun(seconds=time.monotonic() - started, rows=plan.total_rows, size=size)), checksum
+
+    def _plan(self, job: ValidationJob, source: str, part_bytes: int,
+              checksum: str | None) -> tuple[PartPlan | None, str | None]:
+        """
+        The core's plan of the file, and its checksum: when the task has none, a second
+        thread hashes the file while the plan is counted (both release the GIL), so the
+        serial pass before any part runs costs the longer of the two, not their sum.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from airflow_provider_typecheck.jobs.filestore import file_checksum
+        from airflow_provider_typecheck.validation.errors import TypecheckError
+        from airflow_provider_typecheck.validation.parts import plan_parts
+
+        options = job.options
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typecheck-checksum") as hashing:
+            digest = None if checksum is not None else hashing.submit(file_checksum, source)
+            try:
+                plan = plan_parts(source, part_bytes=part_bytes, delimiter=options.delimiter,
+                                  encoding=options.encoding, **options.table_options())
+            except TypecheckError as err:
+                raise JobFailed(str(err)) from None
+            if digest is not None:
+                try:
+                    checksum = digest.result()
+                except Exception as err:  # noqa: BLE001 - the file went away while it was read
+                    raise JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
+        return plan, checksum
 
     def publish_again(self, job: ValidationJob) -> Outcome:
         """A whole job delivered again after its run split it: publish the parts not done yet."""
