@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_typecheck.validation.filetypes import CSV_EXTENSIONS
+from airflow_provider_typecheck.validation.lazy_polars import polars as pl
 from airflow_provider_typecheck.validation.locations import local_path
 from airflow_provider_typecheck.validation.report import ValidationReport
 
@@ -228,8 +229,6 @@ def merge_row_files(part_files: Sequence[str | os.PathLike[str]], target: str | 
     header are joined as bytes; a part without the ``_extra`` column that another
     has (too-long rows kept their extra fields there) gets it empty, as one run writes it.
     """
-    import polars as pl
-
     from airflow_provider_typecheck.validation.outputs import RowSink
 
     sink = RowSink(target)
@@ -254,8 +253,6 @@ def merge_row_files(part_files: Sequence[str | os.PathLike[str]], target: str | 
 
 
 def _columns(path: str, file_format: str) -> list[str]:
-    import polars as pl
-
     from airflow_provider_typecheck.validation.readers.sources import opened
 
     with opened(path) as handle:
@@ -265,8 +262,6 @@ def _columns(path: str, file_format: str) -> list[str]:
 
 
 def _read_rows(path: str, file_format: str) -> Any:
-    import polars as pl
-
     from airflow_provider_typecheck.validation.readers.sources import opened
 
     with opened(path) as handle:

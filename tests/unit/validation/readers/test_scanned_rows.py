@@ -50,3 +50,33 @@ def test_what_the_scan_declines_is_left_to_polars(data: str) -> None:
 def test_big_stretches_are_left_to_polars() -> None:
     data = b"a\n" + b"x\n" * csv_records.PLAIN_READ_BYTES
     assert csv_records.scanned_rows(data, ",", 1) is None
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_any_records_are_split_like_polars_or_left_to_it(tmp_path, seed: int) -> None:
+    """Whatever the bytes, the plain split gives Polars' rows, or None (then Polars reads them)."""
+    import random
+
+    import polars as pl
+
+    chance = random.Random(seed)
+    width = chance.randint(1, 4)
+    newline = chance.choice(["\n", "\r\n"])
+    fields = ["x", "7", " ", "é", "", '""', '"a,b"', '"c\nd"', '"e""f"', '"g\r\nh"', " y ", "-1.5"]
+    records = [",".join(chance.choice(fields) for _ in range(chance.randint(1, width)))
+               for _ in range(chance.randint(0, 8))]
+    body = newline.join(records) + chance.choice([newline, ""])
+    if seed % 3 == 0:  # and now and then a byte out of place
+        spot = chance.randint(0, len(body))
+        body = body[:spot] + chance.choice(['"', "\r", "\n", ",", "x\"", '" ']) + body[spot:]
+    data = (",".join(f"c{i}" for i in range(width)) + newline + body).encode()
+    rows = csv_records.scanned_rows(data, ",", width)
+    if rows is None:
+        return
+    options = dict(separator=",", has_header=False, skip_lines=1, missing_columns="insert",
+                   schema={f"c{i}": pl.String for i in range(width)}, raise_if_empty=False, quote_char='"')
+    try:
+        expected = pl.read_csv(data, **options).rows()
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.NoDataError) as err:
+        pytest.fail(f"the plain split read {data!r} where Polars refuses it: {err}")
+    assert rows == expected, data
