@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from redis import Redis
 
 # Whether the run ``holder`` (``<worker>:<run>``) may still be alive. Only a redelivered
-# message (its last holder's connection closed) may judge by the heartbeat: otherwise the
-# holder counts as alive while its lease lasts. KEYS[workers] is passed as an argument's index.
+# message (its last holder's connection closed) may judge by the heartbeat (the workers'
+# sorted set, as in tasks.py's claim): otherwise the holder counts as alive while its lease lasts.
 _HOLDER_ALIVE = """
 local function holder_alive(holder, workers_key, redelivered)
   if redelivered ~= '1' then
@@ -48,7 +48,7 @@ local function holder_alive(holder, workers_key, redelivered)
 end
 """
 
-# The task's rows_done: the sum over parts, raised only (KEYS[1] parts, KEYS[task_index] task).
+# The task's rows_done: the sum over parts, raised only (and its percent with it).
 _SUM_ROWS = """
 local function sum_rows(parts_key, task_key, count)
   local total = 0
