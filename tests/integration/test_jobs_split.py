@@ -376,7 +376,7 @@ def test_a_part_that_kills_every_worker_fails_the_task_and_is_dead_lettered(
     poison: int | None = None
 
     for attempt in range(1, job_settings.poison_worker_deaths + 1):  # the part kills each worker that runs it
-        def started(attempt: int = attempt) -> tuple[int, Any] | None:
+        def started(attempt: int = attempt, poison: int | None = poison) -> tuple[int, Any] | None:
             for index, holder in _running_parts(job_settings, task_id).items():
                 worker = workers.get(int(holder.split(":")[1]))
                 if (poison in (None, index) and parts.attempts(task_id, index) == attempt and worker is not None
