@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_typecheck.registry.models import IMPORT_NAME_PATTERN
+
+if TYPE_CHECKING:
+    from airflow_provider_typecheck.validation.parts import FilePart
 
 CONTRACT_VERSION = 1
 PART_CONTRACT_VERSION = 2
@@ -99,11 +102,16 @@ class JobPart(BaseModel):
     first_row: int = Field(ge=1)
     rows: int = Field(ge=0)
 
+    def file_part(self) -> FilePart:
+        """The core's part: what ``validate_file(part=...)`` reads."""
+        from airflow_provider_typecheck.validation.parts import FilePart
+
+        return FilePart.from_dict(self.model_dump())
+
     @property
     def label(self) -> str:
-        """How a person is told which part: ``part 3 of 8 (rows 2,001-3,000)``, as the core's ``FilePart.describe``."""
-        last = self.first_row + max(self.rows, 1) - 1
-        return f"part {self.index + 1} of {self.count} (rows {self.first_row:,}-{last:,})"
+        """How a person is told which part: ``part 3 of 8 (rows 2,001-3,000)``."""
+        return self.file_part().describe()
 
 
 class ValidationPartJob(ValidationJob):

@@ -176,8 +176,6 @@ class PartRunner:
             keeper.stop()
 
     def _run(self, job: ValidationPartJob, token: str, keeper: LeaseKeeper) -> Outcome:
-        from airflow_provider_typecheck.validation.parts import FilePart
-
         runner, files = self.runner, self.runner.files
         task_id, index = str(job.task_id), job.part.index
         log.info("task %s: validating %s of %s against %s v%s", task_id, job.part.label, job.file_name,
@@ -188,7 +186,7 @@ class PartRunner:
                    "valid_out": job.options.write_valid_rows and files.part_valid_rows_uri(task_id, index)}
         try:
             report = runner._validate(
-                job, _PartProgress(self, job, keeper), part=FilePart.from_dict(job.part.model_dump()),
+                job, _PartProgress(self, job, keeper), part=job.part.file_part(),
                 **{name: files.local_path(uri) or uri for name, uri in outputs.items() if uri})
             files.write_part_report(task_id, index, report.to_dict())
         except StopJob as stop:
