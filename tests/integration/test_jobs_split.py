@@ -471,3 +471,38 @@ def test_a_part_whose_plan_redis_lost_fails_its_task_with_a_reason(
         assert (lost.action, lost.event.state, lost.event.summary) == ("ack", "failed", {"error": status.error})
     finally:
         services.close()
+
+
+def test_split_files_end_right_through_a_broker_restart(
+    amqp: Any, job_settings: TypecheckSettings, slow_import: str, start_worker: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Parts in flight, parts queued and a merge to come when the broker stops: every
+    task still ends as the whole file's report says, none taken for poison, no row twice."""
+    import subprocess
+
+    from airflow_provider_typecheck.validation import validate_file
+
+    data = _slow_csv(tmp_path / "slow.csv", 600_000)
+    expected = validate_file(str(data), SLOW_SCHEMA, max_errors=1000).to_dict()
+    long_parts = {**SLOW_SPLIT, "TYPECHECK_SPLIT_BYTES": str(2 * 1024 * 1024)}
+    workers = all_ready(*(start_worker(env=long_parts, wait=False) for _ in range(2)))
+    task_ids = [services_for(job_settings).publish_validation(slow_import, data.as_uri()).task_id for _ in range(2)]
+    wait_for(lambda: any(_running_parts(job_settings, task_id) for task_id in task_ids), timeout=60,
+             interval=0.02, what="a part to run")
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=60)
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=120)
+
+    for task_id in task_ids:
+        final = _final(job_settings, task_id, timeout=240)
+        assert final.state is TaskState.VALID, final.error
+        assert final.parts_done == final.parts_total and final.parts_total >= 3
+        assert (final.rows_done, final.rows_total) == (600_000, 600_000)
+        report = services_for(job_settings).files.read_report(task_id)
+        for key in ("total_rows", "invalid_rows", "errors_by_column", "errors"):
+            assert report[key] == expected[key], key
+    assert all(w.process.poll() is None for w in workers)
+    assert all("reconnecting in" in w.log() for w in workers)  # the restart reached them
+    assert not any("poison" in w.log() for w in workers)
