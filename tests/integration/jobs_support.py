@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_typecheck.registry.models import TaskStatus
 from airflow_provider_typecheck.services import Services
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.conftest import POSTGRES_URI, REDIS_URI
@@ -291,6 +293,25 @@ class TcpProxy:
                 sock.close()
             except OSError:
                 pass
+
+
+@pytest.fixture
+def import_name(job_settings: TypecheckSettings) -> str:
+    """An import of this test's own, its schema the users one (version 1)."""
+    name = f"users_{uuid.uuid4().hex[:8]}"
+    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
+    return name
+
+
+def final_status(settings: TypecheckSettings, task_id: str, timeout: float = 90) -> TaskStatus:
+    """The task's status once it has finished (valid, invalid or failed)."""
+    tasks = services_for(settings).tasks
+
+    def finished() -> TaskStatus | None:
+        status = tasks.get(task_id)
+        return status if status.state.finished else None
+
+    return wait_for(finished, timeout=timeout, what=f"task {task_id} to finish")
 
 
 @lru_cache(maxsize=8)

@@ -21,6 +21,7 @@ from tests.integration.jobs_support import (  # noqa: F401
     USERS_SCHEMA,
     amqp,
     job_env,
+    import_name,
     job_settings,
     services_for,
     start_worker,
@@ -33,13 +34,6 @@ pytestmark = pytest.mark.integration("rabbitmq")
 
 ADMIN, ADMIN_PASSWORD = "ops-admin", "a-long-admin-password-for-tests"
 JWT_SECRET = "ops-test-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-@pytest.fixture
-def import_name(job_settings: TypecheckSettings) -> str:  # noqa: F811
-    name = f"users_{uuid.uuid4().hex[:8]}"
-    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
-    return name
 
 
 def _free_port() -> int:

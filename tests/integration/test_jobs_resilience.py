@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tests.integration.jobs_support import (  # noqa: F401
     drain,
     events_by_task,
     job_env,
+    import_name,
     job_settings,
     start_worker,
     states,
@@ -38,13 +38,6 @@ pytestmark = pytest.mark.integration("rabbitmq")
 
 FINISHED = {"valid", "invalid", "failed"}
 SHORT_LEASE = {"TYPECHECK_WORKER_LEASE_SECONDS": "1"}  # a killed worker's job is taken over after 1 s
-
-
-@pytest.fixture
-def import_name(job_settings: TypecheckSettings) -> str:  # noqa: F811
-    name = f"users_{uuid.uuid4().hex[:8]}"
-    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
-    return name
 
 
 def _all_finished(settings: TypecheckSettings, task_ids: list[str], timeout: float) -> dict[str, dict[str, str]]:

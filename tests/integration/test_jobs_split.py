@@ -20,7 +20,7 @@ from airflow_provider_typecheck.jobs import JobOptions
 from airflow_provider_typecheck.jobs.contract import ValidationJob, ValidationPartJob
 from airflow_provider_typecheck.jobs.filestore import ReportNotFound, file_checksum
 from airflow_provider_typecheck.jobs.topology import VALIDATION_QUEUE
-from airflow_provider_typecheck.registry.models import TaskState, TaskStatus
+from airflow_provider_typecheck.registry.models import TaskState
 from airflow_provider_typecheck.services import Services
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.jobs_support import (  # noqa: F401
@@ -31,6 +31,8 @@ from tests.integration.jobs_support import (  # noqa: F401
     drain,
     events_by_task,
     job_env,
+    final_status,
+    import_name,
     job_settings,
     services_for,
     start_worker,
@@ -47,13 +49,6 @@ SLOW_SPLIT = {"TYPECHECK_SPLIT_BYTES": str(2 * 1024 * 1024), "TYPECHECK_WORKER_L
 # catch a worker mid-part.
 SLOW_SCHEMA = {**USERS_SCHEMA, "properties": {**USERS_SCHEMA["properties"],
                                               "name": {"type": "string", "pattern": "^(?=n)n[0-9]+$"}}}
-
-
-@pytest.fixture
-def import_name(job_settings: TypecheckSettings) -> str:  # noqa: F811
-    name = f"users_{uuid.uuid4().hex[:8]}"
-    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
-    return name
 
 
 @pytest.fixture
@@ -131,16 +126,6 @@ def _slow_csv(path: Path, rows: int) -> Path:
 # --- waiting ------------------------------------------------------------------------------
 
 
-def _final(settings: TypecheckSettings, task_id: str, timeout: float = 90) -> TaskStatus:
-    tasks = services_for(settings).tasks
-
-    def finished() -> TaskStatus | None:
-        status = tasks.get(task_id)
-        return status if status.state.finished else None
-
-    return wait_for(finished, timeout=timeout, what=f"task {task_id} to finish")
-
-
 def _running_parts(settings: TypecheckSettings, task_id: str) -> dict[int, str]:
     """The parts of the task being run now, and the run holding each (``host:pid:run``)."""
     raw = services_for(settings).redis.hgetall(services_for(settings).parts.parts_key(task_id))
@@ -205,7 +190,7 @@ def test_a_split_file_is_reported_exactly_as_the_whole_file(
     files = services.files
     for number, (case, task_id) in enumerate(submitted.items()):
         path, options = cases[case]
-        status = _final(job_settings, task_id)
+        status = final_status(job_settings, task_id)
         reference_dir = tmp_path / f"reference{number}"
         reference_dir.mkdir()
         whole = validate_file(str(path), USERS_SCHEMA, max_errors=options.max_errors,
@@ -249,7 +234,8 @@ def test_a_file_no_larger_than_a_part_is_run_whole(
     assert small.stat().st_size <= PART_BYTES
     worker = start_worker(env=SPLIT)
 
-    status = _final(job_settings, services_for(job_settings).publish_validation(import_name, small.as_uri()).task_id)
+    task_id = services_for(job_settings).publish_validation(import_name, small.as_uri()).task_id
+    status = final_status(job_settings, task_id)
 
     assert (status.state, status.parts_total, status.parts_done, status.rows_done) == (TaskState.VALID, None, None,
                                                                                        199)
@@ -282,7 +268,7 @@ def test_a_worker_killed_mid_part_has_that_part_redone_once(
     assert not services_for(job_settings).redis.hexists(parts.parts_key(task_id), f"done:{index}"), \
         "the part ended before its worker was killed: make the parts longer"
 
-    final = _final(job_settings, task_id, timeout=120)
+    final = final_status(job_settings, task_id, timeout=120)
     assert final.state is TaskState.VALID, final.error
     assert (final.rows_done, final.rows_total, final.summary["total_rows"]) == (900_000, 900_000, 900_000)
     assert final.parts_done == final.parts_total and final.parts_total >= 3
@@ -307,7 +293,7 @@ def test_a_failed_part_fails_the_task_naming_the_part_and_the_rest_stop(
 
     data.unlink()  # the parts not yet run find no file
 
-    final = _final(job_settings, task_id, timeout=120)
+    final = final_status(job_settings, task_id, timeout=120)
     assert final.state is TaskState.FAILED
     assert final.error.startswith("part ") and " (rows " in final.error, final.error
     # The worker finds the file gone before its part starts, or the core while the part opens it.
@@ -359,7 +345,7 @@ def test_sigterm_mid_part_finishes_that_part_and_leaves_the_rest_to_the_pool(
     assert first.log().count("state=part done") == 1  # the part it held, and no other
     second = start_worker(env=long_parts)
 
-    final = _final(job_settings, task_id, timeout=120)
+    final = final_status(job_settings, task_id, timeout=120)
     assert final.state is TaskState.VALID and final.summary["total_rows"] == 900_000
     assert _part_runs([first, second]) == final.parts_total  # no part ran twice
 
@@ -391,7 +377,7 @@ def test_a_part_that_kills_every_worker_fails_the_task_and_is_dead_lettered(
         replacement = start_worker(env=long_parts, wait=False)
         workers[replacement.pid] = replacement
 
-    final = _final(job_settings, task_id, timeout=120)
+    final = final_status(job_settings, task_id, timeout=120)
     assert final.state is TaskState.FAILED
     assert final.error.startswith(f"workers died 3 times running part {poison + 1} of {final.parts_total} (rows ")
     assert final.error.endswith("taken for a poison message")
@@ -496,7 +482,7 @@ def test_split_files_end_right_through_a_broker_restart(
         subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=120)
 
     for task_id in task_ids:
-        final = _final(job_settings, task_id, timeout=240)
+        final = final_status(job_settings, task_id, timeout=240)
         assert final.state is TaskState.VALID, final.error
         assert final.parts_done == final.parts_total and final.parts_total >= 3
         assert (final.rows_done, final.rows_total) == (600_000, 600_000)

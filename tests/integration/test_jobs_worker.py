@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_typecheck.jobs import JobOptions
 from airflow_provider_typecheck.jobs.filestore import ReportNotFound
 from airflow_provider_typecheck.jobs.topology import DEAD_LETTER_QUEUE, REASON_HEADER, VALIDATION_QUEUE
-from airflow_provider_typecheck.registry.models import TaskState, TaskStatus
+from airflow_provider_typecheck.registry.models import TaskState
 from airflow_provider_typecheck.settings import TypecheckSettings
 from tests.integration.jobs_support import (  # noqa: F401
     USERS_SCHEMA,
@@ -22,6 +22,8 @@ from tests.integration.jobs_support import (  # noqa: F401
     drain,
     events_by_task,
     job_env,
+    final_status,
+    import_name,
     job_settings,
     publish_raw,
     start_worker,
@@ -31,23 +33,6 @@ from tests.integration.jobs_support import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.integration("rabbitmq")
-
-
-@pytest.fixture
-def import_name(job_settings: TypecheckSettings) -> str:  # noqa: F811
-    name = f"users_{uuid.uuid4().hex[:8]}"
-    services_for(job_settings).schemas.put(name, USERS_SCHEMA, new_version=True, actor="test")
-    return name
-
-
-def _final(settings: TypecheckSettings, task_id: str, timeout: float = 60) -> TaskStatus:
-    tasks = services_for(settings).tasks
-
-    def finished() -> TaskStatus | None:
-        status = tasks.get(task_id)
-        return status if status.state.finished else None
-
-    return wait_for(finished, timeout=timeout, what=f"task {task_id} to finish")
 
 
 def test_valid_invalid_and_failed_jobs_end_right(
@@ -73,7 +58,7 @@ def test_valid_invalid_and_failed_jobs_end_right(
     store.remove(import_name)  # version 2 is gone before any worker sees its job
 
     start_worker()
-    final = {kind: _final(job_settings, task_id) for kind, task_id in submitted.items()}
+    final = {kind: final_status(job_settings, task_id) for kind, task_id in submitted.items()}
 
     files = services_for(job_settings).files
     valid, invalid = final["valid"], final["invalid"]
@@ -124,8 +109,8 @@ def test_messages_that_are_not_jobs_are_dead_lettered_with_a_reason(
 
     start_worker()
 
-    assert _final(job_settings, after).state is TaskState.VALID  # the worker went on after both
-    failed = _final(job_settings, later)
+    assert final_status(job_settings, after).state is TaskState.VALID  # the worker went on after both
+    failed = final_status(job_settings, later)
     assert failed.state is TaskState.FAILED and "unknown job contract version 3" in failed.error
     assert status.state is TaskState.QUEUED
     dead = wait_for(lambda: drain(amqp, DEAD_LETTER_QUEUE) or None, timeout=10, what="dead letters")
@@ -145,7 +130,7 @@ def test_a_cancelled_job_is_skipped_when_it_arrives(
     marker = services_for(job_settings).publish_validation(import_name, good.as_uri()).task_id
 
     start_worker()
-    _final(job_settings, marker)
+    final_status(job_settings, marker)
 
     status = services_for(job_settings).tasks.get(task_id)
     assert (status.state, status.error, status.attempts) == (TaskState.FAILED, "stopped by the DAG", 0)
@@ -169,7 +154,7 @@ def test_heartbeats_flow_while_a_long_file_is_validated(
                                + "?heartbeat=1"})
     task_id = services_for(job_settings).publish_validation(slow, data.as_uri()).task_id
 
-    final = _final(job_settings, task_id, timeout=120)
+    final = final_status(job_settings, task_id, timeout=120)
 
     assert (final.state, final.attempts, final.rows_done) == (TaskState.VALID, 1, 1_200_000)
     assert final.summary["fallback_keywords"] == ["pattern"]
