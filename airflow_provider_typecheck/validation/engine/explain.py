@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import referencing.exceptions
 from jsonschema.exceptions import ValidationError
@@ -26,6 +26,15 @@ _KEY_ONLY_KEYWORDS = frozenset({
     "$schema", "$id", "$comment", "$defs", "definitions", "$anchor", "$vocabulary",
     "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
 })
+# Root keywords that neither validate nor move the base URI: beside a root ``allOf`` alone,
+# its branches' errors are the root's (see _all_of_branches).
+_INERT_KEYWORDS = frozenset({
+    "$schema", "$comment", "$defs", "definitions", "title", "description", "default", "examples",
+    "deprecated", "readOnly", "writeOnly",
+})
+# Branch keywords that move the base URI or the dynamic scope: python-jsonschema's descent
+# into such a branch differs from validating it alone.
+_SCOPE_KEYWORDS = frozenset({"$id", "id", "$schema", "$anchor", "$dynamicAnchor", "$recursiveAnchor"})
 # Distinct (column, text) pairs whose errors are remembered.
 _CELL_ERRORS_KEPT = 100_000
 
@@ -67,6 +76,26 @@ def _key_only_validator(validator: Any, schema: Mapping[str, Any], flat: Mapping
     return validator.evolve(schema={**schema, "properties": dict.fromkeys(schema["properties"], True)})
 
 
+class _Branch(NamedTuple):
+    """One ``allOf`` branch, explained as a root of its own (what an :class:`Explainer` reads of a schema)."""
+
+    schema: Mapping[str, Any]
+    validator: Any
+
+
+def _all_of_branches(compiled: Any) -> list[_Branch] | None:
+    """The branches of a root that says nothing but ``allOf`` (annotations aside), as schema generators
+    write them: python-jsonschema's errors for such a root are each branch's errors, branch after branch,
+    with the same instance paths, keywords and messages. None for any other root."""
+    schema = compiled.schema
+    branches = schema.get("allOf") if isinstance(schema, Mapping) else None
+    if not isinstance(branches, list) or not branches or set(schema) - _INERT_KEYWORDS - {"allOf"}:
+        return None
+    if not all(isinstance(branch, Mapping) and not _SCOPE_KEYWORDS & set(branch) for branch in branches):
+        return None
+    return [_Branch(branch, compiled.validator.evolve(schema=branch)) for branch in branches]
+
+
 class Explainer:
     """python-jsonschema's errors for one header's rows, from the original schema."""
 
@@ -79,6 +108,8 @@ class Explainer:
         self._validators: dict[frozenset[str | None], Any] = {}
         self._cell_errors: dict[tuple[str, str | None], list[Any]] = {}
         self._key_errors: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
+        branches = _all_of_branches(compiled)
+        self._branches = None if branches is None else [Explainer(branch, cells) for branch in branches]
 
     def row(self, texts: Sequence[str | None]) -> dict[str, Any]:
         """The row as python-jsonschema sees it: an object of the cells' values, absent cells left out."""
@@ -103,6 +134,9 @@ class Explainer:
         runs with the passing properties' subschemas replaced by ``true``
         (a ``false`` property subschema reports on the row: those stay).
         """
+        if self._branches is not None:
+            # A root allOf (a generator's wrapping): each branch explained as a root, in order.
+            return [error for branch in self._branches for error in branch.errors_for(texts, columns)]
         validator = self.compiled.validator
         properties = self.compiled.schema.get("properties")
         if not isinstance(properties, Mapping):
