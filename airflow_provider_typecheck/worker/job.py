@@ -106,7 +106,7 @@ class JobRunner:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         # The queue's own limit when it was declared with another than the settings' (the consumer sets it).
         self.delivery_limit = settings.delivery_limit
-        self._peak_rss = PeakRss()
+        self.peak_rss = PeakRss()
         self.parts = None if parts is None else PartRunner(self, parts)
 
     # --- deciding -------------------------------------------------------------------
@@ -123,7 +123,7 @@ class JobRunner:
         except InvalidJob as err:
             log.error("dead-lettering a message that is not a job: %s", err.reason)
             if err.task_id is not None:
-                self._fail_quietly(err.task_id, f"the job message was refused: {err.reason}")
+                self.fail_quietly(err.task_id, f"the job message was refused: {err.reason}")
             return Outcome("dead_letter", reason=err.reason)
         started = time.monotonic()
         try:
@@ -140,8 +140,8 @@ class JobRunner:
             # A bug must end the task with a message, not loop the job through the queue.
             log.exception("task %s: the worker failed", job.task_id)
             message = f"the worker failed: {type(err).__name__}: {err}"
-            self._fail_quietly(str(job.task_id), message)
-            outcome = Outcome("ack", event=self._final_event(str(job.task_id)),
+            self.fail_quietly(str(job.task_id), message)
+            outcome = Outcome("ack", event=self.final_event(str(job.task_id)),
                               run=JobRun(seconds=time.monotonic() - started))
         self._report(job, outcome, time.monotonic() - started)
         return outcome
@@ -174,11 +174,11 @@ class JobRunner:
 
     def announced(self, task_id: str) -> None:
         """Record that the task's event was confirmed (so a redelivery does not send it again)."""
-        self._retry(lambda: self.tasks.mark_announced(task_id))
+        self.retry(lambda: self.tasks.mark_announced(task_id))
 
-    def _final_event(self, task_id: str) -> ValidationEvent | None:
+    def final_event(self, task_id: str) -> ValidationEvent | None:
         try:
-            return event_of(self._retry(lambda: self.tasks.get(task_id)))
+            return event_of(self.retry(lambda: self.tasks.get(task_id)))
         except (TaskNotFound, RedisUnavailable):
             return None
 
@@ -186,16 +186,16 @@ class JobRunner:
         if delivery_count < self.delivery_limit:
             return self._claim_and_run(job, redelivered)
         # The broker's backstop: it would dead-letter the next return itself, silently.
-        status = self._retry(lambda: self._status_or_recreate(job))
+        status = self.retry(lambda: self._status_or_recreate(job))
         if status.state in FINISHED_STATES:
-            return self._already_finished(status)
+            return self.already_finished(status)
         return self._dead_letter(job, f"the job was delivered {delivery_count + 1} times without finishing "
                                       "(the queue's delivery limit)")
 
     def _dead_letter(self, job: ValidationJob, reason: str) -> Outcome:
         task_id = str(job.task_id)
         log.error("task %s: %s", task_id, reason)
-        failed = self._retry(lambda: self.tasks.cancel(task_id, reason))
+        failed = self.retry(lambda: self.tasks.cancel(task_id, reason))
         return Outcome("dead_letter", event=event_of(failed), reason=reason)
 
     def _status_or_recreate(self, job: ValidationJob) -> TaskStatus:
@@ -216,10 +216,10 @@ class JobRunner:
             except TaskExists:
                 return self.tasks.get(str(job.task_id))
 
-    def _already_finished(self, status: TaskStatus) -> Outcome:
+    def already_finished(self, status: TaskStatus) -> Outcome:
         # Finished by an earlier delivery (or cancelled): no rework. The event is sent
         # again only when the run that finished it could not get it confirmed.
-        if self._retry(lambda: self.tasks.is_announced(status.task_id)):
+        if self.retry(lambda: self.tasks.is_announced(status.task_id)):
             return Outcome("ack")
         return Outcome("ack", event=event_of(status))
 
@@ -229,20 +229,20 @@ class JobRunner:
         lease = self.settings.worker_lease_seconds
         deaths = self.settings.poison_worker_deaths
         while True:
-            outcome, found = self._retry(lambda: self.tasks.claim(
+            outcome, found = self.retry(lambda: self.tasks.claim(
                 task_id, token, lease_seconds=lease, poison_deaths=deaths, redelivered=redelivered))
             if outcome == "claimed":
                 claimed: TaskStatus = found
                 break
             if outcome == "finished":
-                return self._already_finished(found)
+                return self.already_finished(found)
             if outcome == "split" and self.parts is not None:
                 return self.parts.publish_again(job)  # a redelivered splitter: its parts run
             if outcome == "poison":
                 return self._dead_letter(job, f"workers died {deaths} times running the job: "
                                               "taken for a poison message")
             if outcome == "missing":
-                self._retry(lambda: self._status_or_recreate(job))
+                self.retry(lambda: self._status_or_recreate(job))
                 continue
             # Another live worker runs it (this is a redelivery after a broker hiccup):
             # hold the message until that run finishes, or its lease or its worker's
@@ -266,22 +266,22 @@ class JobRunner:
         task_id = str(job.task_id)
         log.info("task %s: validating %s against %s v%s", task_id, job.file_name, job.import_name, job.schema_version)
         started = time.monotonic()
-        self._peak_rss.reset()
+        self.peak_rss.reset()
         try:
             if self.parts is not None:
                 split, checksum = self.parts.split(job, token, renewer, checksum, started)
                 if split is not None:
                     return split
-            report = self._validate(job, _ProgressWriter(self, task_id, renewer), **self._row_outputs(job))
+            report = self.validate(job, _ProgressWriter(self, task_id, renewer), **self._row_outputs(job))
             # An upload's checksum was taken as its bytes arrived; any other file is read for it once.
             checksum = checksum or self._checksum(job)
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
         except JobFailed as failure:
-            outcome = self._finish_failed(job, self._as_uploaded(job, failure.message))
-            return replace(outcome, run=JobRun(seconds=time.monotonic() - started, peak_rss=self._peak_rss.read()))
+            outcome = self._finish_failed(job, self.as_uploaded(job, failure.message))
+            return replace(outcome, run=JobRun(seconds=time.monotonic() - started, peak_rss=self.peak_rss.read()))
         except RedisUnavailable:
-            self._release_quietly(task_id, token)
+            self.release_quietly(task_id, token)
             raise
         report_uri = self.files.write_report(task_id, self.served_report(job, report))
         summary = ValidationSummary.of_report(
@@ -289,12 +289,12 @@ class JobRunner:
             timings={"validate": report.elapsed_seconds, "total": time.monotonic() - started},
         )
         try:
-            finished = self._retry(lambda: self._finish(job, token, report, summary, report_uri))
+            finished = self.retry(lambda: self._finish(job, token, report, summary, report_uri))
         except IllegalTransition:
             # Cancelled (or finished by a run that took over) while the last rows were checked.
-            return self._already_finished(self._retry(lambda: self.tasks.get(task_id)))
+            return self.already_finished(self.retry(lambda: self.tasks.get(task_id)))
         run = JobRun(seconds=time.monotonic() - started, rows=report.total_rows, invalid=report.invalid_rows,
-                     size=self._size_quietly(job.file_uri), peak_rss=self._peak_rss.read())
+                     size=self.size_quietly(job.file_uri), peak_rss=self.peak_rss.read())
         return Outcome("ack", event=event_of(finished), run=run)
 
     def served_report(self, job: ValidationJob, report: ValidationReport) -> dict[str, Any]:
@@ -303,10 +303,10 @@ class JobRunner:
         # Reports are served to users: the file is the name it was uploaded under, never the store's path.
         report_dict.update(task_id=str(job.task_id), import_name=job.import_name, schema_version=job.schema_version,
                            file=job.file_name, file_name=job.file_name,
-                           warnings=[self._as_uploaded(job, warning) for warning in report.warnings])
+                           warnings=[self.as_uploaded(job, warning) for warning in report.warnings])
         return report_dict
 
-    def _size_quietly(self, file_uri: str) -> int | None:
+    def size_quietly(self, file_uri: str) -> int | None:
         try:
             return self.files.size(file_uri)
         except Exception:  # noqa: BLE001 - a metric only: the job is done whatever its size
@@ -320,7 +320,7 @@ class JobRunner:
         except Exception as err:  # noqa: BLE001 - the file went away after it was validated
             raise JobFailed(f"the file {job.file_uri} cannot be read for its checksum: {err}") from None
 
-    def _as_uploaded(self, job: ValidationJob, message: str) -> str:
+    def as_uploaded(self, job: ValidationJob, message: str) -> str:
         """``message`` with the file store's path and URI of the file replaced by its uploaded name."""
         for where in filter(None, (job.file_uri, self.files.local_path(job.file_uri))):
             message = message.replace(str(where), job.file_name or "the file")
@@ -340,7 +340,7 @@ class JobRunner:
         :raises JobFailed: the schema version was removed, or the file cannot be read.
         """
         try:
-            schema = self._retry(lambda: self.schemas.active(job.import_name, job.schema_version)).schema
+            schema = self.retry(lambda: self.schemas.active(job.import_name, job.schema_version)).schema
         except SchemaNotFound:
             raise JobFailed(
                 f"schema version {job.schema_version} of {job.import_name!r} does not exist (was it removed?)"
@@ -354,7 +354,7 @@ class JobRunner:
             raise JobFailed(f"the file {job.file_uri} does not exist (or is not a regular file)")
         return schema, source
 
-    def _validate(self, job: ValidationJob, progress: Callable[[int, int | None], None], *, part: Any = None,
+    def validate(self, job: ValidationJob, progress: Callable[[int, int | None], None], *, part: Any = None,
                   invalid_out: str | None = None, valid_out: str | None = None) -> ValidationReport:
         """Validate the job's file (or ``part`` of it: a core ``FilePart``), writing the row outputs named."""
         from airflow_provider_typecheck.validation import compile_schema, validate_file
@@ -407,22 +407,22 @@ class JobRunner:
     def _finish_failed(self, job: ValidationJob, message: str) -> Outcome:
         task_id = str(job.task_id)
         log.warning("task %s: failed: %s", task_id, message)
-        failed = self._retry(lambda: self.tasks.cancel(task_id, message))
+        failed = self.retry(lambda: self.tasks.cancel(task_id, message))
         return Outcome("ack", event=event_of(failed))
 
     def _stopped(self, job: ValidationJob, token: str, why: str) -> Outcome:
         task_id = str(job.task_id)
-        status = self._retry(lambda: self.tasks.get(task_id))
+        status = self.retry(lambda: self.tasks.get(task_id))
         if status.state in FINISHED_STATES:  # cancelled while it ran
             log.info("task %s: stopped: %s", task_id, why)
-            return self._already_finished(status)
-        self._release_quietly(task_id, token)
+            return self.already_finished(status)
+        self.release_quietly(task_id, token)
         log.warning("task %s: requeued: %s", task_id, why)
         return Outcome("requeue", reason=why)
 
     # --- helpers --------------------------------------------------------------------
 
-    def _retry(self, write: Callable[[], _T]) -> _T:
+    def retry(self, write: Callable[[], _T]) -> _T:
         """Run a Redis call, retrying through an outage for ``worker_redis_retry_seconds``."""
         from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
@@ -438,13 +438,13 @@ class JobRunner:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
 
-    def _fail_quietly(self, task_id: str, reason: str) -> None:
+    def fail_quietly(self, task_id: str, reason: str) -> None:
         try:
-            self._retry(lambda: self.tasks.cancel(task_id, reason))
+            self.retry(lambda: self.tasks.cancel(task_id, reason))
         except (TaskNotFound, RedisUnavailable):
             pass  # nothing recorded under that id, or nowhere to record it: the dead letter remains
 
-    def _release_quietly(self, task_id: str, token: str) -> None:
+    def release_quietly(self, task_id: str, token: str) -> None:
         try:
             self.tasks.release_lease(task_id, token)
         except Exception:  # noqa: BLE001 - the lease expires by itself anyway
@@ -472,9 +472,9 @@ class _ProgressWriter:
         self.last_write = now
         try:
             if not self.validating:
-                self.runner._retry(lambda: self.runner.tasks.mark_validating(self.task_id, rows_total=rows_total))
+                self.runner.retry(lambda: self.runner.tasks.mark_validating(self.task_id, rows_total=rows_total))
                 self.validating = True
-            self.runner._retry(lambda: self.runner.tasks.progress(self.task_id, rows_done, rows_total))
+            self.runner.retry(lambda: self.runner.tasks.progress(self.task_id, rows_done, rows_total))
         except IllegalTransition as err:
             raise StopJob(f"the task is {err.current} (cancelled)") from None
         except TaskNotFound:

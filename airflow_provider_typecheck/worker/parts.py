@@ -84,12 +84,12 @@ class PartRunner:
             return None, checksum
         task_id = str(job.task_id)
         parts = [part.to_dict() for part in plan.parts]
-        recorded = self.runner._retry(lambda: self.store.record_plan(
+        recorded = self.runner.retry(lambda: self.store.record_plan(
             task_id, parts, total_rows=plan.total_rows, checksum=checksum))
         renewer.stop()
-        self.runner._release_quietly(task_id, token)  # the task's parts run now; its whole run ends here
+        self.runner.release_quietly(task_id, token)  # the task's parts run now; its whole run ends here
         if recorded == "finished":  # cancelled while it was planned
-            return self.runner._already_finished(self.runner._retry(lambda: self.runner.tasks.get(task_id))), checksum
+            return self.runner.already_finished(self.runner.retry(lambda: self.runner.tasks.get(task_id))), checksum
         log.info("task %s: split %s into %d parts (%d rows)", task_id, job.file_name, len(parts), plan.total_rows)
         if self.runner.metrics is not None:
             self.runner.metrics.splits.inc()
@@ -128,7 +128,7 @@ class PartRunner:
     def publish_again(self, job: ValidationJob) -> Outcome:
         """A whole job delivered again after its run split it: publish the parts not done yet."""
         task_id = str(job.task_id)
-        plan = self.runner._retry(lambda: self.store.plan(task_id))
+        plan = self.runner.retry(lambda: self.store.plan(task_id))
         if plan is None:
             return self._lost(job)
         bodies = tuple(ValidationPartJob.of(job, part).to_body() for part in plan.parts
@@ -148,7 +148,7 @@ class PartRunner:
         lease = self.settings.worker_lease_seconds
         deaths = self.settings.poison_worker_deaths
         while True:
-            outcome, found = self.runner._retry(lambda: self.store.claim(
+            outcome, found = self.runner.retry(lambda: self.store.claim(
                 task_id, index, token, lease_seconds=lease, poison_deaths=deaths, redelivered=redelivered))
             if outcome == "claimed":
                 break
@@ -181,25 +181,25 @@ class PartRunner:
         log.info("task %s: validating %s of %s against %s v%s", task_id, job.part.label, job.file_name,
                  job.import_name, job.schema_version)
         started = time.monotonic()
-        runner._peak_rss.reset()
+        runner.peak_rss.reset()
         outputs = {"invalid_out": job.options.write_invalid_rows and files.part_invalid_rows_uri(task_id, index),
                    "valid_out": job.options.write_valid_rows and files.part_valid_rows_uri(task_id, index)}
         try:
-            report = runner._validate(
+            report = runner.validate(
                 job, _PartProgress(self, job, keeper), part=job.part.file_part(),
                 **{name: files.local_path(uri) or uri for name, uri in outputs.items() if uri})
             files.write_part_report(task_id, index, report.to_dict())
         except StopJob as stop:
             return self._stopped(job, token, str(stop))
         except JobFailed as failure:
-            return self._fail(job, token, f"{job.part.label}: {runner._as_uploaded(job, failure.message)}")
+            return self._fail(job, token, f"{job.part.label}: {runner.as_uploaded(job, failure.message)}")
         except RedisUnavailable:
             self._release_quietly(job, token)
             raise
         run = JobRun(seconds=time.monotonic() - started, rows=report.total_rows, invalid=report.invalid_rows,
-                     peak_rss=runner._peak_rss.read())
+                     peak_rss=runner.peak_rss.read())
         try:
-            done, count = runner._retry(lambda: self.store.done(task_id, index, token, rows=report.total_rows))
+            done, count = runner.retry(lambda: self.store.done(task_id, index, token, rows=report.total_rows))
         except IllegalTransition:
             return self._finished(job, token, False)
         except TaskNotFound:
@@ -211,7 +211,7 @@ class PartRunner:
         return self._merge(job, token, False)
 
     def _stopped(self, job: ValidationPartJob, token: str, why: str) -> Outcome:
-        status = self.runner._retry(lambda: self.runner.tasks.get(str(job.task_id)))
+        status = self.runner.retry(lambda: self.runner.tasks.get(str(job.task_id)))
         if status.state.finished:  # failed by another part, or cancelled
             log.info("task %s: %s stopped: %s", job.task_id, job.part.label, why)
             return self._finished(job, token, False)
@@ -225,11 +225,11 @@ class PartRunner:
         task_id = str(job.task_id)
         lease = self.settings.worker_lease_seconds
         while True:
-            holder = self.runner._retry(lambda: self.store.take_lease(
+            holder = self.runner.retry(lambda: self.store.take_lease(
                 task_id, "merge", token, lease_seconds=lease, redelivered=redelivered))
             if holder is None:
                 break
-            if self.runner._retry(lambda: self.runner.tasks.get(task_id)).state.finished:
+            if self.runner.retry(lambda: self.runner.tasks.get(task_id)).state.finished:
                 return self._finished(job, token, redelivered)
             if self.runner.interrupt.is_set():
                 return Outcome("requeue", reason="the worker is stopping")
@@ -254,10 +254,10 @@ class PartRunner:
 
         runner, files = self.runner, self.runner.files
         task_id = str(job.task_id)
-        status = runner._retry(lambda: runner.tasks.get(task_id))
+        status = runner.retry(lambda: runner.tasks.get(task_id))
         if status.state.finished:
             return self._finished(job, token, False)
-        plan = runner._retry(lambda: self.store.plan(task_id))
+        plan = runner.retry(lambda: self.store.plan(task_id))
         if plan is None:
             return self._lost(job)
         merging = time.monotonic()
@@ -285,9 +285,9 @@ class PartRunner:
                                               schema_version=job.schema_version, report_uri=report_uri,
                                               timings=timings)
         lease = self.settings.worker_lease_seconds
-        runner._retry(lambda: self.store.take_lease(task_id, "announce", token, lease_seconds=lease, force=True))
+        runner.retry(lambda: self.store.take_lease(task_id, "announce", token, lease_seconds=lease, force=True))
         try:
-            finished = runner._retry(lambda: runner.tasks.finish(
+            finished = runner.retry(lambda: runner.tasks.finish(
                 task_id, valid=merged.is_valid, summary=summary, rows_done=merged.total_rows,
                 rows_total=merged.total_rows, report_uri=report_uri))
         except IllegalTransition:  # cancelled while it merged
@@ -298,7 +298,7 @@ class PartRunner:
             runner.metrics.merges.inc()
         return Outcome("ack", event=event_of(finished),
                        run=JobRun(seconds=merged.elapsed_seconds, rows=merged.total_rows, invalid=merged.invalid_rows,
-                                  size=runner._size_quietly(job.file_uri)))
+                                  size=runner.size_quietly(job.file_uri)))
 
     def _path(self, uri: str) -> str:
         return self.runner.files.local_path(uri) or uri
@@ -322,12 +322,12 @@ class PartRunner:
             self._release_quietly(job, token)
         lease = self.settings.worker_lease_seconds
         while True:
-            if self.runner._retry(lambda: self.runner.tasks.is_announced(task_id)):
+            if self.runner.retry(lambda: self.runner.tasks.is_announced(task_id)):
                 return Outcome("ack")
-            holder = self.runner._retry(lambda: self.store.take_lease(
+            holder = self.runner.retry(lambda: self.store.take_lease(
                 task_id, "announce", token, lease_seconds=lease, redelivered=redelivered))
             if holder is None:
-                status = self.runner._retry(lambda: self.runner.tasks.get(task_id))
+                status = self.runner.retry(lambda: self.runner.tasks.get(task_id))
                 if not status.state.finished:  # a merger died between its lease and its final status
                     self.store.drop_lease(task_id, "announce", token)
                     return Outcome("requeue", reason="the task is not finished yet")
@@ -343,10 +343,10 @@ class PartRunner:
         lease = self.settings.worker_lease_seconds
         action = "dead_letter" if dead_letter else "ack"
         try:
-            if self.runner._retry(lambda: self.store.take_lease(task_id, "announce", token,
+            if self.runner.retry(lambda: self.store.take_lease(task_id, "announce", token,
                                                                  lease_seconds=lease)) is not None:
                 raise IllegalTransition(task_id, "announced", "failed")  # another run ends it
-            failed = self.runner._retry(lambda: self.runner.tasks.fail(task_id, reason))
+            failed = self.runner.retry(lambda: self.runner.tasks.fail(task_id, reason))
         except IllegalTransition:
             ended = self._finished(job, token, False)
             return Outcome(action, event=ended.event, reason=reason) if ended.action == "ack" else ended
@@ -361,8 +361,8 @@ class PartRunner:
         # Redis lost the task's plan (a restart without persistence, or it expired): the
         # parts cannot be told apart any more; the file has to be submitted again.
         reason = "the plan of the split file was lost (Redis restarted without its data?); submit the file again"
-        self.runner._fail_quietly(str(job.task_id), reason)
-        return Outcome("ack", event=self.runner._final_event(str(job.task_id)))
+        self.runner.fail_quietly(str(job.task_id), reason)
+        return Outcome("ack", event=self.runner.final_event(str(job.task_id)))
 
     def _release_quietly(self, job: ValidationPartJob, token: str) -> None:
         try:
@@ -392,7 +392,7 @@ class _PartProgress:
         self.last_write = now
         task_id = str(self.job.task_id)
         try:
-            runner._retry(lambda: self.parts.store.progress(task_id, self.job.part.index, rows_done))
+            runner.retry(lambda: self.parts.store.progress(task_id, self.job.part.index, rows_done))
         except IllegalTransition as err:
             raise StopJob(f"the task is {err.current} (failed or cancelled)") from None
         except TaskNotFound:
