@@ -287,7 +287,7 @@ def validate_in_parts(
 
     ``read_options`` are :func:`~.engine.validate_file`'s (delimiter, encoding, header_row,
     columns, strict_header, workbook_limits). Row outputs go to part files in a
-    temporary folder beside each target, then are merged into it.
+    local temporary folder, then are merged into each target (a path or an fsspec URI).
     """
     import multiprocessing
 
