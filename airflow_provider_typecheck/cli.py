@@ -304,25 +304,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _local_parts(args: argparse.Namespace, table: Any) -> Any:
     """The file cut into ``--jobs`` parts (None: it is validated in this process)."""
-    from airflow_provider_typecheck.validation.parts import MIN_LOCAL_PART_BYTES, plan_parts
+    from airflow_provider_typecheck.validation.parts import MIN_LOCAL_PART_BYTES, file_size, plan_parts
 
     if table.csv is None:
         return None
-    size = _file_size(args.file)
+    size = file_size(args.file)
     part_bytes = max(-(-size // args.jobs), MIN_LOCAL_PART_BYTES)
     return plan_parts(args.file, part_bytes=part_bytes, delimiter=table.csv.delimiter, **_table_options(args))
-
-
-def _file_size(name: str) -> int:
-    from airflow_provider_typecheck.validation.locations import local_path
-
-    local = local_path(name)
-    if local is not None:
-        return os.path.getsize(local)
-    import fsspec
-
-    filesystem, path = fsspec.core.url_to_fs(name)
-    return filesystem.size(path)
 
 
 class _ProgressBar:

@@ -114,7 +114,7 @@ def plan_parts(
     local = local_path(name)
     if local is not None:
         check_regular_file(name, local)
-    size = _size(name)
+    size = file_size(name)
     if size <= part_bytes:
         return None
     layout = csv_layout(name, delimiter, encoding, TableSpec.of(header_row, None, columns, strict_header))
@@ -135,7 +135,8 @@ def plan_parts(
     return PartPlan(parts, total_rows, digest)
 
 
-def _size(name: str) -> int:
+def file_size(name: str) -> int:
+    """The size in bytes of a local file or of the object behind an fsspec URI."""
     from airflow_provider_typecheck.validation.readers.sources import opened
 
     local = local_path(name)

@@ -390,19 +390,25 @@ def test_a_part_that_kills_every_worker_fails_the_task_and_is_dead_lettered(
 # --- a splitter delivered again -----------------------------------------------------------
 
 
-def test_a_split_job_delivered_again_publishes_only_the_parts_not_done(
-    job_env: dict[str, str], import_name: str, tmp_path: Path,  # noqa: F811
-) -> None:
+def _runner_and_job(import_name: str, tmp_path: Path) -> tuple[Services, Any, ValidationJob]:
+    """A job runner in this process (splitting at PART_BYTES) and a recorded whole job it splits."""
     from airflow_provider_typecheck.worker.job import JobRunner
 
     services = Services(TypecheckSettings(split_bytes=PART_BYTES))
     data = _shaped_csv(tmp_path / "lf.csv", "\n")
     job = ValidationJob(task_id=uuid.uuid4(), import_name=import_name, schema_version=1, file_uri=data.as_uri(),
                         file_name=data.name)
-    task_id = str(job.task_id)
-    services.tasks.create(task_id=task_id, import_name=import_name, file_name=data.name, schema_version=1)
+    services.tasks.create(task_id=str(job.task_id), import_name=import_name, file_name=data.name, schema_version=1)
     runner = JobRunner(services.settings, tasks=services.tasks, schemas=services.schemas, files=services.files,
                        limits=services.limits, interrupt=threading.Event(), parts=services.parts)
+    return services, runner, job
+
+
+def test_a_split_job_delivered_again_publishes_only_the_parts_not_done(
+    job_env: dict[str, str], import_name: str, tmp_path: Path,  # noqa: F811
+) -> None:
+    services, runner, job = _runner_and_job(import_name, tmp_path)
+    task_id = str(job.task_id)
     try:
         split = runner.handle(job.to_body(), 0)
         parts = [ValidationPartJob.model_validate_json(body) for body in split.publish]
@@ -436,16 +442,8 @@ def test_a_split_job_delivered_again_publishes_only_the_parts_not_done(
 def test_a_part_whose_plan_redis_lost_fails_its_task_with_a_reason(
     job_env: dict[str, str], import_name: str, tmp_path: Path,  # noqa: F811
 ) -> None:
-    from airflow_provider_typecheck.worker.job import JobRunner
-
-    services = Services(TypecheckSettings(split_bytes=PART_BYTES))
-    data = _shaped_csv(tmp_path / "lf.csv", "\n")
-    job = ValidationJob(task_id=uuid.uuid4(), import_name=import_name, schema_version=1, file_uri=data.as_uri(),
-                        file_name=data.name)
+    services, runner, job = _runner_and_job(import_name, tmp_path)
     task_id = str(job.task_id)
-    services.tasks.create(task_id=task_id, import_name=import_name, file_name=data.name, schema_version=1)
-    runner = JobRunner(services.settings, tasks=services.tasks, schemas=services.schemas, files=services.files,
-                       limits=services.limits, interrupt=threading.Event(), parts=services.parts)
     try:
         first = ValidationPartJob.model_validate_json(runner.handle(job.to_body(), 0).publish[0])
         services.parts.forget(task_id)  # as a Redis restart without persistence would

@@ -52,12 +52,10 @@ def test_big_stretches_are_left_to_polars() -> None:
     assert csv_records.scanned_rows(data, ",", 1) is None
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_any_records_are_split_like_polars_or_left_to_it(tmp_path, seed: int) -> None:
-    """Whatever the bytes, the plain split gives Polars' rows, or None (then Polars reads them)."""
+def _generated_records(seed: int) -> tuple[bytes, int]:
+    """A header of 1-4 columns and up to 8 records: quoted delimiters and line ends, CRLF inside
+    quotes, short rows; every third set with a byte out of place."""
     import random
-
-    import polars as pl
 
     chance = random.Random(seed)
     width = chance.randint(1, 4)
@@ -66,17 +64,29 @@ def test_any_records_are_split_like_polars_or_left_to_it(tmp_path, seed: int) ->
     records = [",".join(chance.choice(fields) for _ in range(chance.randint(1, width)))
                for _ in range(chance.randint(0, 8))]
     body = newline.join(records) + chance.choice([newline, ""])
-    if seed % 3 == 0:  # and now and then a byte out of place
+    if seed % 3 == 0:
         spot = chance.randint(0, len(body))
         body = body[:spot] + chance.choice(['"', "\r", "\n", ",", "x\"", '" ']) + body[spot:]
-    data = (",".join(f"c{i}" for i in range(width)) + newline + body).encode()
-    rows = csv_records.scanned_rows(data, ",", width)
-    if rows is None:
-        return
-    options = dict(separator=",", has_header=False, skip_lines=1, missing_columns="insert",
-                   schema={f"c{i}": pl.String for i in range(width)}, raise_if_empty=False, quote_char='"')
-    try:
-        expected = pl.read_csv(data, **options).rows()
-    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.NoDataError) as err:
-        pytest.fail(f"the plain split read {data!r} where Polars refuses it: {err}")
-    assert rows == expected, data
+    return (",".join(f"c{i}" for i in range(width)) + newline + body).encode(), width
+
+
+def test_any_records_are_split_like_polars_or_left_to_it() -> None:
+    """Whatever the bytes, the plain split gives Polars' rows, or None (then Polars reads them);
+    and it does split most of the sets, or the comparison would prove little."""
+    import polars as pl
+
+    split = 0
+    for seed in range(300):
+        data, width = _generated_records(seed)
+        rows = csv_records.scanned_rows(data, ",", width)
+        if rows is None:
+            continue
+        split += 1
+        options = dict(separator=",", has_header=False, skip_lines=1, missing_columns="insert",
+                       schema={f"c{i}": pl.String for i in range(width)}, raise_if_empty=False, quote_char='"')
+        try:
+            expected = pl.read_csv(data, **options).rows()
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.NoDataError) as err:
+            pytest.fail(f"the plain split read {data!r} where Polars refuses it: {err}")
+        assert rows == expected, data
+    assert split >= 150  # 189 of the 300 sets when written
